@@ -1,0 +1,119 @@
+// The validated, normalised inventory: the one shape every later layer reads.
+// Produced by `parseInventory` (typed objects) or `loadInventoryFile`/`loadInventoryYaml`.
+// Everything here is plain data (never Pulumi Outputs): it decides how many resources exist.
+
+export type AddressFamily = 'ipv4' | 'ipv6';
+export const ADDRESS_FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
+
+/** off: no mesh connections (bypass kept) · use: SAs negotiated, cleartext while none · require: trap, never cleartext. */
+export type Enforcement = 'off' | 'use' | 'require';
+export const ENFORCEMENT_LEVELS: readonly Enforcement[] = ['off', 'use', 'require'];
+
+/** per-peer: one connection per peer per family · compact: one trap connection per family for the whole mesh. */
+export type Layout = 'per-peer' | 'compact';
+export type AuthMode = 'certificate' | 'psk';
+export type IpsecMode = 'transport' | 'tunnel';
+
+/** One address of a host; `network` names which network it is on (e.g. `wan`, `lan`). */
+export interface HostAddress {
+  readonly address: string; // canonical text form (ipaddr.js toString / RFC 5952 for IPv6)
+  readonly network: string; // defaults to 'default'
+}
+
+export interface HostAddresses {
+  readonly ipv4: readonly HostAddress[];
+  readonly ipv6: readonly HostAddress[];
+}
+
+export interface SshAccess {
+  readonly host: string; // address or DNS name to reach sshd
+  readonly port: number; // default 22
+  readonly user: string; // default 'root'
+  /** Pinned host key, OpenSSH public key line (`ssh-ed25519 AAAA...`). */
+  readonly hostKey?: string;
+  /** Optional bastion, `user@host:port`-style parts. */
+  readonly jumpHost?: { readonly host: string; readonly port: number; readonly user: string };
+}
+
+export interface Host {
+  readonly name: string; // DNS label-safe, unique
+  readonly site: string;
+  readonly cluster?: string;
+  readonly addresses: HostAddresses; // at least one family non-empty
+  readonly ssh: SshAccess;
+  /** IKE identity; defaults to `fqdn`. */
+  readonly identity: string;
+  /** Host's DNS name; defaults to `<name>.<site>.<mesh.domain>` or `<name>` when no domain. */
+  readonly fqdn: string;
+  readonly tags: readonly string[];
+}
+
+export interface Site {
+  readonly name: string;
+  /** MTU of links between this site and others; used to compute the inner MTU/MSS. */
+  readonly mtu: number; // default 1500
+  /** Address prefixes of the site (CIDR, canonical). Used by the compact layout's remote_ts. */
+  readonly prefixes: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
+  readonly enforcement?: Enforcement; // per-site override (staged rollout)
+}
+
+/** Selects hosts; every given criterion must match (AND). Empty selector is invalid. */
+export interface HostSelector {
+  readonly sites?: readonly string[];
+  readonly clusters?: readonly string[];
+  readonly tags?: readonly string[]; // host must carry all
+  readonly hosts?: readonly string[];
+}
+
+export type PairRule =
+  /** Full mesh among the hosts of each cluster (`by: cluster`, isolated from each other) or of one selector. */
+  | { readonly kind: 'mesh'; readonly select: HostSelector; readonly by?: 'cluster'; readonly network?: string; readonly index: number }
+  /** Every host of `from` with every host of `to` (e.g. cache sites ↔ core sites). */
+  | { readonly kind: 'between'; readonly from: HostSelector; readonly to: HostSelector; readonly network?: string; readonly index: number }
+  /** Explicit pairs by host name. */
+  | { readonly kind: 'pairs'; readonly pairs: readonly (readonly [string, string])[]; readonly network?: string; readonly index: number }
+  /** Remove pairs: explicit pairs, or every pair touching a selector. */
+  | { readonly kind: 'exclude'; readonly pairs?: readonly (readonly [string, string])[]; readonly select?: HostSelector; readonly index: number };
+
+export interface BypassRule {
+  readonly name: string; // DNS-safe; becomes part of the connection name
+  readonly protocol: 'tcp' | 'udp' | 'icmp' | 'ipv6-icmp' | 'esp' | 'any';
+  readonly port?: number; // tcp/udp: the port on either side
+  readonly cidrs?: readonly string[]; // remote side; default: everything of the family
+}
+
+export interface PairEnforcementOverride {
+  readonly hosts: readonly [string, string];
+  readonly enforcement: Enforcement;
+}
+
+export interface Lifetimes {
+  readonly ikeRekeySeconds: number; // rekey_time (IKE), reauth_time is always 0
+  readonly childRekeySeconds: number; // children.rekey_time
+  readonly childRekeyBytes: number; // children.rekey_bytes
+  readonly dpdDelaySeconds: number;
+}
+
+export interface MeshSettings {
+  readonly name: string; // DNS-safe; prefixes file and connection names
+  readonly domain?: string; // for default FQDNs
+  readonly layout: Layout;
+  readonly auth: AuthMode;
+  readonly mode: IpsecMode;
+  readonly enforcement: Enforcement;
+  readonly pairOverrides: readonly PairEnforcementOverride[];
+  readonly proposals: readonly string[]; // IKE, default ['aes256gcm16-prfsha384-ecp384']
+  readonly espProposals: readonly string[]; // default ['aes256gcm16-ecp384'] (PFS on rekey)
+  readonly lifetimes: Lifetimes;
+  readonly bypass: readonly BypassRule[]; // user-given; SSH/ICMP/NDP are always added by render
+  readonly xfrmGcThresh: number; // default 32768
+}
+
+export interface Inventory {
+  /** File name the inventory came from, or '<object>'. */
+  readonly source: string;
+  readonly mesh: MeshSettings;
+  readonly sites: readonly Site[];
+  readonly hosts: readonly Host[];
+  readonly rules: readonly PairRule[];
+}
