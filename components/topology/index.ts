@@ -1,0 +1,9 @@
+// Public surface of the topology layer.
+export type { HostPair, PairEndpoints } from './host-pair.js';
+export { peerOf } from './host-pair.js';
+export type { HostPairSet } from './host-pair-set.js';
+export { findPair, pairsForHost, UnknownHostError } from './host-pair-set.js';
+export { analyseHostPairs, computeHostPairs, type TopologyResult } from './compute-host-pairs.js';
+export { isEmptySelector, matchesSelector, selectHostIndexes } from './host-selector.js';
+export { resolvePairEnforcement, siteEnforcement, weakerEnforcement } from './pair-enforcement.js';
+export { TopologyError, type TopologyIssue, type TopologyIssueKind } from './topology-error.js';
