@@ -1,0 +1,57 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import { LabPrerequisiteError } from './lab-errors.js';
+
+// Everything the lab runs, by absolute path or on PATH, with the Debian package that has it.
+export const LAB_BINARIES: readonly { readonly name: string; readonly pkg: string }[] = [
+  { name: 'ip', pkg: 'iproute2' },
+  { name: 'nsenter', pkg: 'util-linux' },
+  { name: 'unshare', pkg: 'util-linux' },
+  { name: 'mount', pkg: 'mount' },
+  { name: 'sysctl', pkg: 'procps' },
+  { name: '/usr/lib/ipsec/charon', pkg: 'strongswan-charon' },
+  { name: 'swanctl', pkg: 'strongswan-swanctl' },
+  { name: 'pki', pkg: 'strongswan-pki' },
+  { name: '/usr/sbin/sshd', pkg: 'openssh-server' },
+  { name: 'ssh', pkg: 'openssh-client' },
+  { name: 'ssh-keygen', pkg: 'openssh-client' },
+  { name: 'tcpdump', pkg: 'tcpdump' },
+  { name: 'ping', pkg: 'iputils-ping' },
+];
+
+/** Plugins the mesh's default proposals (aes256gcm16-prfsha384-ecp384) and libipsec need. */
+const PLUGINS: readonly { readonly file: string; readonly pkg: string }[] = [
+  { file: '/usr/lib/ipsec/plugins/libstrongswan-openssl.so', pkg: 'libstrongswan-standard-plugins' },
+  { file: '/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so', pkg: 'libcharon-extra-plugins' },
+];
+
+const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every missing prerequisite, with the package that provides it. */
+export function missingPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root: the lab creates network and mount namespaces (run as root)');
+  for (const b of LAB_BINARIES) {
+    const found = b.name.startsWith('/') ? executable(b.name) : SEARCH.some((d) => executable(`${d}/${b.name}`));
+    if (!found) missing.push(`${b.name} (Debian package ${b.pkg})`);
+  }
+  for (const p of PLUGINS) if (!existsSync(p.file)) missing.push(`${p.file} (Debian package ${p.pkg})`);
+  if (!existsSync('/etc/strongswan.d')) missing.push('/etc/strongswan.d (Debian package strongswan-charon)');
+  if (!existsSync('/proc/sys/net/core/xfrm_acq_expires')) missing.push('kernel XFRM support (CONFIG_XFRM)');
+  if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun (kernel TUN support, for the kernel-libipsec backend)');
+  return missing;
+}
+
+/** Throws LabPrerequisiteError naming everything that is missing. */
+export function assertPrerequisites(): void {
+  const missing = missingPrerequisites();
+  if (missing.length > 0) throw new LabPrerequisiteError(missing);
+}
