@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the lab and the real-strongSwan tests need, idempotently:
+# nothing is touched (and apt is not even asked) when everything is already installed;
+# otherwise one `apt-get update` and one quiet `apt-get install` of exactly what is missing.
+# Debian 12 (bookworm): strongSwan 5.9.8.
+set -euo pipefail
+
+PACKAGES=(
+  strongswan-swanctl            # swanctl (vici)
+  strongswan-charon             # /usr/lib/ipsec/charon
+  libcharon-extra-plugins       # kernel-libipsec (ESP in userland, for the tunnel-mode wire test)
+  libstrongswan-standard-plugins # openssl + gcm: aes256gcm16 / ecp384 proposals
+  strongswan-pki                # the test CA
+  openssh-server                # sshd on every lab host
+  openssh-client                # ssh, ssh-keygen
+  iproute2                      # ip netns / link / addr / route / xfrm
+  tcpdump                       # wire captures in the lab
+  iputils-ping
+  util-linux                    # nsenter, unshare
+  procps                        # sysctl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages: all ${#PACKAGES[@]} present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+  else
+    echo "system packages missing: ${missing[*]}" >&2
+    echo "run this script as root (or with passwordless sudo) to install them" >&2
+    exit 1
+  fi
+else
+  SUDO=()
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+echo "system packages: installing ${missing[*]} (apt-get update + install; log on failure)"
+if ! "${SUDO[@]}" apt-get -q update >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "apt-get update failed" >&2
+  exit 1
+fi
+if ! "${SUDO[@]}" apt-get -q -y install --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "apt-get install failed" >&2
+  exit 1
+fi
+echo "system packages: installed ${#missing[@]}"
