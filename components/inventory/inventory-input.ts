@@ -1,0 +1,89 @@
+// What users write — in YAML or as typed objects — before defaults are applied.
+// `parseInventory` turns it into the `Inventory` model (model.ts). Field docs: docs/inventory.md.
+import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes } from './model.js';
+
+export interface InventoryInput {
+  readonly mesh: MeshInput;
+  readonly sites: readonly SiteInput[];
+  readonly hosts: readonly HostInput[];
+  readonly rules: readonly RuleInput[];
+}
+
+export interface MeshInput {
+  readonly name: string;
+  /** Default FQDN of a host is `<host>.<site>.<domain>`. */
+  readonly domain?: string;
+  readonly layout?: Layout; // per-peer
+  readonly auth?: AuthMode; // certificate
+  readonly mode?: IpsecMode; // transport
+  readonly enforcement?: Enforcement; // require
+  readonly proposals?: readonly string[];
+  readonly espProposals?: readonly string[];
+  readonly lifetimes?: Partial<Lifetimes>;
+  readonly bypass?: readonly BypassRuleInput[];
+  readonly xfrmGcThresh?: number;
+  readonly pairOverrides?: readonly PairOverrideInput[];
+}
+
+export interface BypassRuleInput {
+  readonly name: string;
+  readonly protocol: BypassRule['protocol'];
+  readonly port?: number;
+  readonly cidrs?: readonly string[];
+}
+
+export interface PairOverrideInput {
+  readonly hosts: readonly [string, string];
+  readonly enforcement: Enforcement;
+}
+
+export interface SiteInput {
+  readonly name: string;
+  readonly mtu?: number; // 1500
+  /** CIDR prefixes of either family; split by family in the model. */
+  readonly prefixes?: readonly string[];
+  readonly enforcement?: Enforcement;
+}
+
+/** A bare address (network `default`) or an address on a named network (e.g. `wan`, `lan`). */
+export type AddressInput = string | { readonly address: string; readonly network?: string };
+
+export interface HostInput {
+  readonly name: string;
+  readonly site: string;
+  readonly cluster?: string;
+  readonly addresses: { readonly ipv4?: readonly AddressInput[]; readonly ipv6?: readonly AddressInput[] };
+  readonly ssh?: SshInput;
+  /** IKE identity; default: the FQDN. */
+  readonly identity?: string;
+  /** Default: `<name>.<site>.<mesh.domain>`, or `<name>` without a domain. */
+  readonly fqdn?: string;
+  readonly tags?: readonly string[];
+}
+
+export interface SshInput {
+  /** Default: the host's first IPv4 address, else its first IPv6 address. */
+  readonly host?: string;
+  readonly port?: number; // 22
+  readonly user?: string; // root
+  readonly hostKey?: string;
+  readonly jumpHost?: { readonly host: string; readonly port?: number; readonly user?: string };
+}
+
+/** Every given criterion must match (AND); at least one is required. */
+export interface HostSelectorInput {
+  readonly sites?: readonly string[];
+  readonly clusters?: readonly string[];
+  /** The host must carry every listed tag. */
+  readonly tags?: readonly string[];
+  readonly hosts?: readonly string[];
+}
+
+export type HostPairInput = readonly [string, string];
+
+export type RuleInput =
+  | { readonly mesh: HostSelectorInput & { readonly by?: 'cluster' }; readonly network?: string }
+  | { readonly between: { readonly from: HostSelectorInput; readonly to: HostSelectorInput }; readonly network?: string }
+  | { readonly pairs: readonly HostPairInput[]; readonly network?: string }
+  /** Removes the listed pairs and every pair touching a host the selector part matches. */
+  | { readonly exclude: HostSelectorInput & { readonly pairs?: readonly HostPairInput[] } };

@@ -1,0 +1,176 @@
+// The zod schema of an inventory: structure, types, unknown keys (strict objects) and every
+// single-field check (addresses, CIDRs, names, ports, host keys). Checks that relate fields
+// to each other live in inventory-checks.ts. Output strings are already canonical.
+import * as z from 'zod';
+import { dnsLabelProblem, dnsNameProblem, parseAddressOrName } from './dns-name.js';
+import type { InventoryInput } from './inventory-input.js';
+import { parseHostAddress, parsePrefix, type ParsedAddress, type ParsedPrefix } from './ip-address.js';
+import { ENFORCEMENT_LEVELS, type AddressFamily } from './model.js';
+import { parseSshHostKey } from './ssh-host-key.js';
+
+type Check<T> = (text: string) => { ok: true; value: T } | { ok: false; message: string };
+
+/** A string that `check` validates and converts; its message becomes the issue. */
+function checkedString<T>(check: Check<T>) {
+  return z.string().transform((text, ctx): T => {
+    const r = check(text);
+    if (r.ok) return r.value;
+    ctx.issues.push({ code: 'custom', message: r.message, input: text });
+    return z.NEVER;
+  });
+}
+
+const fromProblem =
+  (problem: (s: string) => string | undefined): Check<string> =>
+  (s) => {
+    const p = problem(s);
+    return p === undefined ? { ok: true, value: s } : { ok: false, message: p };
+  };
+
+const dnsLabel = checkedString(fromProblem(dnsLabelProblem));
+const dnsName = checkedString(fromProblem(dnsNameProblem));
+
+const identity = checkedString(
+  fromProblem((s) =>
+    s.trim() !== s || s === '' || s.length > 255 || /["\\\p{Cc}]/u.test(s)
+      ? `${JSON.stringify(s)} is not a usable IKE identity: 1–255 characters, no surrounding spaces, quotes, backslashes or control characters`
+      : undefined,
+  ),
+);
+
+const sshUser = checkedString(
+  fromProblem((s) =>
+    /^[a-z_][a-z0-9_-]{0,31}$/.test(s) ? undefined : `${JSON.stringify(s)} is not a valid user name (lowercase letters, digits, "_" and "-", at most 32)`,
+  ),
+);
+
+const proposal = checkedString(
+  fromProblem((s) =>
+    /^[a-z0-9]+(?:-[a-z0-9]+)*$/.test(s)
+      ? undefined
+      : `${JSON.stringify(s)} is not a proposal: lowercase algorithm keywords joined by "-" (e.g. aes256gcm16-prfsha384-ecp384)`,
+  ),
+);
+
+const port = z.number().int().min(1).max(65_535);
+const positiveInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const enforcement = z.enum(ENFORCEMENT_LEVELS as ['off', 'use', 'require']);
+const prefix = checkedString<ParsedPrefix>((s) => parsePrefix(s));
+const hostPair = z.tuple([z.string(), z.string()]);
+
+export interface AddressEntry {
+  readonly parsed: ParsedAddress;
+  readonly network?: string;
+}
+
+// The union only decides the shape (bare string or mapping); the address is checked after
+// it, because zod's union cannot pick a branch whose transform failed.
+const addressEntry = (family: AddressFamily) =>
+  z
+    .union([z.string(), z.strictObject({ address: z.string(), network: dnsLabel.optional() })], {
+      error: 'expected an address string or a mapping { address, network }',
+    })
+    .transform((e, ctx): AddressEntry => {
+      const text = typeof e === 'string' ? e : e.address;
+      const r = parseHostAddress(text, family);
+      if (!r.ok) {
+        ctx.issues.push({ code: 'custom', message: r.message, input: text, path: typeof e === 'string' ? [] : ['address'] });
+        return z.NEVER;
+      }
+      return typeof e === 'string' || e.network === undefined ? { parsed: r.value } : { parsed: r.value, network: e.network };
+    });
+
+const lifetimes = z.strictObject({
+  ikeRekeySeconds: positiveInt.optional(),
+  childRekeySeconds: positiveInt.optional(),
+  childRekeyBytes: positiveInt.optional(),
+  dpdDelaySeconds: positiveInt.optional(),
+});
+
+const bypassRule = z.strictObject({
+  name: dnsLabel,
+  protocol: z.enum(['tcp', 'udp', 'icmp', 'ipv6-icmp', 'esp', 'any']),
+  port: port.optional(),
+  cidrs: z.array(prefix).min(1).optional(),
+});
+
+const pairOverride = z.strictObject({ hosts: hostPair, enforcement });
+
+export const meshSchema = z.strictObject({
+  name: dnsLabel,
+  domain: dnsName.optional(),
+  layout: z.enum(['per-peer', 'compact']).optional(),
+  auth: z.enum(['certificate', 'psk']).optional(),
+  mode: z.enum(['transport', 'tunnel']).optional(),
+  enforcement: enforcement.optional(),
+  proposals: z.array(proposal).min(1).optional(),
+  espProposals: z.array(proposal).min(1).optional(),
+  lifetimes: lifetimes.optional(),
+  bypass: z.array(bypassRule).optional(),
+  xfrmGcThresh: z.number().int().min(1).max(2_147_483_647).optional(),
+  pairOverrides: z.array(pairOverride).optional(),
+});
+
+export const siteSchema = z.strictObject({
+  name: dnsLabel,
+  mtu: z.number().int().min(576).max(65_535).optional(),
+  prefixes: z.array(prefix).optional(),
+  enforcement: enforcement.optional(),
+});
+
+const sshSchema = z.strictObject({
+  host: checkedString(parseAddressOrName).optional(),
+  port: port.optional(),
+  user: sshUser.optional(),
+  hostKey: checkedString((s) => {
+    const r = parseSshHostKey(s);
+    return r.ok ? r : { ok: false, message: `${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s)} ${r.message}` };
+  }).optional(),
+  jumpHost: z
+    .strictObject({ host: checkedString(parseAddressOrName), port: port.optional(), user: sshUser.optional() })
+    .optional(),
+});
+
+export const hostSchema = z.strictObject({
+  name: dnsLabel,
+  site: z.string(),
+  cluster: dnsLabel.optional(),
+  addresses: z.strictObject({
+    ipv4: z.array(addressEntry('ipv4')).optional(),
+    ipv6: z.array(addressEntry('ipv6')).optional(),
+  }),
+  ssh: sshSchema.optional(),
+  identity: identity.optional(),
+  fqdn: dnsName.optional(),
+  tags: z.array(dnsLabel).optional(),
+});
+
+const nameList = z.array(z.string()).min(1).optional();
+const selectorShape = { sites: nameList, clusters: nameList, tags: nameList, hosts: nameList };
+const selector = z.strictObject(selectorShape);
+
+export const ruleSchema = z.strictObject({
+  mesh: z.strictObject({ ...selectorShape, by: z.literal('cluster').optional() }).optional(),
+  between: z.strictObject({ from: selector, to: selector }).optional(),
+  pairs: z.array(hostPair).min(1).optional(),
+  exclude: z.strictObject({ ...selectorShape, pairs: z.array(hostPair).min(1).optional() }).optional(),
+  network: dnsLabel.optional(),
+});
+
+export const inventorySchema = z.strictObject({
+  mesh: meshSchema,
+  sites: z.array(siteSchema),
+  hosts: z.array(hostSchema),
+  rules: z.array(ruleSchema),
+});
+
+export type MeshParsed = z.output<typeof meshSchema>;
+export type SiteParsed = z.output<typeof siteSchema>;
+export type HostParsed = z.output<typeof hostSchema>;
+export type RuleParsed = z.output<typeof ruleSchema>;
+export type SelectorParsed = z.output<typeof selector>;
+
+// Compile-time guard: everything the hand-written InventoryInput allows, the schema accepts.
+type DeepReadonly<T> = T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+const inputFitsSchema = (x: InventoryInput): DeepReadonly<z.input<typeof inventorySchema>> => x;
+void inputFitsSchema;
