@@ -70,8 +70,15 @@ export function prepareHostFiles(stateRoot: string, host: string, opts: HostFile
   writeFileSync(
     at(LAB_STRONGSWAN_DROPIN),
     [
-      '# ipsec-mesh lab: charon logs to a file in the host\'s private /var/log.',
+      '# ipsec-mesh lab: charon logs to a file in the host\'s private /var/log. The stroke',
+      '# plugin stays off: it would read the machine\'s own /etc/ipsec.secrets and /etc/ipsec.d',
+      '# (not private to a lab host); swanctl talks vici.',
       'charon {',
+      '    plugins {',
+      '        stroke {',
+      '            load = no',
+      '        }',
+      '    }',
       '    filelog {',
       '        lab {',
       `            path = ${CHARON_LOG}`,

@@ -53,6 +53,6 @@ export {
   SSH_HOST_KEY,
 } from './host-filesystem.js';
 export { DEFAULT_STATE_BASE, NETNS_PREFIX, hostNetns, isLabNetns, operatorNetns, routerNetns, switchNetns } from './lab-names.js';
-export { type ProcessRecord, type ProcessRole } from './lab-state.js';
+export { type ProcessRecord, type ProcessRole, isRunning as isProcessRunning } from './lab-state.js';
 export { type ExecResult } from './run-command.js';
 export { assertPrerequisites, missingPrerequisites } from './prerequisites.js';

@@ -199,7 +199,7 @@ export function resolveLabSpec(input: unknown): ResolvedLabSpec {
     const v6 = s.ipv6 === undefined ? undefined : parseSubnet(s.ipv6, 'ipv6', `sites[${i}].ipv6`, issues);
     if (v4) nets.push({ net: v4, path: `sites[${i}].ipv4` });
     if (v6) nets.push({ net: v6, path: `sites[${i}].ipv6` });
-    siteNets.set(s.name, { ...(v4 && { ipv4: v4 }), ...(v6 && { ipv6: v6 }) });
+    if (!siteNets.has(s.name)) siteNets.set(s.name, { ...(v4 && { ipv4: v4 }), ...(v6 && { ipv6: v6 }) });
     return { name: s.name, index: i, ...(v4 && { ipv4: resolvedSubnet(v4) }), ...(v6 && { ipv6: resolvedSubnet(v6) }) };
   });
 
@@ -222,6 +222,7 @@ export function resolveLabSpec(input: unknown): ResolvedLabSpec {
   const seenAddrs = new Map<string, string>();
   const perSite = new Map<string, number>();
   const hosts: ResolvedHost[] = spec.hosts.map((h, i) => {
+    const issuesBefore = issues.length;
     if (seenHosts.has(h.name)) issues.push({ path: `hosts[${i}].name`, message: `duplicate host "${h.name}"` });
     seenHosts.add(h.name);
     const nets4and6 = siteNets.get(h.site);
@@ -272,7 +273,7 @@ export function resolveLabSpec(input: unknown): ResolvedLabSpec {
         seenAddrs.set(a, `hosts[${i}] (${h.name})`);
       });
     }
-    if (nets4and6 && ipv4.length + ipv6.length === 0) {
+    if (nets4and6 && issues.length === issuesBefore && ipv4.length + ipv6.length === 0) {
       issues.push({ path: `hosts[${i}]`, message: `host "${h.name}" has no address` });
     }
     return { name: h.name, index: i, site: h.site, ipv4, ipv6 };

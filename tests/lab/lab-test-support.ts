@@ -1,0 +1,29 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { expect } from 'vitest';
+import { type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, missingPrerequisites } from '../../lab/netns/index.js';
+
+/**
+ * Lab tests need root and the Debian packages: when they are missing the suite must FAIL
+ * with a clear message (a skipped real-strongSwan test would read as a pass).
+ */
+export function requireLabPrerequisites(): void {
+  const missing = missingPrerequisites();
+  if (missing.length > 0) {
+    throw new Error(
+      `lab tests cannot run on this machine:\n${missing.map((m) => `  - ${m}`).join('\n')}\n` +
+        'run them as root after scripts/install-system-deps.sh',
+    );
+  }
+}
+
+/** Namespaces of lab `name` that exist now. */
+export function labNamespaces(name: string): string[] {
+  return existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => isLabNetns(name, n)) : [];
+}
+
+/** Asserts that lab `name` left nothing behind: no namespace, none of its processes, no state. */
+export function expectNothingLeft(name: string, processes: readonly ProcessRecord[], stateRoot = labStateRoot(name)): void {
+  expect(labNamespaces(name), 'lab namespaces left behind').toEqual([]);
+  expect(processes.filter(isProcessRunning).map((p) => `${p.role} ${p.pid}`), 'lab processes still running').toEqual([]);
+  expect(existsSync(stateRoot), 'lab state directory left behind').toBe(false);
+}
