@@ -56,3 +56,10 @@ export { DEFAULT_STATE_BASE, NETNS_PREFIX, hostNetns, isLabNetns, operatorNetns,
 export { type ProcessRecord, type ProcessRole, isRunning as isProcessRunning } from './lab-state.js';
 export { type ExecResult } from './run-command.js';
 export { assertPrerequisites, missingPrerequisites } from './prerequisites.js';
+export {
+  type LabInventoryOptions,
+  type LabInventorySource,
+  labInventory,
+  labInventoryYaml,
+  writeLabInventory,
+} from './lab-inventory.js';

@@ -11,7 +11,10 @@ import {
   resolveLabSpec,
   startLab,
   stopLab,
+  writeLabInventory,
 } from '../../lab/netns/index.js';
+import { loadInventoryFile } from '../../components/inventory/index.js';
+import { computeHostPairs } from '../../components/topology/index.js';
 import { run } from '../../lab/netns/run-command.js';
 import { expectNothingLeft, labNamespaces, requireLabPrerequisites } from './lab-test-support.js';
 
@@ -188,6 +191,25 @@ describe('namespace lab: two sites, a router, three hosts', () => {
     expect(lab.charonPid('b')).toBe(before.b);
     expect((await lab.swanctl('a', ['--stats'])).code).toBe(0);
     started = [...started, ...lab.processes];
+  });
+
+  it('writes an inventory of its hosts that ipsec-mesh accepts, with SSH pinned to each sshd key', async () => {
+    const file = writeLabInventory(lab, { mesh: { domain: 'lab.example' } });
+    const inv = await loadInventoryFile(file);
+    expect(inv.hosts.map((h) => [h.name, h.site, h.addresses.ipv4.map((a) => a.address), h.addresses.ipv6.map((a) => a.address)])).toEqual([
+      ['a', 'east', ['198.51.100.10'], ['2001:db8:e::10']],
+      ['b', 'east', ['198.51.100.11'], ['2001:db8:e::11']],
+      ['c', 'west', ['203.0.113.10'], ['2001:db8:f::10']],
+    ]);
+    expect(inv.hosts.map((h) => h.ssh)).toEqual(lab.hosts.map((h) => ({ host: h.ipv4[0], port: 22, user: 'root', hostKey: h.sshHostKey })));
+    expect(inv.sites.map((s) => [s.name, s.prefixes])).toEqual([
+      ['east', { ipv4: ['198.51.100.0/26'], ipv6: ['2001:db8:e::/64'] }],
+      ['west', { ipv4: ['203.0.113.0/26'], ipv6: ['2001:db8:f::/64'] }],
+    ]);
+    // Default rule: one full mesh, dual-stack.
+    expect(computeHostPairs(inv).pairs.map((p) => `${p.key}:${p.families.map((f) => f.family).join('+')}`)).toEqual([
+      'a~b:ipv4+ipv6', 'a~c:ipv4+ipv6', 'b~c:ipv4+ipv6',
+    ]);
   });
 
   it('refuses to start a second lab of the same name, and says how to bring it down', async () => {
