@@ -1,0 +1,41 @@
+// Arguments of the IpsecMesh component. Everything that decides how many resources exist
+// (the inventory: hosts, sites, pairs) is plain data; credentials may be Outputs.
+import type { Enforcement, Inventory } from '../inventory/model.js';
+import type { InventoryInput } from '../inventory/inventory-input.js';
+import type { CaRolloverArgs } from '../credentials/ca-rollover.js';
+import type { PairEnforcementArgs } from './enforcement-overrides.js';
+import type { SshArgs } from './ssh-connection.js';
+
+/**
+ * A parsed inventory (`loadInventoryFile`, `parseInventory`) or the raw object form that
+ * `parseInventory` accepts. The inventory's own types (rules are a tagged union) are not
+ * expressible in a Pulumi package schema, so this argument is for TypeScript callers.
+ */
+export type MeshInventory = Inventory | InventoryInput;
+
+export interface IpsecMeshArgs {
+  /** Hosts, sites, pair rules and mesh settings (auth mode, layout, proposals …). Plain data. */
+  inventory: MeshInventory;
+  /** Overrides the inventory's `mesh.enforcement`: off | use | require. */
+  enforcement?: Enforcement;
+  /** Site name → enforcement, replacing the site's own level (staged rollout). */
+  siteEnforcement?: Record<string, Enforcement>;
+  /** Per-pair enforcement, replacing the inventory's override of the same pair. */
+  pairEnforcement?: PairEnforcementArgs[];
+  /** The off switch. false: every mesh connection is unloaded; bypass policies and SSH stay. Default true. */
+  enabled?: boolean;
+  /** Bump to replace every host key and certificate (generated on the hosts, pushed, reloaded). Default 0. */
+  certificateGeneration?: number;
+  /** CA labels for a rollover: which CA issues, which others are trusted. Default `{ current: 'ca1' }`. */
+  ca?: CaRolloverArgs;
+  /** Bump to replace the PSK master secret (and so every pair key). PSK mode only. Default 0. */
+  pskGeneration?: number;
+  /** Validity of host certificates in hours. Default 8760 (one year). */
+  certificateValidityHours?: number;
+  /** Validity of CA certificates in hours. Default 87600 (ten years). */
+  caValidityHours?: number;
+  /** How to reach the hosts: the private key (a secret) and dial settings. */
+  ssh: SshArgs;
+  /** Install the strongSwan packages (Debian/Ubuntu) and enable the service first. Default false. */
+  installPackages?: boolean;
+}
