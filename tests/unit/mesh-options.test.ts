@@ -106,7 +106,7 @@ describe('hostConnection', () => {
   const resolve = <T>(o: pulumi.Input<T> | undefined): Promise<{ value: T | undefined; secret: boolean }> =>
     new Promise((res) => {
       const out = pulumi.output(o);
-      void out.isSecret.then((secret) => out.apply((value) => res({ value: value as T | undefined, secret })));
+      void pulumi.isSecret(out).then((secret) => out.apply((value) => res({ value: value as T | undefined, secret })));
     });
 
   it('takes address, user, port, pinned host key and jump host from the inventory; keys are secret', async () => {
