@@ -63,3 +63,18 @@ export {
   labInventoryYaml,
   writeLabInventory,
 } from './lab-inventory.js';
+export {
+  type AuthConfigStatus,
+  type ChildConfigStatus,
+  type ChildSaStatus,
+  type ConnectionStatus,
+  type IkeSaStatus,
+  type PolicyStatus,
+  type ViciMessage,
+  type ViciSection,
+  type ViciValue,
+  parseListConns,
+  parseListPols,
+  parseListSas,
+  parseSwanctlPretty,
+} from './swanctl-status.js';

@@ -23,6 +23,7 @@ import { spawnDetached, spawnHolder, stopProcess, waitFor } from './lab-process.
 import { type LabSpec, type ResolvedLabSpec, resolveLabSpec } from './lab-spec.js';
 import { type LabStateFile, type ProcessRecord, isRunning, processStartTime, readState, writeState } from './lab-state.js';
 import { assertPrerequisites } from './prerequisites.js';
+import { type ConnectionStatus, type IkeSaStatus, type PolicyStatus, parseListConns, parseListPols, parseListSas } from './swanctl-status.js';
 import { type ExecResult, type RunOptions, labEnv, run, runOk } from './run-command.js';
 
 export const CHARON_BIN = '/usr/lib/ipsec/charon';
@@ -405,6 +406,19 @@ export class Lab {
   /** `swanctl ARGS` on `host` (its own /etc/swanctl and vici socket). */
   swanctl(host: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return this.exec(host, ['swanctl', ...args], opts);
+  }
+
+  /** IKE_SAs (with their CHILD_SAs) charon on `host` holds, read back through vici. */
+  async listSas(host: string): Promise<IkeSaStatus[]> {
+    return parseListSas((await this.swanctl(host, ['--list-sas', '--pretty'], { check: true })).stdout);
+  }
+  /** Connections loaded into charon on `host`. */
+  async listConns(host: string): Promise<ConnectionStatus[]> {
+    return parseListConns((await this.swanctl(host, ['--list-conns', '--pretty'], { check: true })).stdout);
+  }
+  /** Trap and shunt (pass/drop) policies charon on `host` installed. */
+  async listPols(host: string): Promise<PolicyStatus[]> {
+    return parseListPols((await this.swanctl(host, ['--list-pols', '--pretty'], { check: true })).stdout);
   }
 
   /** Runs argv in one of the lab's network namespaces (root mount namespace). */
