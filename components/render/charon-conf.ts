@@ -1,0 +1,66 @@
+// Host-wide charon tuning. strongswan.conf has a single `charon` section per daemon, so this
+// cannot be scoped to a mesh: it holds only settings every mesh on the host agrees on, and
+// its content depends on the host (mode, link MTUs), not on per-mesh secrets or names.
+import { CHARON_LOG_PATH } from './file-paths.js';
+
+/** IKE fragments never exceed this (IPv6's minimum MTU, strongSwan's own default). */
+export const IKE_FRAGMENT_SIZE_MAX = 1280;
+
+/**
+ * Retransmission: timeout × base^n for n = 0..tries, i.e. 2 + 3 + 4.5 + 6.75 + 10.1 ≈ 26 s
+ * before a peer is declared dead (strongSwan's default 4 s/1.8/5 tries waits ≈ 165 s), so
+ * DPD notices a rebooted peer within dpd_delay + 26 s. Jitter spreads the retransmits of
+ * many SAs that time out together (a rebooted host with hundreds of peers).
+ */
+export const RETRANSMIT = { tries: 4, timeout: '2.0', base: '1.5', jitter: 20 } as const;
+
+export interface CharonConfInput {
+  readonly installRoutes: boolean;
+  /** Smallest link MTU towards any peer (and the host's own site). */
+  readonly minLinkMtu: number;
+}
+
+export function renderCharonConf(input: CharonConfInput): string {
+  const fragmentSize = Math.min(IKE_FRAGMENT_SIZE_MAX, input.minLinkMtu);
+  const lines = [
+    '# Managed by ipsec-mesh. Host-wide: strongswan.conf cannot scope charon settings to one mesh.',
+    '# Changes apply with `swanctl --reload-settings` (loggers, timing); the IKE_SA table size at the next charon start.',
+    'charon {',
+    '\t# Only matters if IKE reauthentication ever runs (the mesh sets reauth_time = 0): new SAs before old ones go.',
+    '\tmake_before_break = yes',
+    `\tretransmit_tries = ${RETRANSMIT.tries}`,
+    `\tretransmit_timeout = ${RETRANSMIT.timeout}`,
+    `\tretransmit_base = ${RETRANSMIT.base}`,
+    `\tretransmit_jitter = ${RETRANSMIT.jitter}`,
+  ];
+  if (!input.installRoutes) {
+    lines.push('\t# Transport mode needs no routes (the packets already go to the peer).', '\tinstall_routes = no');
+  }
+  lines.push(
+    `\t# IKE fragments (certificates) fit the smallest link MTU towards any peer (${input.minLinkMtu}).`,
+    `\tfragment_size = ${fragmentSize}`,
+    '\t# Hundreds of IKE_SAs: hash them instead of one linear list (the default table size is 1).',
+    '\tikesa_table_size = 1024',
+    '\tikesa_table_segments = 16',
+    '\tfilelog {',
+    '\t\tipsec-mesh {',
+    `\t\t\tpath = ${CHARON_LOG_PATH}`,
+    '\t\t\ttime_format = "%Y-%m-%dT%H:%M:%S"',
+    '\t\t\ttime_add_ms = yes',
+    '\t\t\tike_name = yes',
+    '\t\t\tappend = yes',
+    '\t\t\tflush_line = yes',
+    '\t\t\tdefault = 1',
+    '\t\t}',
+    '\t}',
+    '\t# Any configured logger disables charon\'s built-in syslog default; keep it.',
+    '\tsyslog {',
+    '\t\tdaemon {',
+    '\t\t\tdefault = 1',
+    '\t\t}',
+    '\t}',
+    '}',
+    '',
+  );
+  return lines.join('\n');
+}

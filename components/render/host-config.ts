@@ -1,0 +1,109 @@
+// Every non-secret file of one host, and the names of what they define.
+import type { Host, Inventory } from '../inventory/model.js';
+import type { HostPair } from '../topology/host-pair.js';
+import { bypassConnectionName, hostFamilies, planBypass, type BypassShunt } from './bypass-shunts.js';
+import { renderCharonConf } from './charon-conf.js';
+import { caCertFileName, hostCertFileName, meshFilePaths } from './file-paths.js';
+import { planMtu } from './link-mtu.js';
+import { checkedPairs, planMeshConnections, type MeshConnection } from './mesh-connections.js';
+import { renderContext, type RenderContext } from './render-context.js';
+import type { RenderedFile } from './rendered-file.js';
+import { renderSwanctlConf } from './swanctl-conf.js';
+import { renderSysctlConf } from './sysctl-conf.js';
+
+/** Label of the CA trusted when `caCertFiles` is not given (credentials' DEFAULT_CA_LABEL). */
+export const DEFAULT_CA_LABEL = 'ca1';
+
+export interface HostConfigInput {
+  readonly inventory: Inventory;
+  readonly host: Host;
+  /** The pairs involving this host (topology's pairsForHost). */
+  readonly pairs: readonly HostPair[];
+  /**
+   * Certificate mode: file names (in /etc/swanctl/x509ca, or absolute paths) of every CA the
+   * host trusts — several while a CA rolls over. Default: the file of CA label `ca1`.
+   */
+  readonly caCertFiles?: readonly string[];
+  /** The off switch: false renders no mesh connection at all, bypass policies kept. Default true. */
+  readonly enabled?: boolean;
+}
+
+export interface HostConfigDescription {
+  /** Mesh connections (each has one CHILD_SA of the same name); empty when switched off. */
+  readonly connections: readonly string[];
+  /** CHILD_SA names of the mesh connections. */
+  readonly children: readonly string[];
+  /** Shunt (pass policy) names: SSH, ICMP, ICMPv6/ND and the inventory's bypass rules. */
+  readonly bypass: readonly string[];
+  /** The connection holding the shunts. */
+  readonly bypassConnection: string;
+}
+
+interface HostPlan {
+  readonly ctx: RenderContext;
+  readonly pairs: readonly HostPair[];
+  readonly connections: readonly MeshConnection[];
+  readonly bypass: readonly BypassShunt[];
+  readonly enabled: boolean;
+}
+
+function plan(input: HostConfigInput): HostPlan {
+  const ctx = renderContext(input.inventory);
+  const enabled = input.enabled ?? true;
+  const pairs = checkedPairs(ctx, input.host, input.pairs);
+  // Switched off: nothing is planned from the pairs, so the switch works even when a pair's
+  // settings could not be rendered (e.g. `use` reaching the compact layout).
+  const connections = enabled ? planMeshConnections(ctx, input.host, pairs) : [];
+  return { ctx, pairs, connections, bypass: planBypass(ctx, input.host), enabled };
+}
+
+/** Every non-secret file of the host: swanctl connections + shunts, charon drop-in, sysctl. */
+export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
+  const p = plan(input);
+  const { ctx, host } = { ctx: p.ctx, host: input.host };
+  const paths = meshFilePaths(ctx.mesh, host);
+  const families = hostFamilies(host);
+  const mtu = planMtu(ctx, host, p.enabled ? p.pairs : [], families);
+  const swanctl = renderSwanctlConf({
+    ctx,
+    host,
+    connections: p.connections,
+    bypass: p.bypass,
+    enabled: p.enabled,
+    caCertFiles: input.caCertFiles ?? [caCertFileName(ctx.mesh.name, DEFAULT_CA_LABEL)],
+    hostCertFile: hostCertFileName(ctx.mesh.name, host.name),
+  });
+  return [
+    { path: paths.swanctlConf, content: swanctl, mode: 0o644, secret: false },
+    {
+      path: paths.charonConf,
+      content: renderCharonConf({ installRoutes: ctx.mesh.mode !== 'transport', minLinkMtu: mtu.minLinkMtu }),
+      mode: 0o644,
+      secret: false,
+    },
+    {
+      path: paths.sysctlConf,
+      content: renderSysctlConf({
+        meshName: ctx.mesh.name,
+        hostName: host.name,
+        families,
+        xfrmGcThresh: ctx.mesh.xfrmGcThresh,
+        espProposals: ctx.espProposals,
+        mtu,
+      }),
+      mode: 0o644,
+      secret: false,
+    },
+  ];
+}
+
+/** The names `swanctl --list-conns` / `--list-pols` must show for this host (no text rendered). */
+export function describeHostConfig(input: HostConfigInput): HostConfigDescription {
+  const p = plan(input);
+  return {
+    connections: p.connections.map((c) => c.name),
+    children: p.connections.map((c) => c.name),
+    bypass: p.bypass.map((s) => s.name),
+    bypassConnection: bypassConnectionName(p.ctx.mesh.name),
+  };
+}

@@ -1,0 +1,38 @@
+// Public surface of the render layer: pure functions from inventory data to host files.
+export type { RenderedFile } from './rendered-file.js';
+export { RenderError, type RenderErrorCode, type RenderErrorContext } from './render-error.js';
+export {
+  meshFilePaths,
+  caCertFileName,
+  hostCertFileName,
+  CHARON_CONF_PATH,
+  CHARON_LOG_PATH,
+  type MeshFilePaths,
+} from './file-paths.js';
+export {
+  renderHostConfig,
+  describeHostConfig,
+  DEFAULT_CA_LABEL,
+  type HostConfigInput,
+  type HostConfigDescription,
+} from './host-config.js';
+export { renderPskSecrets, type PskSecretsInput } from './psk-secrets.js';
+export {
+  espOverheadBytes,
+  espInnerMtu,
+  espTransforms,
+  transformOverhead,
+  transformInnerMtu,
+  tcpMss,
+  ESP_HEADER_BYTES,
+  ESP_TRAILER_BYTES,
+  UDP_ENCAP_BYTES,
+  IP_HEADER_BYTES,
+  TCP_HEADER_BYTES,
+  type EspTransform,
+  type EspOverhead,
+} from './esp-overhead.js';
+export { BYPASS_POLICY_PRIORITY, MESH_POLICY_PRIORITY, CHILD_ACTIONS } from './swanctl-conf.js';
+export { bypassConnectionName, ND_NEIGHBOR_SOLICITATION, ND_NEIGHBOR_ADVERTISEMENT } from './bypass-shunts.js';
+export { perPeerConnectionName, compactConnectionName, type ChildRole } from './mesh-connections.js';
+export { RETRANSMIT, IKE_FRAGMENT_SIZE_MAX } from './charon-conf.js';

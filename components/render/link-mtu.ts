@@ -1,0 +1,62 @@
+// Inner MTU / TCP MSS per link a host's pairs cross, from the ESP overhead of the mesh's
+// proposals. The path to a peer is limited by the MTU of the host's site and the peer's.
+import type { AddressFamily, Host, IpsecMode } from '../inventory/model.js';
+import type { HostPair } from '../topology/host-pair.js';
+import { tcpMss, transformInnerMtu, transformOverhead } from './esp-overhead.js';
+import type { RenderContext } from './render-context.js';
+
+export interface LinkMtu {
+  /** The peer site (its MTU, with the host's own, limits the path). */
+  readonly site: string;
+  readonly linkMtu: number;
+  readonly families: readonly { readonly family: AddressFamily; readonly innerMtu: number; readonly mss: number }[];
+}
+
+export interface MtuPlan {
+  readonly mode: IpsecMode;
+  /** NAT-T is assumed in tunnel mode (the mode for peers behind NAT): 8 more bytes. */
+  readonly natT: boolean;
+  /** Worst-case ESP overhead per family (largest padding, costliest transform). */
+  readonly overhead: Readonly<Partial<Record<AddressFamily, number>>>;
+  readonly links: readonly LinkMtu[];
+  readonly minLinkMtu: number;
+}
+
+const DEFAULT_MTU = 1500;
+
+export function planMtu(ctx: RenderContext, host: Host, pairs: readonly HostPair[], families: readonly AddressFamily[]): MtuPlan {
+  const mode = ctx.mesh.mode;
+  const natT = mode === 'tunnel';
+  const ownMtu = ctx.sitesByName.get(host.site)?.mtu ?? DEFAULT_MTU;
+  // Peer sites and the families used towards each.
+  const sites = new Map<string, Set<AddressFamily>>();
+  for (const p of pairs) {
+    if (p.enforcement === 'off') continue;
+    const peer = ctx.hostsByName.get(p.a === host.name ? p.b : p.a);
+    if (peer === undefined) continue;
+    let fams = sites.get(peer.site);
+    if (fams === undefined) sites.set(peer.site, (fams = new Set()));
+    for (const ep of p.families) fams.add(ep.family);
+  }
+  const overhead: Partial<Record<AddressFamily, number>> = {};
+  for (const f of families) {
+    let worst = 0;
+    for (const t of ctx.espTransforms) worst = Math.max(worst, transformOverhead(t, mode, natT, f).maxBytes);
+    overhead[f] = worst;
+  }
+  let minLinkMtu = ownMtu;
+  const links: LinkMtu[] = [];
+  for (const site of [...sites.keys()].sort()) {
+    const linkMtu = Math.min(ownMtu, ctx.sitesByName.get(site)?.mtu ?? DEFAULT_MTU);
+    minLinkMtu = Math.min(minLinkMtu, linkMtu);
+    const fams: { family: AddressFamily; innerMtu: number; mss: number }[] = [];
+    for (const f of families) {
+      if (!sites.get(site)!.has(f)) continue;
+      let inner = Number.POSITIVE_INFINITY;
+      for (const t of ctx.espTransforms) inner = Math.min(inner, transformInnerMtu(linkMtu, t, mode, natT, f));
+      fams.push({ family: f, innerMtu: inner, mss: tcpMss(inner, f) });
+    }
+    links.push({ site, linkMtu, families: fams });
+  }
+  return { mode, natT, overhead, links, minLinkMtu };
+}

@@ -1,0 +1,158 @@
+// Which mesh connections a host gets: the plan both the swanctl text and describeHostConfig
+// come from, so the names a verify step looks for are exactly the names rendered.
+import type { AddressFamily, Host } from '../inventory/model.js';
+import type { HostPair } from '../topology/host-pair.js';
+import type { RenderContext } from './render-context.js';
+import { RenderError } from './render-error.js';
+
+/**
+ * How a CHILD_SA starts and recovers (see docs/render.md):
+ * - `require`: trap policies on both ends; traffic never leaves in cleartext.
+ * - `use-initiator`: the end whose name sorts first starts the SA at load and restarts it.
+ * - `use-responder`: the other end only answers; while no SA exists traffic is cleartext.
+ */
+export type ChildRole = 'require' | 'use-initiator' | 'use-responder';
+
+export interface MeshConnection {
+  /** Connection name; its one CHILD_SA carries the same name. */
+  readonly name: string;
+  readonly family: AddressFamily;
+  /** The peer (per-peer layout); undefined for a compact connection. */
+  readonly peer: string | undefined;
+  /** Rendered values, comma-joined where swanctl takes lists. */
+  readonly localAddrs: string;
+  /** undefined = `%any` (compact: the acquire's destination is the peer). */
+  readonly remoteAddrs: string | undefined;
+  /** Rendered peer identity; undefined = `%any` (compact: any certificate of the mesh CA). */
+  readonly remoteId: string | undefined;
+  readonly localTs: string;
+  readonly remoteTs: string;
+  readonly role: ChildRole;
+  /** Pairs this connection serves (compact: every peer of the family). */
+  readonly peers: number;
+}
+
+export const FAMILY_SUFFIX: Readonly<Record<AddressFamily, string>> = { ipv4: 'v4', ipv6: 'v6' };
+const HOST_PREFIX: Readonly<Record<AddressFamily, string>> = { ipv4: '/32', ipv6: '/128' };
+
+export function perPeerConnectionName(meshName: string, peer: string, family: AddressFamily): string {
+  return `${meshName}_${peer}_${FAMILY_SUFFIX[family]}`;
+}
+
+export function compactConnectionName(meshName: string, family: AddressFamily): string {
+  return `${meshName}_${FAMILY_SUFFIX[family]}`;
+}
+
+/** The host's pairs, checked, sorted by peer name (pairsForHost already is: then no copy). */
+export function checkedPairs(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): readonly HostPair[] {
+  const meshName = ctx.mesh.name;
+  let sorted = true;
+  let previous = '';
+  for (let i = 0; i < pairs.length; i++) {
+    const p = pairs[i]!;
+    if (p.a !== host.name && p.b !== host.name) {
+      throw new RenderError(`pair does not involve this host`, { code: 'pair-not-for-host', mesh: meshName, host: host.name, pair: p.key });
+    }
+    const peer = p.a === host.name ? p.b : p.a;
+    if (!ctx.hostsByName.has(peer)) {
+      throw new RenderError(`peer "${peer}" is not in the inventory`, { code: 'unknown-host', mesh: meshName, host: host.name, pair: p.key });
+    }
+    if (i > 0 && peer <= previous) sorted = false;
+    previous = peer;
+  }
+  if (sorted) return pairs;
+  const byPeer = (p: HostPair): string => (p.a === host.name ? p.b : p.a);
+  return [...pairs].sort((x, y) => (byPeer(x) < byPeer(y) ? -1 : byPeer(x) > byPeer(y) ? 1 : 0));
+}
+
+/** Mesh connections of one host, in output order. Empty when the mesh is switched off. */
+export function planMeshConnections(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshConnection[] {
+  return ctx.mesh.layout === 'compact' ? planCompact(ctx, host, pairs) : planPerPeer(ctx, host, pairs);
+}
+
+function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshConnection[] {
+  const out: MeshConnection[] = [];
+  const meshName = ctx.mesh.name;
+  const self = host.name;
+  for (const pair of pairs) {
+    if (pair.enforcement === 'off') continue;
+    const isA = pair.a === self;
+    const peerName = isA ? pair.b : pair.a;
+    const peer = ctx.hostsByName.get(peerName)!;
+    // The end whose name sorts first (always `a`) is the one initiator of a `use` pair, so
+    // the two ends never race into duplicate SAs.
+    const role: ChildRole = pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
+    const remoteId = ctx.identityValue(peer);
+    for (const ep of pair.families) {
+      const local = isA ? ep.a : ep.b;
+      const remote = isA ? ep.b : ep.a;
+      if (host.addresses[ep.family].length === 0) {
+        throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: self, pair: pair.key });
+      }
+      const prefix = HOST_PREFIX[ep.family];
+      out.push({
+        name: perPeerConnectionName(meshName, peerName, ep.family),
+        family: ep.family,
+        peer: peerName,
+        localAddrs: local,
+        remoteAddrs: remote,
+        remoteId,
+        localTs: local + prefix,
+        remoteTs: remote + prefix,
+        role,
+        peers: 1,
+      });
+    }
+  }
+  return out;
+}
+
+function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshConnection[] {
+  const meshName = ctx.mesh.name;
+  if (ctx.mesh.auth !== 'certificate') {
+    // One connection answers every peer, so no per-peer PSK can be chosen before the peer
+    // has identified itself, and initiating with %any has none to pick at all.
+    throw new RenderError(`the compact layout authenticates peers by the mesh CA: it needs auth "certificate", not "${ctx.mesh.auth}"`, { code: 'compact-psk', mesh: meshName, host: host.name });
+  }
+  const local: Record<AddressFamily, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
+  const remote: Record<AddressFamily, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
+  const count: Record<AddressFamily, number> = { ipv4: 0, ipv6: 0 };
+  for (const pair of pairs) {
+    if (pair.enforcement === 'off') continue; // left out of remote_ts: no trap, no SA
+    if (pair.enforcement === 'use') {
+      throw new RenderError(
+        `enforcement "use" needs a concrete peer to start the SA, which the compact layout (one trap connection for every peer) does not have; use "require" or "off" for this pair, or the per-peer layout`,
+        { code: 'compact-use', mesh: meshName, host: host.name, pair: pair.key },
+      );
+    }
+    const isA = pair.a === host.name;
+    for (const ep of pair.families) {
+      if (host.addresses[ep.family].length === 0) {
+        throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: host.name, pair: pair.key });
+      }
+      local[ep.family].add(isA ? ep.a : ep.b);
+      remote[ep.family].add(isA ? ep.b : ep.a);
+      count[ep.family]++;
+    }
+  }
+  const out: MeshConnection[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    if (remote[family].size === 0) continue;
+    const prefix = HOST_PREFIX[family];
+    const locals = [...local[family]].sort();
+    out.push({
+      name: compactConnectionName(meshName, family),
+      family,
+      peer: undefined,
+      localAddrs: locals.join(','),
+      remoteAddrs: undefined,
+      remoteId: undefined,
+      localTs: locals.map((a) => a + prefix).join(','),
+      // Peer order (pairs are sorted by peer name), so the text is stable.
+      remoteTs: [...remote[family]].map((a) => a + prefix).join(','),
+      role: 'require',
+      peers: count[family],
+    });
+  }
+  return out;
+}

@@ -1,0 +1,58 @@
+// The PSK `secrets` file of one host: one `ike-…` section per peer, keyed by both identities
+// so charon picks the pair's own key. Values come in; nothing is generated here.
+import type { Host, Inventory } from '../inventory/model.js';
+import type { HostPair } from '../topology/host-pair.js';
+import { confValue } from './conf-syntax.js';
+import { meshFilePaths } from './file-paths.js';
+import { checkedPairs } from './mesh-connections.js';
+import { renderContext } from './render-context.js';
+import { RenderError } from './render-error.js';
+import type { RenderedFile } from './rendered-file.js';
+
+export interface PskSecretsInput {
+  readonly inventory: Inventory;
+  readonly host: Host;
+  readonly pairs: readonly HostPair[];
+  /** The pair's key (e.g. derivePairPsk), in swanctl notation: `0x…` hex, `0s…` base64 or text. */
+  readonly pskFor: (pair: HostPair) => string;
+}
+
+export function renderPskSecrets(input: PskSecretsInput): RenderedFile {
+  const ctx = renderContext(input.inventory);
+  const { host } = input;
+  const m = ctx.mesh.name;
+  if (ctx.mesh.auth !== 'psk') {
+    throw new RenderError(`PSK secrets asked for, but the mesh uses auth "${ctx.mesh.auth}"`, { code: 'wrong-auth', mesh: m, host: host.name });
+  }
+  if (ctx.mesh.layout === 'compact') {
+    throw new RenderError('the compact layout cannot use PSKs (it authenticates peers by the mesh CA)', { code: 'compact-psk', mesh: m, host: host.name });
+  }
+  const pairs = checkedPairs(ctx, host, input.pairs);
+  const ownId = ctx.identityValue(host);
+  const out = [
+    `# Managed by ipsec-mesh: mesh "${m}", host "${host.name}". SECRET: mode 0600, never copy it elsewhere.`,
+    'secrets {',
+  ];
+  for (const pair of pairs) {
+    if (pair.enforcement === 'off') continue; // no connection, so no key on the host
+    const peerName = pair.a === host.name ? pair.b : pair.a;
+    const peer = ctx.hostsByName.get(peerName)!;
+    let value: string;
+    try {
+      value = confValue(input.pskFor(pair), 'PSK');
+    } catch (e) {
+      // Never echo the value: only say which pair's key is unusable.
+      if (e instanceof RenderError) throw new RenderError('the PSK is empty or contains control characters', { code: 'bad-value', mesh: m, host: host.name, pair: pair.key });
+      throw e;
+    }
+    out.push(
+      `\tike-${m}_${peerName} {\n` +
+        `\t\tid-a = ${ownId}\n` +
+        `\t\tid-b = ${ctx.identityValue(peer)}\n` +
+        `\t\tsecret = ${value}\n` +
+        '\t}',
+    );
+  }
+  out.push('}', '');
+  return { path: meshFilePaths(ctx.mesh, host).pskSecrets, content: out.join('\n'), mode: 0o600, secret: true };
+}

@@ -1,0 +1,119 @@
+// What every host of one inventory shares, computed once per Inventory object and reused for
+// each host rendered from it (a 1000-host mesh renders 1000 times from the same inventory).
+import type { Host, Inventory, MeshSettings, Site } from '../inventory/model.js';
+import { confValue } from './conf-syntax.js';
+import { espTransforms, type EspTransform } from './esp-overhead.js';
+import { assertLabel } from './file-paths.js';
+import { RenderError } from './render-error.js';
+
+export interface RenderContext {
+  readonly mesh: MeshSettings;
+  readonly hostsByName: ReadonlyMap<string, Host>;
+  readonly sitesByName: ReadonlyMap<string, Site>;
+  /** Every sshd port of the inventory, sorted: outbound SSH to any mesh host bypasses IPsec. */
+  readonly sshPorts: readonly number[];
+  /** `proposals` / `esp_proposals` values, validated. */
+  readonly ikeProposals: string;
+  readonly espProposals: string;
+  /** Transforms the ESP proposals allow (for overhead and MTU). */
+  readonly espTransforms: readonly EspTransform[];
+  /** A host's IKE identity as a swanctl value (quoted when needed), cached per host. */
+  identityValue(host: Host): string;
+}
+
+const cache = new WeakMap<Inventory, RenderContext>();
+
+// strongSwan proposal keywords: lower-case letters, digits, `_`; `-` joins them. No `!`:
+// swanctl proposals are strict already, and anything else would be misread.
+const PROPOSAL = /^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*$/;
+
+// swanctl parses byte and time values into a 16-byte buffer (vici_config.c parse_bytes):
+// longer strings are rejected at load time.
+const MAX_NUMBER_CHARS = 15;
+
+export function renderContext(inventory: Inventory): RenderContext {
+  let ctx = cache.get(inventory);
+  if (ctx === undefined) {
+    ctx = buildContext(inventory);
+    cache.set(inventory, ctx);
+  }
+  return ctx;
+}
+
+function buildContext(inventory: Inventory): RenderContext {
+  const mesh = inventory.mesh;
+  assertLabel(mesh.name, 'mesh name', { mesh: mesh.name });
+  const hostsByName = new Map<string, Host>();
+  const ports = new Set<number>();
+  for (const h of inventory.hosts) {
+    hostsByName.set(h.name, h);
+    ports.add(h.ssh.port);
+  }
+  const sitesByName = new Map<string, Site>();
+  for (const s of inventory.sites) sitesByName.set(s.name, s);
+
+  const names = new Set<string>();
+  for (const rule of mesh.bypass) {
+    assertLabel(rule.name, 'bypass rule name', { mesh: mesh.name });
+    if (names.has(rule.name)) {
+      throw new RenderError(`two bypass rules are named "${rule.name}"`, { code: 'duplicate-bypass', mesh: mesh.name });
+    }
+    names.add(rule.name);
+  }
+  const lt = mesh.lifetimes;
+  for (const [what, n] of [
+    ['lifetimes.ikeRekeySeconds', lt.ikeRekeySeconds],
+    ['lifetimes.childRekeySeconds', lt.childRekeySeconds],
+    ['lifetimes.childRekeyBytes', lt.childRekeyBytes],
+    ['lifetimes.dpdDelaySeconds', lt.dpdDelaySeconds],
+    ['xfrmGcThresh', mesh.xfrmGcThresh],
+  ] as const) {
+    if (!Number.isSafeInteger(n) || n < 0 || String(n).length > MAX_NUMBER_CHARS) {
+      throw new RenderError(`${what} = ${n} is not a non-negative integer of at most ${MAX_NUMBER_CHARS} digits`, { code: 'bad-value', mesh: mesh.name });
+    }
+  }
+
+  const ikeProposals = proposalList(mesh.proposals, 'proposals', mesh.name);
+  const espProposals = proposalList(mesh.espProposals, 'espProposals', mesh.name);
+  let transforms: readonly EspTransform[];
+  try {
+    transforms = espTransforms(espProposals);
+  } catch (e) {
+    if (e instanceof RenderError) throw new RenderError(e.message, { code: e.code, mesh: mesh.name });
+    throw e;
+  }
+
+  const identities = new Map<string, string>();
+  return {
+    mesh,
+    hostsByName,
+    sitesByName,
+    sshPorts: [...ports].sort((x, y) => x - y),
+    ikeProposals,
+    espProposals,
+    espTransforms: transforms,
+    identityValue(host: Host): string {
+      let v = identities.get(host.name);
+      if (v === undefined) {
+        v = confValue(host.identity, `identity of host "${host.name}"`);
+        identities.set(host.name, v);
+      }
+      return v;
+    },
+  };
+}
+
+function proposalList(list: readonly string[], what: string, meshName: string): string {
+  const parts: string[] = [];
+  for (const entry of list) {
+    for (const p of entry.split(',')) {
+      const t = p.trim();
+      if (!PROPOSAL.test(t)) {
+        throw new RenderError(`${what}: "${t}" is not a strongSwan proposal (keywords joined by '-')`, { code: 'bad-proposal', mesh: meshName });
+      }
+      parts.push(t);
+    }
+  }
+  if (parts.length === 0) throw new RenderError(`${what} is empty`, { code: 'bad-proposal', mesh: meshName });
+  return parts.join(',');
+}
