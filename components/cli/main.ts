@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// The `ipsec-mesh` command: validate an inventory, or render every host's files to a folder.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { InventoryError, loadInventoryFile } from '../inventory/index.js';
+import { PskDerivationError } from '../credentials/psk-derivation.js';
+import { RenderError } from '../render/index.js';
+import { renderToDir, RenderOptionsError } from './render-to-dir.js';
+import { validateMesh } from './validate-mesh.js';
+
+const USAGE = `usage:
+  ipsec-mesh validate INVENTORY
+  ipsec-mesh render INVENTORY --out DIR [--psk-master FILE]`;
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: [...rest],
+    allowPositionals: true,
+    options: { out: { type: 'string' }, 'psk-master': { type: 'string' } },
+  });
+  const [inventoryPath, ...extra] = positionals;
+  if (inventoryPath === undefined || extra.length > 0) throw new UsageError(`${command}: expected exactly one INVENTORY`);
+
+  if (command === 'validate') {
+    if (values.out !== undefined || values['psk-master'] !== undefined) throw new UsageError('validate takes no options');
+    const inventory = await loadInventoryFile(inventoryPath);
+    const pairs = validateMesh(inventory);
+    process.stdout.write(`${inventoryPath}: valid — ${inventory.hosts.length} hosts, ${pairs.pairs.length} pairs\n`);
+    return 0;
+  }
+  if (command === 'render') {
+    if (values.out === undefined) throw new UsageError('render needs --out DIR');
+    const inventory = await loadInventoryFile(inventoryPath);
+    const pairs = validateMesh(inventory);
+    const masterPath = values['psk-master'];
+    const pskMaster = masterPath === undefined ? undefined : await readMaster(masterPath);
+    const summary = await renderToDir(inventory, pairs, { outDir: values.out, ...(pskMaster ? { pskMaster } : {}) });
+    process.stdout.write(`rendered ${summary.files} files (${summary.bytes} bytes) for ${summary.hosts} hosts into ${values.out}\n`);
+    return 0;
+  }
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+async function readMaster(path: string): Promise<Uint8Array> {
+  try {
+    // A trailing newline from `echo`/editors is not part of the secret.
+    const text = (await readFile(path)).toString('utf8').replace(/\r?\n$/, '');
+    return Buffer.from(text, 'utf8');
+  } catch (err) {
+    throw new RenderOptionsError(`--psk-master ${path}: ${(err as Error).message}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof InventoryError) {
+      process.stderr.write(`${err.format()}\n`);
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`ipsec-mesh: ${err.message}\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+    } else if (err instanceof RenderError || err instanceof RenderOptionsError || err instanceof PskDerivationError) {
+      process.stderr.write(`ipsec-mesh: ${err.message}\n`);
+    } else if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`ipsec-mesh: ${err.message}\n${USAGE}\n`);
+      process.exitCode = 2;
+      return;
+    } else {
+      process.stderr.write(`ipsec-mesh: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,119 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../..');
+const tsx = join(root, 'node_modules/.bin/tsx');
+const cli = join(root, 'components/cli/main.ts');
+
+async function ipsecMesh(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(tsx, [cli, ...args], { cwd: root });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const pskInventory = `
+mesh: { name: lab, auth: psk }
+sites:
+  - { name: s1, prefixes: [198.51.100.0/25, "2001:db8:1::/64"] }
+  - { name: s2, prefixes: [203.0.113.0/25] }
+hosts:
+  - { name: h1, site: s1, addresses: { ipv4: [198.51.100.11], ipv6: ["2001:db8:1::11"] } }
+  - { name: h2, site: s1, addresses: { ipv4: [198.51.100.12], ipv6: ["2001:db8:1::12"] } }
+  - { name: h3, site: s2, addresses: { ipv4: [203.0.113.13] } }
+rules:
+  - mesh: { sites: [s1, s2] }
+`;
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ipsec-mesh-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('ipsec-mesh CLI', () => {
+  it('validates the example inventories', async () => {
+    for (const f of ['cache-core.yaml', 'clusters.yaml']) {
+      const r = await ipsecMesh('validate', join(root, 'examples/inventories', f));
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/valid — \d+ hosts, \d+ pairs/);
+    }
+  });
+
+  it('reports every problem with file and path, exit 1', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'mesh: {name: x}\nhosts: [{name: a, site: nope, adresses: {}}]\n');
+    const r = await ipsecMesh('validate', bad);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${bad}:2: hosts[0].adresses: unknown key "adresses"`);
+    expect(r.stderr).toContain(`${bad}:1: sites: required field is missing`);
+    expect(r.stderr.trim().split('\n').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('reports an empty mesh (a topology check) against the inventory file', async () => {
+    const f = join(dir, 'empty.yaml');
+    await writeFile(f, pskInventory.replace('- mesh: { sites: [s1, s2] }', '- mesh: { sites: [s1] }\n  - exclude: { pairs: [[h1, h2]] }'));
+    const r = await ipsecMesh('validate', f);
+    expect(r.code).toBe(1);
+    expect(r.stderr.startsWith(`${f}: rules: `)).toBe(true);
+  });
+
+  it('exits 2 with usage on bad arguments', async () => {
+    expect((await ipsecMesh('frobnicate', 'x')).code).toBe(2);
+    expect((await ipsecMesh('render', join(root, 'examples/inventories/clusters.yaml'))).stderr).toMatch(/--out/);
+  });
+
+  it('renders a certificate mesh host by host under DIR/<host>/ mirroring host paths', async () => {
+    const out = join(dir, 'cert');
+    const r = await ipsecMesh('render', join(root, 'examples/inventories/cache-core.yaml'), '--out', out);
+    expect(r.code).toBe(0);
+    const conf = await readFile(join(out, 'cp1001/etc/swanctl/conf.d/ipsec-mesh_dc-mesh.conf'), 'utf8');
+    expect(conf).toMatch(/certs = ipsec-mesh_dc-mesh_cp1001\.pem/);
+    expect(conf).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it('derives PSK secrets from --psk-master exactly as derivePairPsk does, files 0600', async () => {
+    const inv = join(dir, 'psk.yaml');
+    const master = join(dir, 'master');
+    const secret = 'm'.repeat(40);
+    await writeFile(inv, pskInventory);
+    await writeFile(master, `${secret}\n`);
+    const out = join(dir, 'psk');
+    const r = await ipsecMesh('render', inv, '--out', out, '--psk-master', master);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const secretsPath = join(out, 'h1/etc/swanctl/conf.d/ipsec-mesh_lab_secrets.conf');
+    const secrets = await readFile(secretsPath, 'utf8');
+    expect(secrets).toContain(derivePairPsk(secret, 'lab', 'h1', 'h2'));
+    expect(secrets).toContain(derivePairPsk(secret, 'lab', 'h3', 'h1'));
+    expect(secrets).not.toContain(derivePairPsk(secret, 'lab', 'h2', 'h3'));
+    expect((await stat(secretsPath)).mode & 0o777).toBe(0o600);
+    // The key never leaks into the connections file or the CLI's output.
+    const conf = await readFile(join(out, 'h1/etc/swanctl/conf.d/ipsec-mesh_lab.conf'), 'utf8');
+    expect(conf).not.toContain(derivePairPsk(secret, 'lab', 'h1', 'h2'));
+    expect(r.stdout).not.toContain('0x');
+  });
+
+  it('refuses PSK mode without a master and a short master', async () => {
+    const inv = join(dir, 'psk2.yaml');
+    await writeFile(inv, pskInventory);
+    expect((await ipsecMesh('render', inv, '--out', join(dir, 'x'))).stderr).toMatch(/--psk-master/);
+    const short = join(dir, 'short');
+    await writeFile(short, 'abc');
+    const r = await ipsecMesh('render', inv, '--out', join(dir, 'y'), '--psk-master', short);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/at least 32/);
+  });
+});
