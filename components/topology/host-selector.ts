@@ -1,5 +1,7 @@
-// Selector matching for pair rules. The inventory layer validates selectors; this is the
-// one place that decides which hosts a (valid) selector picks.
+// Selector matching for pair rules, over the host list by index. Same semantics as the
+// inventory layer's `matchesSelector` (components/inventory/host-selector.ts), which the
+// property tests check against: every given criterion must match (AND), `tags` needs all
+// of them, a given but empty list matches nothing.
 import type { Host, HostSelector } from '../inventory/model.js';
 
 /** True when the selector names no criterion at all (invalid per the model). */
@@ -10,17 +12,6 @@ export function isEmptySelector(selector: HostSelector): boolean {
     selector.tags === undefined &&
     selector.hosts === undefined
   );
-}
-
-/** Every given criterion must match (AND); a given but empty list matches nothing. */
-export function matchesSelector(host: Host, selector: HostSelector): boolean {
-  if (selector.sites !== undefined && !selector.sites.includes(host.site)) return false;
-  if (selector.clusters !== undefined) {
-    if (host.cluster === undefined || !selector.clusters.includes(host.cluster)) return false;
-  }
-  if (selector.tags !== undefined && !selector.tags.every((t) => host.tags.includes(t))) return false;
-  if (selector.hosts !== undefined && !selector.hosts.includes(host.name)) return false;
-  return true;
 }
 
 /** Indexes (into `hosts`) of the hosts the selector matches, ascending. */

@@ -4,6 +4,5 @@ export { peerOf } from './host-pair.js';
 export type { HostPairSet } from './host-pair-set.js';
 export { findPair, pairsForHost, UnknownHostError } from './host-pair-set.js';
 export { analyseHostPairs, computeHostPairs, type TopologyResult } from './compute-host-pairs.js';
-export { isEmptySelector, matchesSelector, selectHostIndexes } from './host-selector.js';
 export { resolvePairEnforcement, siteEnforcement, weakerEnforcement } from './pair-enforcement.js';
 export { TopologyError, type TopologyIssue, type TopologyIssueKind } from './topology-error.js';

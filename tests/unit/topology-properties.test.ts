@@ -3,6 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Enforcement, Host, HostSelector, Inventory, PairRule } from '../../components/inventory/model.js';
+import { matchesSelector } from '../../components/inventory/host-selector.js';
+import { selectHostIndexes } from '../../components/topology/host-selector.js';
 import { analyseHostPairs, findPair, pairsForHost, type HostPair, type PairEndpoints } from '../../components/topology/index.js';
 import { host, inventory, site, type RuleSpec } from './topology-fixtures.js';
 
@@ -357,6 +359,26 @@ describe('topology properties', () => {
           expect(other.issues).toEqual(first.issues);
         },
       ),
+      RUNS,
+    );
+  });
+
+  it('selects exactly the hosts the inventory layer’s matchesSelector matches', () => {
+    const arb = hostsArb.chain((hosts) =>
+      fc.tuple(
+        fc.constant(hosts),
+        fc.oneof(
+          selectorArb(hosts.map((h) => h.name)),
+          // edge cases: given-but-empty lists, and names the inventory lacks
+          fc.record({ sites: fc.subarray(SITES), hosts: fc.subarray(NAMES) }, { requiredKeys: [] }),
+        ),
+      ),
+    );
+    fc.assert(
+      fc.property(arb, ([hosts, selector]) => {
+        const expected = hosts.flatMap((h, i) => (matchesSelector(h, selector) ? [i] : []));
+        expect(selectHostIndexes(hosts, selector)).toEqual(expected);
+      }),
       RUNS,
     );
   });
