@@ -1,0 +1,123 @@
+// Benchmark: validate + compute pairs + render every host's files for dual-stack full meshes.
+// Each (size, layout) runs in a fresh child process so peak RSS belongs to that case alone.
+//   npm run bench                 # every case
+//   node dist/bench/render-bench.js --case 500 per-peer
+// Addresses are data only (nothing is sent): IPv4 from 198.18.0.0/15 (RFC 2544, reserved for
+// benchmarks — the documentation ranges hold too few addresses for 1000 hosts), IPv6 from 2001:db8::/32.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { InventoryInput } from '../components/inventory/inventory-input.js';
+import type { Layout } from '../components/inventory/model.js';
+import { parseInventory } from '../components/inventory/index.js';
+import { renderHostConfig } from '../components/render/index.js';
+import { computeHostPairs, pairsForHost } from '../components/topology/index.js';
+
+const SITES = 4;
+
+export function benchInventory(hosts: number, layout: Layout): InventoryInput {
+  const sites = Array.from({ length: SITES }, (_, s) => ({
+    name: `site${s}`,
+    // /17 per site inside 198.18.0.0/15 and a /48 per site: compact can use prefixes.
+    prefixes: [`198.${18 + (s >> 1)}.${(s & 1) * 128}.0/17`, `2001:db8:${s}::/48`],
+  }));
+  return {
+    mesh: { name: 'bench', domain: 'example.net', layout, auth: 'certificate', enforcement: 'require' },
+    sites,
+    hosts: Array.from({ length: hosts }, (_, i) => {
+      const s = i % SITES;
+      const n = Math.floor(i / SITES) + 1; // < 32768 per site
+      return {
+        name: `h${i}`,
+        site: `site${s}`,
+        cluster: 'all',
+        addresses: {
+          ipv4: [`198.${18 + (s >> 1)}.${(s & 1) * 128 + (n >> 8)}.${n & 255}`],
+          ipv6: [`2001:db8:${s}::${n.toString(16)}`],
+        },
+      };
+    }),
+    rules: [{ mesh: { clusters: ['all'] } }],
+  };
+}
+
+interface CaseResult {
+  hosts: number;
+  layout: Layout;
+  pairs: number;
+  connections: number;
+  validateMs: number;
+  pairsMs: number;
+  renderMs: number;
+  totalMs: number;
+  bytesPerHostAvg: number;
+  bytesPerHostMax: number;
+  peakRssMiB: number;
+}
+
+function runCase(hosts: number, layout: Layout): CaseResult {
+  const input = benchInventory(hosts, layout);
+  const t0 = performance.now();
+  const inventory = parseInventory(input, `<bench ${hosts} ${layout}>`);
+  const t1 = performance.now();
+  const set = computeHostPairs(inventory);
+  const t2 = performance.now();
+  let bytes = 0;
+  let maxBytes = 0;
+  let connections = 0;
+  // Host by host: each host's files are dropped before the next is rendered.
+  for (const host of inventory.hosts) {
+    const files = renderHostConfig({ inventory, host, pairs: pairsForHost(set, host.name) });
+    let hostBytes = 0;
+    for (const f of files) {
+      hostBytes += Buffer.byteLength(f.content);
+      if (f.path.includes('/swanctl/conf.d/')) connections += (f.content.match(/^\t[^\t#].* : ipsec-mesh_bench_conn \{$/gm) ?? []).length;
+    }
+    bytes += hostBytes;
+    maxBytes = Math.max(maxBytes, hostBytes);
+  }
+  const t3 = performance.now();
+  return {
+    hosts,
+    layout,
+    pairs: set.pairs.length,
+    connections,
+    validateMs: t1 - t0,
+    pairsMs: t2 - t1,
+    renderMs: t3 - t2,
+    totalMs: t3 - t0,
+    bytesPerHostAvg: Math.round(bytes / hosts),
+    bytesPerHostMax: maxBytes,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+  };
+}
+
+const SIZES = [10, 100, 500, 1000];
+const LAYOUTS: Layout[] = ['compact', 'per-peer'];
+
+function main(argv: string[]): void {
+  if (argv[0] === '--case') {
+    const result = runCase(Number(argv[1]), argv[2] as Layout);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const self = fileURLToPath(import.meta.url);
+  const rows: CaseResult[] = [];
+  for (const layout of LAYOUTS) {
+    for (const hosts of SIZES) {
+      const out = execFileSync(process.execPath, [self, '--case', String(hosts), layout], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      const r = JSON.parse(out) as CaseResult;
+      rows.push(r);
+      process.stderr.write(`${layout} ${hosts} hosts: ${r.totalMs.toFixed(0)} ms, peak ${r.peakRssMiB.toFixed(0)} MiB\n`);
+    }
+  }
+  const f = (n: number): string => n.toFixed(0);
+  console.log('| layout | hosts | pairs | connections (all hosts) | validate ms | pairs ms | render ms | total ms | bytes/host avg | bytes/host max | peak RSS MiB |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.layout} | ${r.hosts} | ${r.pairs} | ${r.connections} | ${f(r.validateMs)} | ${f(r.pairsMs)} | ${f(r.renderMs)} | ${f(r.totalMs)} | ${r.bytesPerHostAvg} | ${r.bytesPerHostMax} | ${f(r.peakRssMiB)} |`,
+    );
+  }
+}
+
+main(process.argv.slice(2));
