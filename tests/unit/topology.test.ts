@@ -535,3 +535,14 @@ describe('per-host index', () => {
     expect(findPair(set, 'a', 'a')).toBeUndefined();
   });
 });
+
+describe('pair codes', () => {
+  it('decode back to (pair, rule) exactly, up to codes near 2^53', async () => {
+    const { exactQuotient } = await import('../../components/topology/pair-code-buffer.js');
+    const d = 99_991;
+    for (const q of [0, 1, 12_345, 2 ** 33 + 7, 90_000_000_000]) {
+      for (const r of [0, 1, d - 1]) expect(exactQuotient(q * d + r, d)).toBe(q);
+    }
+    expect(exactQuotient(2 ** 53 - 1, 3)).toBe(3_002_399_751_580_330); // remainder 1
+  });
+});
