@@ -19,6 +19,8 @@ export interface Located<T> {
   readonly value: T;
   /** Position in the list the user wrote (for paths). */
   readonly index: number;
+  /** Optional parts dropped because they failed the schema (e.g. `addresses.ipv6`, `ssh`). */
+  readonly pruned?: ReadonlySet<string>;
 }
 
 export interface CheckInput {
@@ -28,6 +30,8 @@ export interface CheckInput {
   readonly rules: readonly Located<RuleParsed>[];
   /** A section (or one of its elements) failed the schema. */
   readonly incomplete: { readonly mesh: boolean; readonly sites: boolean; readonly hosts: boolean; readonly rules: boolean };
+  /** The section itself is unusable (not a list): any name may be defined there. */
+  readonly opaque: { readonly sites: boolean; readonly hosts: boolean };
   /** Names carried by elements that failed the schema. */
   readonly tainted: {
     readonly sites: ReadonlySet<string>;
@@ -61,7 +65,10 @@ export function checkInventory(input: CheckInput): RawIssue[] {
   const add = (path: readonly PathSegment[], message: string): void => {
     issues.push({ path, message });
   };
-  const { mesh, tainted, incomplete } = input;
+  const { mesh, tainted, incomplete, opaque } = input;
+  /** A name defined by an element that failed the schema is not reported as unknown. */
+  const isTainted = (kind: 'sites' | 'hosts' | 'clusters' | 'tags', name: string): boolean =>
+    (kind === 'sites' ? opaque.sites : opaque.hosts) || tainted[kind].has(name);
   const compact = mesh?.layout === 'compact';
 
   // --- sites -------------------------------------------------------------------------------
@@ -84,13 +91,13 @@ export function checkInventory(input: CheckInput): RawIssue[] {
   const tags = new Set<string>();
   const siteHasIpv6 = new Set<string>();
   const domain = mesh?.domain;
-  for (const { value: h, index: i } of input.hosts) {
+  for (const { value: h, index: i, pruned } of input.hosts) {
     const at = (...rest: PathSegment[]): PathSegment[] => ['hosts', i, ...rest];
     if (hosts.has(h.name)) {
       add(at('name'), `duplicate host name ${quote(h.name)} (first at hosts[${hosts.get(h.name)!.index}])`);
     }
     const site = sites.get(h.site);
-    if (site === undefined && !tainted.sites.has(h.site)) add(at('site'), unknownMessage('site', h.site, [...sites.keys(), ...tainted.sites]));
+    if (site === undefined && !isTainted('sites', h.site)) add(at('site'), unknownMessage('site', h.site, [...sites.keys(), ...tainted.sites]));
 
     const families = new Map<string, Set<AddressFamily>>();
     let count = 0;
@@ -112,19 +119,25 @@ export function checkInventory(input: CheckInput): RawIssue[] {
       });
       if (family === 'ipv6' && list.length > 0) siteHasIpv6.add(h.site);
     }
-    if (count === 0) add(at('addresses'), 'host has no address: give at least one of addresses.ipv4, addresses.ipv6');
+    const addressesPruned = pruned?.has('addresses.ipv4') === true || pruned?.has('addresses.ipv6') === true;
+    if (count === 0 && !addressesPruned) add(at('addresses'), 'host has no address: give at least one of addresses.ipv4, addresses.ipv6');
 
     const fqdn = h.fqdn ?? defaultFqdn(h.name, h.site, domain);
     const fqdnPath = h.fqdn === undefined ? at('name') : at('fqdn');
     if (h.fqdn === undefined && fqdn.length > 253) add(fqdnPath, `the default FQDN ${quote(fqdn)} is longer than 253 characters`);
-    const fqdnFirst = fqdnOwner.get(fqdn);
-    if (fqdnFirst !== undefined && !hosts.has(h.name)) add(fqdnPath, `FQDN ${quote(fqdn)} is also the FQDN of ${fqdnFirst}`);
-    else fqdnOwner.set(fqdn, `host ${quote(h.name)}`);
-    const identity = h.identity ?? fqdn;
-    const identityFirst = identityOwner.get(identity);
-    if (identityFirst !== undefined && !hosts.has(h.name)) {
-      add(h.identity === undefined ? fqdnPath : at('identity'), `IKE identity ${quote(identity)} is also the identity of ${identityFirst}`);
-    } else identityOwner.set(identity, `host ${quote(h.name)}`);
+    // A dropped fqdn/identity would stand in as its default here: no fair comparison. Nor is
+    // a duplicate host name's (already reported).
+    const compareNames = pruned?.has('fqdn') !== true && pruned?.has('identity') !== true && !hosts.has(h.name);
+    if (compareNames) {
+      const identity = h.identity ?? fqdn;
+      const fqdnFirst = fqdnOwner.get(fqdn);
+      const identityFirst = identityOwner.get(identity);
+      if (fqdnFirst !== undefined) add(fqdnPath, `FQDN ${quote(fqdn)} is also the FQDN of ${fqdnFirst}`);
+      else fqdnOwner.set(fqdn, `host ${quote(h.name)}`);
+      if (identityFirst !== undefined) {
+        add(h.identity === undefined ? fqdnPath : at('identity'), `IKE identity ${quote(identity)} is also the identity of ${identityFirst}`);
+      } else identityOwner.set(identity, `host ${quote(h.name)}`);
+    }
 
     const seenTags = new Set<string>();
     (h.tags ?? []).forEach((t, j) => {
@@ -157,7 +170,6 @@ export function checkInventory(input: CheckInput): RawIssue[] {
   // merely failed the schema, so those verdicts wait until the hosts parse.
   const canJudgeMatches = !incomplete.hosts;
   const known = { sites: new Set(sites.keys()), clusters, tags, hosts: new Set(hosts.keys()) };
-  const taintedBy = { sites: tainted.sites, clusters: tainted.clusters, tags: tainted.tags, hosts: tainted.hosts };
   const additive: { covers: (a: HostView, b: HostView) => boolean; touches: (h: HostView) => boolean }[] = [];
   const excluded: { pairs: Set<string>; touches: (h: HostView) => boolean }[] = [];
   const explicitPairs = new Map<string, string>(); // pair key → where first listed
@@ -176,7 +188,7 @@ export function checkInventory(input: CheckInput): RawIssue[] {
       sel[k]!.forEach((name, j) => {
         if (known[k].has(name)) return;
         usable = false;
-        if (!taintedBy[k].has(name)) add([...path, k, j], unknownMessage(k.slice(0, -1), name, [...known[k], ...taintedBy[k]]));
+        if (!isTainted(k, name)) add([...path, k, j], unknownMessage(k.slice(0, -1), name, [...known[k], ...tainted[k]]));
       });
     }
     const out: { -readonly [K in keyof HostSelector]: HostSelector[K] } = {};
@@ -190,8 +202,8 @@ export function checkInventory(input: CheckInput): RawIssue[] {
     const hx = hosts.get(x);
     const hy = hosts.get(y);
     const names = (): string[] => [...hosts.keys(), ...tainted.hosts];
-    if (hx === undefined && !tainted.hosts.has(x)) add([...path, 0], unknownMessage('host', x, names()));
-    if (hy === undefined && !tainted.hosts.has(y) && y !== x) add([...path, 1], unknownMessage('host', y, names()));
+    if (hx === undefined && !isTainted('hosts', x)) add([...path, 0], unknownMessage('host', x, names()));
+    if (hy === undefined && !isTainted('hosts', y) && y !== x) add([...path, 1], unknownMessage('host', y, names()));
     if (x === y) {
       add(path, `pairs host ${quote(x)} with itself`);
       return undefined;

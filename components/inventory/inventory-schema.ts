@@ -63,21 +63,22 @@ export interface AddressEntry {
   readonly network?: string;
 }
 
-// The union only decides the shape (bare string or mapping); the address is checked after
-// it, because zod's union cannot pick a branch whose transform failed.
+// The union only decides the shape (bare string or mapping); the values are checked after it,
+// because zod's union cannot pick a branch whose transform failed.
 const addressEntry = (family: AddressFamily) =>
   z
-    .union([z.string(), z.strictObject({ address: z.string(), network: dnsLabel.optional() })], {
+    .union([z.string(), z.strictObject({ address: z.string(), network: z.string().optional() })], {
       error: 'expected an address string or a mapping { address, network }',
     })
     .transform((e, ctx): AddressEntry => {
       const text = typeof e === 'string' ? e : e.address;
       const r = parseHostAddress(text, family);
-      if (!r.ok) {
-        ctx.issues.push({ code: 'custom', message: r.message, input: text, path: typeof e === 'string' ? [] : ['address'] });
-        return z.NEVER;
-      }
-      return typeof e === 'string' || e.network === undefined ? { parsed: r.value } : { parsed: r.value, network: e.network };
+      if (!r.ok) ctx.issues.push({ code: 'custom', message: r.message, input: text, path: typeof e === 'string' ? [] : ['address'] });
+      const network = typeof e === 'string' ? undefined : e.network;
+      const problem = network === undefined ? undefined : dnsLabelProblem(network);
+      if (problem !== undefined) ctx.issues.push({ code: 'custom', message: problem, input: network, path: ['network'] });
+      if (!r.ok || problem !== undefined) return z.NEVER;
+      return network === undefined ? { parsed: r.value } : { parsed: r.value, network };
     });
 
 const lifetimes = z.strictObject({

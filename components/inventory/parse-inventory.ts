@@ -69,6 +69,7 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
       hosts: d.hosts.map(at),
       rules: d.rules.map(at),
       incomplete: { mesh: false, sites: false, hosts: false, rules: false },
+      opaque: { sites: false, hosts: false },
       tainted: { sites: new Set(), hosts: new Set(), clusters: new Set(), tags: new Set() },
     };
   } else {
@@ -80,52 +81,126 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
   return normalise(whole.data, source);
 }
 
-/** The elements that passed the schema (re-parsed alone), and the names the others carry. */
+/** Optional parts an element may lose so that the rest of it can still be cross-checked. */
+const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
+  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'xfrmGcThresh', 'pairOverrides'].map((k) => [k]),
+  sites: [['mtu'], ['prefixes'], ['enforcement']],
+  hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags']],
+  rules: [['network']],
+};
+
+/**
+ * After a failed parse: every element without issues, plus every element that passes once the
+ * optional parts carrying its issues (and unknown keys) are dropped — so a host with a bad
+ * SSH port is still checked for duplicate addresses. The names failed elements carry are
+ * "tainted" so they are not reported as unknown elsewhere.
+ */
 function salvage(raw: Record<string, unknown>, issues: readonly RawIssue[]): CheckInput {
-  const failed = new Set<string>(); // 'mesh', 'hosts', 'hosts.3', …
-  for (const { path } of issues) {
-    const [section, index] = path;
-    if (typeof section !== 'string') continue;
-    failed.add(typeof index === 'number' ? `${section}.${index}` : section);
+  const bySection = new Map<string, RawIssue[]>(); // 'mesh', 'hosts', 'hosts.3', …
+  const note = (key: string, issue: RawIssue): void => {
+    const list = bySection.get(key);
+    if (list === undefined) bySection.set(key, [issue]);
+    else list.push(issue);
+  };
+  for (const issue of issues) {
+    const [section, index] = issue.path;
+    if (section === 'mesh' && issue.path.length > 1) note('mesh', { ...issue, path: issue.path.slice(1) });
+    else if (typeof section === 'string' && typeof index === 'number') note(`${section}.${index}`, { ...issue, path: issue.path.slice(2) });
+    else if (typeof section === 'string') note(`${section}!`, issue); // the section itself
   }
   const tainted = { sites: new Set<string>(), hosts: new Set<string>(), clusters: new Set<string>(), tags: new Set<string>() };
-  const incomplete = { mesh: failed.has('mesh'), sites: false, hosts: false, rules: false };
-  const section = <T>(name: 'sites' | 'hosts' | 'rules', schema: z.ZodType<T>, taint: (el: Record<string, unknown>) => void): Located<T>[] => {
+  const incomplete = { mesh: bySection.has('mesh') || bySection.has('mesh!'), sites: false, hosts: false, rules: false };
+  const opaque = { sites: false, hosts: false };
+  const str = (v: unknown, into: Set<string>): void => {
+    if (typeof v === 'string') into.add(v);
+  };
+  const taint: Record<'sites' | 'hosts' | 'rules', (el: Record<string, unknown>) => void> = {
+    sites: (s) => str(s['name'], tainted.sites),
+    hosts: (h) => {
+      str(h['name'], tainted.hosts);
+      str(h['cluster'], tainted.clusters);
+      if (Array.isArray(h['tags'])) for (const t of h['tags']) str(t, tainted.tags);
+    },
+    rules: () => undefined,
+  };
+  const section = <T>(name: 'sites' | 'hosts' | 'rules', schema: z.ZodType<T>): Located<T>[] => {
     const list = raw[name];
-    if (!Array.isArray(list) || failed.has(name)) {
+    if (!Array.isArray(list) || bySection.has(`${name}!`)) {
       incomplete[name] = true;
+      if (name !== 'rules') opaque[name] = true;
       return [];
     }
     const out: Located<T>[] = [];
     list.forEach((el: unknown, index) => {
-      if (failed.has(`${name}.${index}`)) {
-        incomplete[name] = true;
-        if (el !== null && typeof el === 'object') taint(el as Record<string, unknown>);
+      const own = bySection.get(`${name}.${index}`);
+      if (own === undefined) {
+        const r = schema.safeParse(el);
+        if (r.success) out.push({ value: r.data, index });
         return;
       }
-      const r = schema.safeParse(el);
-      if (r.success) out.push({ value: r.data, index });
-      else incomplete[name] = true; // cannot happen: it passed as part of the whole
+      incomplete[name] = true;
+      if (isRecord(el)) taint[name](el);
+      const pruned = pruneAndParse(el, own, PRUNABLE[name], schema);
+      if (pruned !== undefined) out.push({ value: pruned.value, index, pruned: pruned.pruned });
     });
     return out;
   };
-  const str = (v: unknown, into: Set<string>): void => {
-    if (typeof v === 'string') into.add(v);
-  };
-  const sites = section<SiteParsed>('sites', siteSchema, (s) => str(s['name'], tainted.sites));
-  const hosts = section<HostParsed>('hosts', hostSchema, (h) => {
-    str(h['name'], tainted.hosts);
-    str(h['cluster'], tainted.clusters);
-    if (Array.isArray(h['tags'])) for (const t of h['tags']) str(t, tainted.tags);
-  });
-  const rules = section<RuleParsed>('rules', ruleSchema, () => undefined);
+  const sites = section<SiteParsed>('sites', siteSchema);
+  const hosts = section<HostParsed>('hosts', hostSchema);
+  const rules = section<RuleParsed>('rules', ruleSchema);
   let mesh: MeshParsed | undefined;
-  if (!incomplete.mesh) {
-    const r = meshSchema.safeParse(raw['mesh']);
-    if (r.success) mesh = r.data;
-    else incomplete.mesh = true;
+  if (!bySection.has('mesh!')) {
+    const own = bySection.get('mesh');
+    if (own === undefined) {
+      const r = meshSchema.safeParse(raw['mesh']);
+      if (r.success) mesh = r.data;
+    } else {
+      mesh = pruneAndParse(raw['mesh'], own, PRUNABLE.mesh, meshSchema)?.value;
+    }
   }
-  return { mesh, sites, hosts, rules, incomplete, tainted };
+  return { mesh, sites, hosts, rules, incomplete, opaque, tainted };
+}
+
+/** Re-parses `el` without the prunable parts its issues point into; undefined if that cannot help. */
+function pruneAndParse<T>(
+  el: unknown,
+  issues: readonly RawIssue[], // paths relative to `el`
+  prunable: readonly (readonly string[])[],
+  schema: z.ZodType<T>,
+): { value: T; pruned: ReadonlySet<string> } | undefined {
+  if (!isRecord(el)) return undefined;
+  let clone: Record<string, unknown>;
+  try {
+    clone = structuredClone(el);
+  } catch {
+    return undefined; // typed input holding something uncloneable: no salvage
+  }
+  const pruned = new Set<string>();
+  for (const issue of issues) {
+    if (issue.unknownKey === true) {
+      deleteAt(clone, issue.path);
+      continue;
+    }
+    const part = prunable.find((p) => p.every((seg, i) => issue.path[i] === seg));
+    if (part === undefined) return undefined;
+    deleteAt(clone, part);
+    pruned.add(part.join('.'));
+  }
+  const r = schema.safeParse(clone);
+  return r.success ? { value: r.data, pruned } : undefined;
+}
+
+function deleteAt(root: Record<string, unknown>, path: readonly PathSegment[]): void {
+  let node: unknown = root;
+  for (const seg of path.slice(0, -1)) {
+    node = isRecord(node) || Array.isArray(node) ? (node as Record<string | number, unknown>)[seg] : undefined;
+  }
+  const last = path[path.length - 1];
+  if (isRecord(node) && typeof last === 'string') delete node[last];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 type InventoryParsed = z.output<typeof inventorySchema>;

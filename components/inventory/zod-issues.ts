@@ -6,6 +6,8 @@ import type { PathSegment } from './inventory-error.js';
 export interface RawIssue {
   readonly path: readonly PathSegment[];
   readonly message: string;
+  /** The issue is a key the schema does not know (the path ends in it). */
+  readonly unknownKey?: boolean;
 }
 
 /** Per-parse error map. Runs before zod copies the issue, so `known` rides along on it. */
@@ -42,7 +44,7 @@ export function fromZodIssues(issues: readonly z.core.$ZodIssue[], base: readonl
     const path = [...base, ...(iss.path as PathSegment[])];
     if (iss.code === 'unrecognized_keys') {
       const known = (iss as { known?: readonly string[] }).known ?? [];
-      for (const key of iss.keys) out.push({ path: [...path, key], message: unknownKeyMessage(key, known) });
+      for (const key of iss.keys) out.push({ path: [...path, key], message: unknownKeyMessage(key, known), unknownKey: true });
     } else {
       out.push({ path, message: iss.message });
     }
