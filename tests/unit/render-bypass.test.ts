@@ -1,0 +1,128 @@
+// Bypass (pass) shunts: what they cover, that they win over every mesh policy, and the off switch.
+import { describe, expect, it } from 'vitest';
+import type { BypassRule, Host } from '../../components/inventory/model.js';
+import {
+  BYPASS_POLICY_PRIORITY,
+  describeHostConfig,
+  MESH_POLICY_PRIORITY,
+  renderHostConfig,
+  type HostConfigInput,
+} from '../../components/render/index.js';
+import { childrenOf, connectionsOf, val, type ConfSection } from './render-conf-parser.js';
+import { fullMesh, mkHost, mkInventory, pairsOf } from './render-fixtures.js';
+
+const dual = mkHost('alpha', 1, { sshPort: 2222 });
+const v4only = mkHost('bravo', 2, { v6: false });
+const v6only = mkHost('charlie', 3, { v4: false });
+const HOSTS = [dual, v4only, v6only];
+
+function conf(host: Host, mesh: Parameters<typeof mkInventory>[1] = {}, extra: Partial<HostConfigInput> = {}): Map<string, ConfSection> {
+  const text = renderHostConfig({ inventory: mkInventory(HOSTS, mesh), host, pairs: pairsOf(fullMesh(HOSTS), host.name), ...extra })[0]!.content;
+  return connectionsOf(text);
+}
+
+function shunts(host: Host, mesh: Parameters<typeof mkInventory>[1] = {}, extra: Partial<HostConfigInput> = {}): Map<string, ConfSection> {
+  const bypass = conf(host, mesh, extra).get('prod_bypass');
+  if (bypass === undefined) throw new Error('no bypass connection');
+  return new Map(childrenOf(bypass).map((c) => [c.name, c]));
+}
+
+describe('bypass shunts', () => {
+  it('are pass policies installed at load, in a connection no peer can match', () => {
+    const bypass = conf(dual).get('prod_bypass')!;
+    expect(val(bypass, 'remote_addrs')).toBe('127.0.0.1');
+    expect(childrenOf(bypass).length).toBeGreaterThan(0);
+    for (const s of childrenOf(bypass)) {
+      expect(val(s, 'mode')).toBe('pass');
+      expect(val(s, 'start_action')).toBe('trap');
+    }
+  });
+
+  it('win over every mesh policy: explicit priorities, bypass lower (preferred) than mesh', () => {
+    expect(BYPASS_POLICY_PRIORITY).toBeLessThan(MESH_POLICY_PRIORITY);
+    for (const mesh of [{}, { layout: 'compact' as const }, { auth: 'psk' as const, mode: 'tunnel' as const }]) {
+      const conns = conf(dual, mesh);
+      const pass = childrenOf(conns.get('prod_bypass')!).map((c) => Number(val(c, 'priority')));
+      const protect = [...conns.entries()].filter(([n]) => n !== 'prod_bypass').flatMap(([, c]) => childrenOf(c).map((x) => Number(val(x, 'priority'))));
+      expect(protect.length).toBeGreaterThan(0);
+      expect(Math.max(...pass)).toBeLessThan(Math.min(...protect));
+      expect(pass.every((p) => p > 0)).toBe(true); // 0 would mean strongSwan's automatic priority
+    }
+  });
+
+  it('let SSH through both ways: this host’s sshd port in, every mesh sshd port out', () => {
+    const s = shunts(dual);
+    expect(val(s.get('prod_pass_ssh-in_v4'), 'local_ts')).toBe('0.0.0.0/0[6/2222]');
+    expect(val(s.get('prod_pass_ssh-in_v4'), 'remote_ts')).toBe('0.0.0.0/0[6]');
+    expect(val(s.get('prod_pass_ssh-out_v4'), 'local_ts')).toBe('0.0.0.0/0[6]');
+    expect(val(s.get('prod_pass_ssh-out_v4'), 'remote_ts')).toBe('0.0.0.0/0[6/22],0.0.0.0/0[6/2222]');
+    expect(val(s.get('prod_pass_ssh-in_v6'), 'local_ts')).toBe('::/0[6/2222]');
+    expect(val(shunts(v4only).get('prod_pass_ssh-in_v4'), 'local_ts')).toBe('0.0.0.0/0[6/22]');
+  });
+
+  it('let ICMP and ICMPv6 through, for the families the host has', () => {
+    const s = shunts(dual);
+    expect([val(s.get('prod_pass_icmp_v4'), 'local_ts'), val(s.get('prod_pass_icmp_v4'), 'remote_ts')]).toEqual(['0.0.0.0/0[1]', '0.0.0.0/0[1]']);
+    expect([val(s.get('prod_pass_icmpv6_v6'), 'local_ts'), val(s.get('prod_pass_icmpv6_v6'), 'remote_ts')]).toEqual(['::/0[58]', '::/0[58]']);
+    expect([...shunts(v4only).keys()].some((n) => n.endsWith('_v6'))).toBe(false);
+    expect([...shunts(v6only).keys()].some((n) => n.endsWith('_v4'))).toBe(false);
+  });
+
+  it('carry neighbour discovery (ICMPv6 135/136, type on both selectors) exactly when the host has IPv6', () => {
+    const nd = (h: Host) => [...shunts(h).values()].filter((c) => /\[58\/13[56]\]/.test(c.values.get('local_ts') ?? ''));
+    expect(nd(v4only)).toEqual([]);
+    for (const h of [dual, v6only]) {
+      const found = nd(h);
+      expect(found.map((c) => c.name)).toEqual(['prod_pass_nd-ns_v6', 'prod_pass_nd-na_v6']);
+      expect(found.map((c) => [val(c, 'local_ts'), val(c, 'remote_ts')])).toEqual([
+        ['::/0[58/135]', '::/0[58/135]'],
+        ['::/0[58/136]', '::/0[58/136]'],
+      ]);
+    }
+  });
+
+  it('add the inventory’s own rules per family: port both ways, CIDRs of the family, ICMP types', () => {
+    const bypass: BypassRule[] = [
+      { name: 'oldvpn', protocol: 'udp', port: 1194, cidrs: ['203.0.113.0/24', '2001:db8:ff::/48'] },
+      { name: 'v6mon', protocol: 'tcp', port: 9100, cidrs: ['2001:db8:aa::/48'] },
+      { name: 'gre', protocol: 'any', cidrs: ['198.51.100.0/24'] },
+      { name: 'echo', protocol: 'icmp', port: 8 },
+      { name: 'esp-legacy', protocol: 'esp' },
+    ];
+    const s = shunts(dual, { bypass });
+    const ts = (n: string) => [val(s.get(n), 'local_ts'), val(s.get(n), 'remote_ts')];
+    expect(ts('prod_rule_oldvpn_in_v4')).toEqual(['0.0.0.0/0[17/1194]', '203.0.113.0/24[17]']);
+    expect(ts('prod_rule_oldvpn_out_v4')).toEqual(['0.0.0.0/0[17]', '203.0.113.0/24[17/1194]']);
+    expect(ts('prod_rule_oldvpn_in_v6')).toEqual(['::/0[17/1194]', '2001:db8:ff::/48[17]']);
+    expect(s.has('prod_rule_v6mon_in_v4')).toBe(false);
+    expect(ts('prod_rule_v6mon_out_v6')).toEqual(['::/0[6]', '2001:db8:aa::/48[6/9100]']);
+    expect(ts('prod_rule_gre_v4')).toEqual(['0.0.0.0/0', '198.51.100.0/24']);
+    expect(s.has('prod_rule_gre_v6')).toBe(false);
+    expect(ts('prod_rule_echo_v4')).toEqual(['0.0.0.0/0[1/8]', '0.0.0.0/0[1/8]']);
+    expect(s.has('prod_rule_echo_v6')).toBe(false);
+    expect(ts('prod_rule_esp-legacy_v6')).toEqual(['::/0[50]', '::/0[50]']);
+    expect(() => shunts(dual, { bypass: [bypass[0]!, { ...bypass[1]!, name: 'oldvpn' }] })).toThrow(expect.objectContaining({ code: 'duplicate-bypass' }));
+  });
+});
+
+describe('off switch (enabled: false)', () => {
+  it('renders no mesh connection at all and keeps every bypass shunt', () => {
+    for (const mesh of [{}, { layout: 'compact' as const }]) {
+      const on = conf(dual, mesh);
+      const off = conf(dual, mesh, { enabled: false });
+      expect([...off.keys()]).toEqual(['prod_bypass']);
+      expect(childrenOf(off.get('prod_bypass')!).map((c) => c.name)).toEqual(childrenOf(on.get('prod_bypass')!).map((c) => c.name));
+      const d = describeHostConfig({ inventory: mkInventory(HOSTS, mesh), host: dual, pairs: pairsOf(fullMesh(HOSTS), 'alpha'), enabled: false });
+      expect(d.connections).toEqual([]);
+      expect(d.children).toEqual([]);
+      expect(d.bypass.length).toBe(childrenOf(off.get('prod_bypass')!).length);
+    }
+  });
+
+  it('works even when a pair could not be rendered (use reaching the compact layout)', () => {
+    const pairs = pairsOf(fullMesh(HOSTS, () => 'use'), 'alpha');
+    const inventory = mkInventory(HOSTS, { layout: 'compact' });
+    expect(() => renderHostConfig({ inventory, host: dual, pairs })).toThrow(expect.objectContaining({ code: 'compact-use' }));
+    expect([...connectionsOf(renderHostConfig({ inventory, host: dual, pairs, enabled: false })[0]!.content).keys()]).toEqual(['prod_bypass']);
+  });
+});
