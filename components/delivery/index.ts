@@ -1,0 +1,36 @@
+// Public surface of the delivery layer: pure functions that produce the command strings and
+// stdin payloads the components hand to @pulumi/command remote.Command. No Pulumi, no SSH.
+export { DeliveryError } from './delivery-error.js';
+export {
+  ALLOWED_ROOTS,
+  OWNED_NAME_PREFIX,
+  checkDeliveryPath,
+  deliveryStatePath,
+  hostKeyPath,
+} from './delivery-path.js';
+export {
+  PAYLOAD_MAGIC,
+  PAYLOAD_VERSION,
+  decodePayload,
+  encodePayload,
+  validateBundle,
+  type DecodedFile,
+  type DecodedPayload,
+  type DeliveryBundle,
+} from './delivery-payload.js';
+export { pushScript, type PushScriptOptions } from './push-script.js';
+export { removeScript, type RemoveScriptOptions } from './remove-script.js';
+export {
+  prepareHostKeyScript,
+  removeHostKeyScript,
+  type HostKeyScriptOptions,
+  type RemoveHostKeyScriptOptions,
+} from './host-key-script.js';
+export {
+  DAEMON_PACKAGE,
+  DAEMON_UNIT,
+  STRONGSWAN_PACKAGES,
+  installPackagesScript,
+  type InstallPackagesOptions,
+} from './install-packages-script.js';
+export { remoteCommand, type ScriptKind } from './remote-shell.js';

@@ -1,0 +1,239 @@
+// The create/update command of one host's push: installs the payload read from stdin,
+// reloads strongSwan (never restarts it), rolls back on failure, and closes the SAs of
+// connections the new config no longer has. See docs/delivery.md for every step.
+import { checkLabel } from './delivery-path.js';
+import { PAYLOAD_MAGIC, PAYLOAD_VERSION } from './delivery-payload.js';
+import { prologue, READ_STATE, remoteCommand, SWANCTL_LOAD, TERMINATE_SAS, WORKDIR } from './remote-shell.js';
+
+export interface PushScriptOptions {
+  readonly host: string;
+  readonly mesh: string;
+  /**
+   * `create` for the Command's `create`, `update` for its `update`. A create counts one more
+   * owner instance on the host (a replacement creates the new instance before deleting the
+   * old one); the delete only removes files when the last instance goes.
+   */
+  readonly phase: 'create' | 'update';
+}
+
+// The payload parser (awk, POSIX): same checks as decodePayload. Writes $W/index
+// ("F <n> <mode> <path>", "K <path>", "C <name>") and $W/<n>.b64 per file.
+const PARSE_AWK = `
+function bad(msg) { if (!err) print "payload line " NR ": " msg > "/dev/stderr"; err = 1; exit 1 }
+function okpath(p,   n, a, i) {
+  if (p !~ /^\\/etc\\/(swanctl|strongswan\\.d|sysctl\\.d)\\//) return 0
+  if (p ~ /[^A-Za-z0-9._\\/-]/) return 0
+  n = split(substr(p, 2), a, "/")
+  for (i = 1; i <= n; i++) if (a[i] == "" || a[i] == "." || a[i] == "..") return 0
+  return a[n] ~ /^([0-9]-|[0-9][0-9]-|[0-9][0-9][0-9]-)?ipsec-mesh/
+}
+function once(p) { if (p in seen) bad("path " p " is listed twice"); seen[p] = 1 }
+NR == 1 { if ($0 != "${PAYLOAD_MAGIC} ${PAYLOAD_VERSION}") bad("not an ipsec-mesh payload of version ${PAYLOAD_VERSION}"); next }
+NR == 2 { if ($0 != "H " HOST) bad("the payload is for host " substr($0, 3) ", not " HOST); next }
+NR == 3 { if ($0 != "M " MESH) bad("the payload is for mesh " substr($0, 3) ", not " MESH); next }
+done { bad("data after END") }
+want > 0 {
+  if ($0 !~ /^[A-Za-z0-9+\\/=]+$/) bad("corrupt base64 inside " path)
+  got += length($0)
+  if (got > want) bad("base64 of " path " is longer than announced")
+  print > out
+  if (got == want) { close(out); want = 0 }
+  next
+}
+$1 == "F" && NF == 4 {
+  if ($2 !~ /^0[0-7][0-7][0-7]$/) bad("bad mode " $2)
+  if (!okpath($3)) bad("refusing path " $3)
+  if ($4 !~ /^[0-9]+$/) bad("bad length " $4)
+  once($3)
+  files++; records++
+  path = $3; out = DIR "/" files ".b64"; want = $4 + 0; got = 0
+  printf "" > out
+  if (want == 0) close(out)
+  print "F", files, $2, $3 > (DIR "/index")
+  next
+}
+$1 == "K" && NF == 2 { if (!okpath($2)) bad("refusing path " $2); once($2); records++; print "K", $2 > (DIR "/index"); next }
+$1 == "C" && NF == 2 {
+  if ($2 !~ /^[A-Za-z0-9][A-Za-z0-9._-]*$/) bad("bad connection name " $2)
+  records++; print "C", $2 > (DIR "/index"); next
+}
+$1 == "END" && NF == 2 { if ($2 != (records + 0) "") bad("END announces " $2 " records, found " records + 0 ": truncated"); done = 1; next }
+{ bad("unexpected line") }
+END {
+  if (err) exit 1
+  if (!done) { print "payload truncated: no END line" > "/dev/stderr"; exit 1 }
+}
+`;
+
+const PUSH_BODY = `
+take_lock
+${WORKDIR}
+${TERMINATE_SAS}
+${SWANCTL_LOAD}
+command -v swanctl >/dev/null 2>&1 || die "swanctl not found: install strongswan-swanctl (or enable installPackages)"
+
+# 1. Read and check the whole payload before touching anything.
+cat > "$W/payload" || die "cannot read the payload from stdin"
+cat > "$W/parse.awk" <<"AWK"
+${PARSE_AWK}
+AWK
+: > "$W/index"
+awk -v HOST="$H" -v MESH="$M" -v DIR="$W" -f "$W/parse.awk" "$W/payload" 2> "$W/parse.err" ||
+  die "payload rejected, nothing changed: $(cat "$W/parse.err")"
+rm -f "$W/payload"
+: > "$W/new.paths"; : > "$W/new.keep"; : > "$W/new.conns"; : > "$W/new.files"
+while read -r k a b c; do
+  case $k in
+    F) printf "%s\\n" "$c" >> "$W/new.paths"; printf "%s %s %s\\n" "$a" "$b" "$c" >> "$W/new.files" ;;
+    K) printf "%s\\n" "$a" >> "$W/new.paths"; printf "%s\\n" "$a" >> "$W/new.keep" ;;
+    C) printf "%s\\n" "$a" >> "$W/new.conns" ;;
+  esac
+done < "$W/index"
+${READ_STATE}
+
+# 2. A run that died half-way left backups: put them back first (its changes were never committed).
+cat "$W/new.paths" "$W/old.paths" | sort -u > "$W/all.paths"
+while read -r p; do
+  b=$(bak_of "$p")
+  if [ -e "$b" ] || [ -L "$b" ]; then mv -f "$b" "$R$p" && say "restored $p left by an interrupted run"; fi
+  rm -f "$(tmp_of "$p")"
+done < "$W/all.paths"
+
+while read -r p; do
+  [ -f "$R$p" ] || die "kept file $p is missing (it is made on the host, e.g. the host key: re-run that step); nothing changed"
+done < "$W/new.keep"
+
+# 3. Decode every file next to its destination (same directory: the rename is atomic).
+: > "$W/changed"
+unchanged=0
+while read -r n mode p; do
+  d=$R\${p%/*}
+  [ -d "$d" ] || die "directory \${p%/*} does not exist (is strongSwan installed?); nothing changed"
+  if [ -d "$R$p" ] && [ ! -L "$R$p" ]; then die "$p is a directory; nothing changed"; fi
+  t=$(tmp_of "$p")
+  printf "%s\\n" "$t" >> "$W/temps"
+  base64 -d < "$W/$n.b64" > "$t" 2> "$W/b64.err" || die "cannot decode $p: $(cat "$W/b64.err"); nothing changed"
+  chmod "$mode" "$t" || die "cannot chmod $p; nothing changed"
+  if [ "$(id -u)" = 0 ]; then chown 0:0 "$t" || die "cannot chown $p; nothing changed"; fi
+  if [ -f "$R$p" ] && [ ! -L "$R$p" ] && cmp -s "$t" "$R$p" &&
+     [ "$(stat -c %a.%u.%g "$t")" = "$(stat -c %a.%u.%g "$R$p")" ]; then
+    rm -f "$t"
+    unchanged=$((unchanged + 1))
+  else
+    sync "$t" 2>/dev/null || sync
+    printf "%s\\n" "$p" >> "$W/changed"
+  fi
+done < "$W/new.files"
+
+# Owned files the previous push installed that this one neither carries nor keeps.
+: > "$W/stale"
+while read -r p; do
+  grep -qxF "$p" "$W/new.paths" || shared "$p" || printf "%s\\n" "$p" >> "$W/stale"
+done < "$W/old.paths"
+
+# 4. Install: keep a backup of every file replaced or removed, journal every step.
+: > "$W/journal"
+rollback_files() {
+  while read -r k p; do
+    case $k in
+      R|D) mv -f "$(bak_of "$p")" "$R$p" ;;
+      N) rm -f "$R$p" ;;
+    esac
+  done < "$W/journal"
+}
+install_failed() { rollback_files; die "$1; previous files restored"; }
+while read -r p; do
+  b=$(bak_of "$p")
+  if [ -L "$R$p" ]; then
+    mv -f "$R$p" "$b" || install_failed "cannot back up $p"
+    printf "R %s\\n" "$p" >> "$W/journal"
+  elif [ -e "$R$p" ]; then
+    ln "$R$p" "$b" || install_failed "cannot back up $p"
+    printf "R %s\\n" "$p" >> "$W/journal"
+  else
+    printf "N %s\\n" "$p" >> "$W/journal"
+  fi
+  mv -f "$(tmp_of "$p")" "$R$p" || install_failed "cannot install $p"
+done < "$W/changed"
+removed=0
+while read -r p; do
+  if [ -e "$R$p" ] || [ -L "$R$p" ]; then
+    mv -f "$R$p" "$(bak_of "$p")" || install_failed "cannot remove $p"
+    printf "D %s\\n" "$p" >> "$W/journal"
+    removed=$((removed + 1))
+  fi
+done < "$W/stale"
+sync 2>/dev/null
+
+# 5. Apply: strongSwan settings (when a drop-in changed), every swanctl config, our sysctl files.
+settings=0
+if grep -q "^[RND] /etc/strongswan.d/" "$W/journal"; then settings=1; fi
+apply() {
+  : > "$W/apply.out"
+  if [ "$settings" = 1 ]; then
+    swanctl_ok swanctl --reload-settings || { echo "swanctl --reload-settings failed" >> "$W/apply.out"; return 1; }
+  fi
+  swanctl_ok swanctl --load-all --noprompt || return 1
+  for p in $1; do
+    [ -f "$R$p" ] || continue
+    if ! sysctl -p "$R$p" > /dev/null 2> "$W/sysctl.err"; then
+      if grep -v "cannot stat /proc/sys/" "$W/sysctl.err" | grep -q .; then
+        cat "$W/sysctl.err" >> "$W/apply.out"; return 1
+      fi
+      # A key this kernel does not have (e.g. xfrm4_gc_thresh on some kernels): tuning only.
+      say "warning: $(tr "\\n" " " < "$W/sysctl.err")"
+    fi
+  done
+  return 0
+}
+sysctl_new=$(grep "^/etc/sysctl.d/" "$W/new.paths")
+if ! apply "$sysctl_new"; then
+  cp "$W/apply.out" "$W/failed.out"
+  rollback_files
+  sysctl_old=$(grep "^/etc/sysctl.d/" "$W/old.paths")
+  if apply "$sysctl_old"; then again="the previous configuration was restored and reloaded"
+  else again="the previous configuration was restored, but reloading it failed too (see its messages below)"; fi
+  cp "$W/apply.out" "$W/rollback.out"
+  say "applying the new configuration failed; $again. strongSwan said:"
+  cp "$W/failed.out" "$W/apply.out"; report_apply
+  case $again in *"failed too"*) say "reloading the previous configuration:"; cp "$W/rollback.out" "$W/apply.out"; report_apply ;; esac
+  exit 1
+fi
+
+# 6. Commit: drop the backups, record what this mesh owns now.
+while read -r k p; do
+  case $k in R|D) rm -f "$(bak_of "$p")" ;; esac
+done < "$W/journal"
+n=$old_n
+case $PHASE in
+  create) n=$((old_n + 1)) ;;
+  update) [ "$n" -gt 0 ] || n=1 ;;
+esac
+{
+  echo "ipsec-mesh-state 1"
+  echo "N $n"
+  while read -r k a b c; do
+    case $k in F) echo "F $c" ;; K) echo "K $a" ;; C) echo "C $a" ;; esac
+  done < "$W/index"
+} > "$STATE.new" && mv -f "$STATE.new" "$STATE" || die "files applied, but the state file $STATE could not be written"
+
+# 7. SAs of mesh connections this config no longer has: a removed trap connection leaves its SA running.
+: > "$W/gone.conns"
+while read -r c; do
+  grep -qxF "$c" "$W/new.conns" || printf "%s\\n" "$c" >> "$W/gone.conns"
+done < "$W/old.conns"
+terminate_sas "$W/gone.conns"
+
+changed=$(grep -c . "$W/changed")
+conns=$(grep -c . "$W/new.conns")
+loaded=$(grep "^successfully loaded" "$W/apply.out" | tr "\\n" ";" | sed "s/;$//")
+echo "$H: mesh $M: $changed file(s) written, $unchanged unchanged, $removed removed; $conns connection(s) configured; $terminated orphaned IKE_SA(s) closed; strongSwan reloaded ($loaded)"
+`;
+
+/** The command string of a push (create or update). Deterministic; contains no secret. */
+export function pushScript(opts: PushScriptOptions): string {
+  checkLabel(opts.host, 'host name', opts.host);
+  checkLabel(opts.host, 'mesh name', opts.mesh);
+  const script = `${prologue(opts.host, opts.mesh, `push (${opts.phase})`)}PHASE=${opts.phase}\n${PUSH_BODY}`;
+  return remoteCommand(opts.host, 'push', script);
+}

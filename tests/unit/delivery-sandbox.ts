@@ -1,0 +1,147 @@
+// A throwaway host root for running the delivery scripts for real (POSIX sh, coreutils,
+// awk) without SSH or charon: every on-host path is prefixed through the scripts' `--root`
+// test hook, and `swanctl`/`sysctl` are small fakes whose behaviour the test steers.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+// Fake swanctl: --load-all fails like strongSwan 5.9.8 does on an invalid proposal when a
+// conf.d file says BROKEN, and like on a parse error (exit 0, "invalid config file") when one
+// says SYNTAX. SAs "exist" while their IKE name is listed in $SB/sas.
+const FAKE_SWANCTL = `#!/bin/sh
+echo "swanctl $*" >> "$SB/log"
+case "$1" in
+  --load-all)
+    if [ -f "$SB/charon-down" ]; then echo "connecting to 'unix:///var/run/charon.vici' failed: Connection refused" >&2; exit 111; fi
+    if grep -rqs BROKEN "$SB/root/etc/swanctl/conf.d"; then
+      echo "loading connection 'x' failed: invalid value for: proposals, config discarded" >&2
+      echo "loaded 0 of 1 connections, 1 failed to load, 0 unloaded" >&2; exit 22
+    fi
+    if grep -rqs SYNTAX "$SB/root/etc/swanctl/conf.d"; then
+      echo "syntax error, unexpected end of file" >&2; echo "invalid config file '/etc/swanctl/swanctl.conf'" >&2
+      echo "no connections found, 1 unloaded"; exit 0
+    fi
+    echo "plugin 'test-vectors': failed to load - test_vectors_plugin_create not found and no plugin file available" >&2
+    echo "successfully loaded 2 connections, 0 unloaded" ;;
+  --list-sas)
+    if grep -qxF "$3" "$SB/sas" 2>/dev/null; then echo "list-sa event {$3 {uniqueid=1 state=ESTABLISHED}}"; fi
+    echo "list-sas reply {}" ;;
+  --terminate)
+    grep -vxF "$3" "$SB/sas" > "$SB/sas.new"; mv "$SB/sas.new" "$SB/sas"
+    echo "terminate completed successfully" ;;
+esac
+exit 0
+`;
+
+// Fake sysctl: UNKNOWN in the file is a key this kernel lacks, INVALID a value it refuses.
+const FAKE_SYSCTL = `#!/bin/sh
+echo "sysctl $*" >> "$SB/log"
+f=$2
+if grep -q UNKNOWN "$f"; then echo "sysctl: cannot stat /proc/sys/net/ipv4/unknown_key: No such file or directory" >&2; exit 255; fi
+if grep -q INVALID "$f"; then echo "sysctl: setting key \\"net.ipv4.invalid\\": Invalid argument" >&2; exit 255; fi
+exit 0
+`;
+
+export class Sandbox {
+  readonly dir: string;
+  readonly root: string;
+  readonly bin: string;
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'ipsec-mesh-delivery-'));
+    this.root = join(this.dir, 'root');
+    this.bin = join(this.dir, 'bin');
+    for (const d of ['etc/swanctl/conf.d', 'etc/swanctl/x509', 'etc/swanctl/x509ca', 'etc/swanctl/private', 'etc/strongswan.d', 'etc/sysctl.d', 'run']) {
+      mkdirSync(join(this.root, d), { recursive: true });
+    }
+    chmodSync(join(this.root, 'etc/swanctl/private'), 0o700);
+    mkdirSync(this.bin);
+    this.tool('swanctl', FAKE_SWANCTL);
+    this.tool('sysctl', FAKE_SYSCTL);
+    writeFileSync(join(this.dir, 'log'), '');
+    writeFileSync(join(this.dir, 'sas'), '');
+  }
+
+  /** Puts an executable on the scripts' PATH ahead of the system's. */
+  tool(name: string, script: string): void {
+    writeFileSync(join(this.bin, name), script, { mode: 0o755 });
+  }
+
+  /**
+   * Runs a remote.Command string the way sshd does (`<login shell> -c "<command>"`), with
+   * the test hook appended, `stdin` as the payload.
+   */
+  run(command: string, stdin = '', opts: { shell?: string; path?: string; hook?: boolean } = {}): RunResult {
+    const full = opts.hook === false ? command : `${command} --root ${this.root}`;
+    const r = spawnSync(opts.shell ?? '/bin/sh', ['-c', full], {
+      input: stdin,
+      encoding: 'utf8',
+      env: { PATH: opts.path ?? `${this.bin}:/usr/local/bin:/usr/bin:/bin`, SB: this.dir, LC_ALL: 'C' },
+      timeout: 60_000,
+    });
+    if (r.error) throw r.error;
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  path(onHost: string): string {
+    return join(this.root, onHost);
+  }
+  write(onHost: string, content: string, mode = 0o644): void {
+    mkdirSync(dirname(this.path(onHost)), { recursive: true });
+    writeFileSync(this.path(onHost), content, { mode });
+    chmodSync(this.path(onHost), mode);
+  }
+  read(onHost: string): string {
+    return readFileSync(this.path(onHost), 'utf8');
+  }
+  exists(onHost: string): boolean {
+    return existsSync(this.path(onHost));
+  }
+  mode(onHost: string): number {
+    return statSync(this.path(onHost)).mode & 0o7777;
+  }
+  inode(onHost: string): number {
+    return statSync(this.path(onHost)).ino;
+  }
+  /** Every file below the root (relative, sorted), hidden ones included. */
+  files(): string[] {
+    const out: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else out.push(p.slice(this.root.length));
+      }
+    };
+    walk(this.root);
+    return out.sort();
+  }
+  /** Calls the fakes recorded, one line each (`swanctl --load-all --noprompt`, …). */
+  log(): string[] {
+    return readFileSync(join(this.dir, 'log'), 'utf8').split('\n').filter(Boolean);
+  }
+  clearLog(): void {
+    writeFileSync(join(this.dir, 'log'), '');
+  }
+  setSas(names: readonly string[]): void {
+    writeFileSync(join(this.dir, 'sas'), names.map((n) => `${n}\n`).join(''));
+  }
+  sas(): string[] {
+    return readFileSync(join(this.dir, 'sas'), 'utf8').split('\n').filter(Boolean);
+  }
+  flag(name: string, on: boolean): void {
+    const f = join(this.dir, name);
+    if (on) writeFileSync(f, '');
+    else rmSync(f, { force: true });
+  }
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
