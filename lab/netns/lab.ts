@@ -561,7 +561,7 @@ export class Lab {
       if (!site) throw new LabError(`lab "${this.name}" has no site "${opts.site}"`, this.name);
       iface = siteBridge(site.index);
     }
-    const child = spawn('nsenter', [`--net=${NETNS_DIR}/${this.switchNetns}`, '--', 'tcpdump', '-n', '-l', '-i', iface, ...(opts.filter ?? [])], {
+    const child = spawn('nsenter', [`--net=${NETNS_DIR}/${this.switchNetns}`, '--', 'tcpdump', '-n', '-l', '--immediate-mode', '-i', iface, ...(opts.filter ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: labEnv(),
     });
