@@ -1,0 +1,83 @@
+// What one host receives, as plain data: the rendered (non-secret) files, the paths of the
+// certificates, the connection names. The MeshHost component only adds the values that are
+// Outputs (certificates, PSK master) and wires resources; everything checkable is here.
+import { hostKeyPath } from '../delivery/delivery-path.js';
+import { encodePayload } from '../delivery/delivery-payload.js';
+import type { Host, Inventory } from '../inventory/model.js';
+import { caCertFileName, meshFilePaths } from '../render/file-paths.js';
+import { describeHostConfig, renderHostConfig, type HostConfigDescription } from '../render/host-config.js';
+import { renderPskSecrets } from '../render/psk-secrets.js';
+import type { RenderedFile } from '../render/rendered-file.js';
+import type { HostPair } from '../topology/host-pair.js';
+import { pskForPairs } from '../credentials/psk-master.js';
+import { MeshArgsError } from './mesh-error.js';
+
+export interface HostDeliveryInput {
+  readonly inventory: Inventory;
+  readonly hostName: string;
+  readonly pairs: readonly HostPair[];
+  readonly enabled: boolean;
+  /** Certificate mode: labels of every CA the host trusts, and the host-key generation. */
+  readonly certificate?: { readonly trustedCaLabels: readonly string[]; readonly generation: number };
+}
+
+export interface HostDeliveryPlan {
+  readonly host: Host;
+  readonly meshName: string;
+  /** Non-secret rendered files (swanctl.conf, charon drop-in, sysctl). */
+  readonly files: readonly RenderedFile[];
+  readonly description: HostConfigDescription;
+  /** Certificate mode: where each trusted CA's certificate goes, by label. */
+  readonly caCertPaths: ReadonlyMap<string, string>;
+  readonly hostCertPath: string;
+  /** Owned files made on the host that the push must keep (the host key of this generation). */
+  readonly keep: readonly string[];
+}
+
+export function planHostDelivery(input: HostDeliveryInput): HostDeliveryPlan {
+  const host = input.inventory.hosts.find((h) => h.name === input.hostName);
+  if (host === undefined) throw new MeshArgsError('hostName', `no host "${input.hostName}" in the inventory`);
+  const meshName = input.inventory.mesh.name;
+  const labels = input.certificate?.trustedCaLabels ?? [];
+  const config = {
+    inventory: input.inventory,
+    host,
+    pairs: input.pairs,
+    enabled: input.enabled,
+    ...(input.certificate ? { caCertFiles: labels.map((l) => caCertFileName(meshName, l)) } : {}),
+  };
+  const paths = meshFilePaths(input.inventory.mesh, host);
+  return {
+    host,
+    meshName,
+    files: renderHostConfig(config),
+    description: describeHostConfig(config),
+    caCertPaths: new Map(labels.map((l) => [l, paths.caCert(l)])),
+    hostCertPath: paths.hostCert,
+    keep: input.certificate ? [hostKeyPath(meshName, host.name, input.certificate.generation)] : [],
+  };
+}
+
+/** Certificate mode: the stdin of the push, once the certificates are known. Public data only. */
+export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string): string {
+  const files: RenderedFile[] = [...plan.files];
+  for (const [label, path] of plan.caCertPaths) {
+    const pem = caPems.get(label);
+    if (pem === undefined) throw new MeshArgsError('ca', `no certificate for CA "${label}" (host ${plan.host.name})`);
+    files.push({ path, content: pem, mode: 0o644, secret: false });
+  }
+  files.push({ path: plan.hostCertPath, content: hostCertPem, mode: 0o644, secret: false });
+  return encodePayload({ host: plan.host.name, mesh: plan.meshName, files, keep: plan.keep, connections: plan.description.connections });
+}
+
+/** PSK mode: the stdin of the push, carrying the host's pair keys. The caller keeps it secret. */
+export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string): string {
+  const secrets = renderPskSecrets({ inventory, host: plan.host, pairs, pskFor: pskForPairs(master, plan.meshName) });
+  return encodePayload({
+    host: plan.host.name,
+    mesh: plan.meshName,
+    files: [...plan.files, secrets],
+    keep: plan.keep,
+    connections: plan.description.connections,
+  });
+}

@@ -1,0 +1,196 @@
+// One host of the mesh: its credentials (certificate mode: a key made on the host, a CSR,
+// a certificate signed by the mesh CA) and one push of its configuration over SSH.
+//
+// Resources per host: certificate mode 3 (host-key command, certificate, push), PSK mode 1
+// (push), plus 1 when installPackages is on. Never one per pair.
+import * as command from '@pulumi/command';
+import * as pulumi from '@pulumi/pulumi';
+import * as tls from '@pulumi/tls';
+import { HOST_ALLOWED_USES } from '../credentials/certificate-profile.js';
+import { hostCertificateNames } from '../credentials/host-certificate-names.js';
+import { prepareHostKeyScript, removeHostKeyScript } from '../delivery/host-key-script.js';
+import { installPackagesScript } from '../delivery/install-packages-script.js';
+import { pushScript } from '../delivery/push-script.js';
+import { removeScript } from '../delivery/remove-script.js';
+import type { Inventory } from '../inventory/model.js';
+import type { HostPair } from '../topology/host-pair.js';
+import { certificateFacts, type HostSummary } from './host-summary.js';
+import { certificatePayload, planHostDelivery, pskPayload } from './host-delivery-plan.js';
+import { MeshArgsError } from './mesh-error.js';
+import { hostConnection, type SshArgs } from './ssh-connection.js';
+
+export const MESH_HOST_TYPE = 'ipsec-mesh:index:MeshHost';
+
+export interface TrustedCaArgs {
+  label: string;
+  certificatePem: pulumi.Input<string>;
+}
+
+export interface HostCertificateArgs {
+  /** Host key generation: bumping it makes a new key on the host, a new CSR and certificate. */
+  generation: number;
+  validityHours: number;
+  /** Label of the issuing CA (must be among `trusted`). */
+  issuerLabel: string;
+  issuerCertificatePem: pulumi.Input<string>;
+  /** Secret. */
+  issuerPrivateKeyPem: pulumi.Input<string>;
+  /** Every CA the host trusts, the issuer included. */
+  trusted: TrustedCaArgs[];
+}
+
+export interface MeshHostArgs {
+  /** The parsed inventory (enforcement overrides applied). Plain data. */
+  inventory: Inventory;
+  hostName: string;
+  /** This host's pairs (topology's pairsForHost). Plain data. */
+  pairs: HostPair[];
+  /** false: the mesh connections are unloaded; bypass policies and SSH stay. */
+  enabled: boolean;
+  ssh: SshArgs;
+  installPackages?: boolean;
+  /** Certificate mode. */
+  certificate?: HostCertificateArgs;
+  /** PSK mode: the mesh master secret (secret). */
+  pskMaster?: pulumi.Input<string>;
+}
+
+export class MeshHost extends pulumi.ComponentResource {
+  readonly hostName: pulumi.Output<string>;
+  readonly site: pulumi.Output<string>;
+  /** Certificate mode: the host certificate (public); undefined in PSK mode. */
+  readonly certificatePem: pulumi.Output<string | undefined>;
+  /** What the host got; never secret. */
+  readonly summary: pulumi.Output<HostSummary>;
+
+  constructor(name: string, args: MeshHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    const auth = args.inventory.mesh.auth;
+    if (auth === 'certificate' && args.certificate === undefined) {
+      throw new MeshArgsError('certificate', `host ${args.hostName}: certificate mode needs the CA and host certificate settings`);
+    }
+    if (auth === 'psk' && args.pskMaster === undefined) {
+      throw new MeshArgsError('pskMaster', `host ${args.hostName}: PSK mode needs the mesh master secret`);
+    }
+    const cert = auth === 'certificate' ? args.certificate : undefined;
+    if (cert !== undefined && !cert.trusted.some((t) => t.label === cert.issuerLabel)) {
+      throw new MeshArgsError('certificate.trusted', `the issuing CA "${cert.issuerLabel}" must be trusted too`);
+    }
+    // Render and check everything before any resource exists: a bad inventory fails the
+    // program up front, naming the host, instead of failing one push half-way through.
+    const plan = planHostDelivery({
+      inventory: args.inventory,
+      hostName: args.hostName,
+      pairs: args.pairs,
+      enabled: args.enabled,
+      ...(cert ? { certificate: { trustedCaLabels: cert.trusted.map((t) => t.label), generation: cert.generation } } : {}),
+    });
+    const host = plan.host;
+    const mesh = plan.meshName;
+    // Component inputs are stored in state: plain, non-secret facts only.
+    super(MESH_HOST_TYPE, name, { meshName: mesh, hostName: host.name, site: host.site, auth }, opts);
+
+    const connection = hostConnection(host.ssh, args.ssh);
+    const common = { connection, addPreviousOutputInEnv: false } as const;
+    const prerequisites: pulumi.Resource[] = [];
+    if (args.installPackages === true) {
+      prerequisites.push(
+        new command.remote.Command(
+          `${name}-install-packages`,
+          { ...common, create: installPackagesScript({ host: host.name }), logging: 'stderr' },
+          { parent: this },
+        ),
+      );
+    }
+
+    let stdin: pulumi.Output<string>;
+    let certificatePem: pulumi.Output<string | undefined>;
+    if (cert !== undefined) {
+      const names = hostCertificateNames(host);
+      // The key is made on the host and never leaves it; stdout is the CSR (public).
+      // The generation is a trigger: a bump replaces this command (new key, new CSR), and
+      // the replaced one's delete removes the old key only once the push no longer keeps it.
+      const hostKey = new command.remote.Command(
+        `${name}-host-key`,
+        {
+          ...common,
+          create: prepareHostKeyScript({ host: host.name, mesh, generation: cert.generation, ...names }),
+          delete: removeHostKeyScript({ host: host.name, mesh, generation: cert.generation }),
+          triggers: [cert.generation],
+          logging: 'stderr',
+        },
+        { parent: this, dependsOn: prerequisites },
+      );
+      const signed = new tls.LocallySignedCert(
+        `${name}-cert`,
+        {
+          certRequestPem: hostKey.stdout,
+          caCertPem: cert.issuerCertificatePem,
+          caPrivateKeyPem: pulumi.secret(cert.issuerPrivateKeyPem),
+          allowedUses: [...HOST_ALLOWED_USES],
+          validityPeriodHours: cert.validityHours,
+        },
+        { parent: this },
+      );
+      const trusted = cert.trusted.map((t) => pulumi.output(t.certificatePem).apply((pem) => [t.label, pem] as const));
+      stdin = pulumi
+        .all([signed.certPem, pulumi.all(trusted)])
+        .apply(([hostPem, cas]) => certificatePayload(plan, new Map(cas), hostPem));
+      certificatePem = signed.certPem;
+    } else {
+      const inventory = args.inventory;
+      const pairs = args.pairs;
+      // Derived inside apply from a secret: the keys never exist outside a secret Output.
+      stdin = pulumi.secret(pulumi.output(args.pskMaster).apply((master) => pskPayload(plan, inventory, pairs, master ?? '')));
+      certificatePem = pulumi.output(undefined);
+    }
+
+    const psk = cert === undefined;
+    // No triggers: every change is an update (re-runs the push), so a delete script never
+    // runs because of a replacement. stdin carries the payload; the command strings are fixed.
+    new command.remote.Command(
+      `${name}-push`,
+      {
+        ...common,
+        create: pushScript({ host: host.name, mesh, phase: 'create' }),
+        update: pushScript({ host: host.name, mesh, phase: 'update' }),
+        delete: removeScript({ host: host.name, mesh }),
+        stdin,
+        // PSK pushes carry secrets on stdin: nothing of the run is printed, outputs are secret.
+        logging: psk ? 'none' : 'stderr',
+      },
+      { parent: this, dependsOn: prerequisites, ...(psk ? { additionalSecretOutputs: ['stdin', 'stdout', 'stderr'] } : {}) },
+    );
+
+    const counts = { off: 0, use: 0, require: 0 };
+    for (const p of args.pairs) counts[p.enforcement]++;
+    const base = {
+      name: host.name,
+      site: host.site,
+      fqdn: host.fqdn,
+      identity: host.identity,
+      peers: args.pairs.length,
+      connections: [...plan.description.connections],
+      bypass: [...plan.description.bypass],
+      enforcement: counts,
+      enabled: args.enabled,
+    };
+    this.summary = certificatePem.apply((pem): HostSummary => {
+      if (pem === undefined || cert === undefined) return base;
+      return { ...base, certificatePem: pem, issuer: cert.issuerLabel, ...describeCertificate(pem) };
+    });
+    this.hostName = pulumi.output(host.name);
+    this.site = pulumi.output(host.site);
+    this.certificatePem = certificatePem;
+    this.registerOutputs({ hostName: this.hostName, site: this.site, certificatePem: this.certificatePem, summary: this.summary });
+  }
+}
+
+function describeCertificate(pem: string): { certificateFingerprint?: string; certificateNotAfter?: string } {
+  try {
+    const facts = certificateFacts(pem);
+    return { certificateFingerprint: facts.fingerprint, certificateNotAfter: facts.notAfter };
+  } catch {
+    // Only a placeholder (unit-test mocks) is not a certificate; the provider always returns one.
+    return {};
+  }
+}

@@ -1,0 +1,432 @@
+// Mock tests of the components: what resources exist, under which parent, with which
+// inputs; that every secret stays secret; and how generations, CA rollover, the off switch
+// and installPackages change the resources.
+import * as pulumi from '@pulumi/pulumi';
+import { describe, expect, it } from 'vitest';
+import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
+import { decodePayload, encodePayload } from '../../components/delivery/delivery-payload.js';
+import { hostKeyPath } from '../../components/delivery/delivery-path.js';
+import { parseInventory } from '../../components/inventory/parse-inventory.js';
+import { CertificateAuthority } from '../../components/mesh/certificate-authority.js';
+import { IpsecMesh } from '../../components/mesh/ipsec-mesh.js';
+import type { IpsecMeshArgs } from '../../components/mesh/mesh-args.js';
+import { MeshHost } from '../../components/mesh/mesh-host.js';
+import { computeHostPairs } from '../../components/topology/compute-host-pairs.js';
+import { meshInventory, type MeshFixtureOptions } from './mesh-fixtures.js';
+import {
+  CA_KEY_MARKER,
+  PSK_MASTER_MARKER,
+  SSH_KEY_MARKER,
+  containsSecret,
+  findMarkers,
+  isSecretWrapper,
+  startMocks,
+  unwrap,
+  type MockRun,
+  type Registration,
+} from './mesh-mocks.js';
+
+const T = {
+  mesh: 'ipsec-mesh:index:IpsecMesh',
+  host: 'ipsec-mesh:index:MeshHost',
+  ca: 'ipsec-mesh:index:CertificateAuthority',
+  command: 'command:remote:Command',
+  key: 'tls:index/privateKey:PrivateKey',
+  selfSigned: 'tls:index/selfSignedCert:SelfSignedCert',
+  signed: 'tls:index/locallySignedCert:LocallySignedCert',
+  password: 'random:index/randomPassword:RandomPassword',
+} as const;
+
+interface Scenario {
+  readonly run: MockRun;
+  readonly mesh: IpsecMesh;
+}
+
+async function build(fixture: MeshFixtureOptions, extra: Partial<IpsecMeshArgs> = {}, name = 'm'): Promise<Scenario> {
+  const run = await startMocks();
+  const mesh = new IpsecMesh(
+    name,
+    { inventory: meshInventory(fixture), ssh: { privateKey: SSH_KEY_MARKER }, ...extra },
+    { transformations: [run.transformation] },
+  );
+  await run.settle();
+  return { run, mesh };
+}
+
+function value<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+const commands = (run: MockRun, suffix: string): Registration[] => run.custom(T.command).filter((r) => r.name.endsWith(suffix));
+const str = (r: Registration, key: string): string => {
+  const v = unwrap(r.inputs[key]);
+  if (typeof v !== 'string') throw new Error(`${r.name}.${key} is not a string`);
+  return v;
+};
+
+describe('certificate mode', () => {
+  it('creates one CA (key + self-signed cert) and per host a host-key command, a certificate and a push', async () => {
+    const { run } = await build({ sshExtras: true, dualStack: true });
+    expect(run.components(T.mesh).map((r) => r.name)).toEqual(['m']);
+    expect(run.components(T.ca).map((r) => r.name)).toEqual(['m-ca-ca1']);
+    expect(run.components(T.host).map((r) => r.name).sort()).toEqual(['m-ams1', 'm-ams2', 'm-fra1', 'm-fra2']);
+    expect(run.custom(T.key).map((r) => r.name)).toEqual(['m-ca-ca1-key']);
+    expect(run.custom(T.selfSigned).map((r) => r.name)).toEqual(['m-ca-ca1-cert']);
+    expect(run.custom(T.signed)).toHaveLength(4);
+    expect(commands(run, '-host-key')).toHaveLength(4);
+    expect(commands(run, '-push')).toHaveLength(4);
+    expect(run.custom()).toHaveLength(2 + 3 * 4);
+  });
+});
+
+/** Constructions by resource name (type + parent + dependsOn, from the transformation). */
+function constructionOf(run: MockRun, name: string) {
+  const c = run.constructions.find((x) => x.name === name);
+  if (c === undefined) throw new Error(`no construction named ${name}`);
+  return c;
+}
+
+describe('parents', () => {
+  it('puts every resource under its component: CA parts under the CA, host parts under the host, all under the mesh', async () => {
+    const { run, mesh } = await build({ dualStack: true }, { installPackages: true });
+    const root = constructionOf(run, 'm');
+    expect(root.parent).toBeUndefined();
+    for (const c of run.constructions) {
+      if (c.name === 'm') continue;
+      const parent = c.parent;
+      if (c.type === T.ca || c.type === T.host) {
+        expect(parent, c.name).toBe(mesh);
+      } else if (c.type === T.key || c.type === T.selfSigned) {
+        expect(parent, c.name).toBeInstanceOf(CertificateAuthority);
+        expect(c.name.startsWith(`${constructionOf(run, 'm-ca-ca1').name}-`)).toBe(true);
+      } else {
+        expect(parent, c.name).toBeInstanceOf(MeshHost);
+        // The host component's own name prefixes the child's name.
+        const hostName = run.constructions.find((x) => x.resource === parent)!.name;
+        expect(c.name.startsWith(`${hostName}-`), c.name).toBe(true);
+      }
+    }
+    // Every registration was constructed through the transformation (nothing escaped the tree).
+    expect(run.constructions).toHaveLength(run.registrations.length);
+  });
+
+  it('registers outputs for every component', async () => {
+    const { run } = await build({});
+    for (const c of run.components()) {
+      expect(run.componentOutputs(c.type, c.name), `${c.type} ${c.name}`).toBeDefined();
+    }
+    const meshOut = unwrap(run.componentOutputs(T.mesh, 'm')) as Record<string, unknown>;
+    expect(Object.keys(meshOut).sort()).toEqual(['caCertificatePem', 'caCertificates', 'hosts', 'meshName']);
+  });
+});
+
+describe('credentials (certificate mode)', () => {
+  it('makes the CA an ECDSA P-384 key and a CA certificate for signing only', async () => {
+    const { run } = await build({}, { caValidityHours: 50_000, certificateValidityHours: 2_000 });
+    for (const key of run.custom(T.key)) {
+      expect(unwrap(key.inputs)).toMatchObject({ algorithm: 'ECDSA', ecdsaCurve: 'P384' });
+    }
+    const ca = unwrap(run.one(T.selfSigned, 'm-ca-ca1-cert').inputs) as Record<string, unknown>;
+    expect(ca).toMatchObject({ isCaCertificate: true, allowedUses: ['cert_signing', 'crl_signing'], maxPathLength: 0, validityPeriodHours: 50_000 });
+    expect(ca.privateKeyPem).toBe(`${CA_KEY_MARKER}:m-ca-ca1-key`);
+    expect((ca.subject as Record<string, unknown>).commonName).toBe('lab mesh CA ca1');
+  });
+
+  it('signs the CSR printed by the host-key command with the current CA, for the IPsec end-entity usage', async () => {
+    const { run } = await build({}, { certificateValidityHours: 2_000 });
+    const cert = unwrap(run.one(T.signed, 'm-fra2-cert').inputs) as Record<string, unknown>;
+    expect(cert.certRequestPem).toContain('CSR:m-fra2-host-key');
+    expect(cert.caCertPem).toContain('CA:m-ca-ca1-cert');
+    expect(cert.caPrivateKeyPem).toBe(`${CA_KEY_MARKER}:m-ca-ca1-key`);
+    expect(cert.allowedUses).toEqual(['digital_signature', 'ipsec_end_system']);
+    expect(cert.validityPeriodHours).toBe(2_000);
+  });
+
+  it('makes the host key on the host: the host-key command asks for the host names and prints a CSR, no key leaves', async () => {
+    const { run } = await build({ dualStack: true });
+    const hk = run.one(T.command, 'm-ams1-host-key');
+    const create = str(hk, 'create');
+    expect(create).toContain('ams1.ams.example.net');
+    expect(create).toContain('2001:db8:1::1');
+    expect(create).toContain(hostKeyPath('lab', 'ams1', 0));
+    expect(str(hk, 'delete')).toContain(hostKeyPath('lab', 'ams1', 0));
+    expect(hk.inputs.stdin).toBeUndefined();
+    expect(unwrap(hk.inputs.triggers)).toEqual([0]);
+    // No private key material anywhere in the registrations but the CA key.
+    for (const r of run.registrations) {
+      expect(JSON.stringify(unwrap(r.inputs)), r.name).not.toMatch(/BEGIN (EC |)PRIVATE KEY/);
+    }
+  });
+
+  it('replaces the host-key command on a generation bump (new key path, new trigger) and leaves the push command strings alone', async () => {
+    const g0 = await build({});
+    const before = {
+      hk: g0.run.one(T.command, 'm-ams1-host-key').inputs,
+      push: g0.run.one(T.command, 'm-ams1-push').inputs,
+    };
+    const g1 = await build({}, { certificateGeneration: 1 });
+    const after = {
+      hk: g1.run.one(T.command, 'm-ams1-host-key').inputs,
+      push: g1.run.one(T.command, 'm-ams1-push').inputs,
+    };
+    // `triggers` is the replace-on-change input of remote.Command: a different value means replacement.
+    expect(unwrap(before.hk.triggers)).toEqual([0]);
+    expect(unwrap(after.hk.triggers)).toEqual([1]);
+    expect(unwrap(after.hk.create)).toContain(hostKeyPath('lab', 'ams1', 1));
+    expect(unwrap(after.hk.delete)).toContain(hostKeyPath('lab', 'ams1', 1));
+    for (const k of ['create', 'update', 'delete'] as const) expect(unwrap(after.push[k])).toBe(unwrap(before.push[k]));
+    // The push keeps the new key and (through the replaced certificate) carries the new certificate.
+    expect(decodePayload(unwrap(before.push.stdin) as string).keep).toEqual([hostKeyPath('lab', 'ams1', 0)]);
+    expect(decodePayload(unwrap(after.push.stdin) as string).keep).toEqual([hostKeyPath('lab', 'ams1', 1)]);
+  });
+});
+
+describe('delivery (push commands)', () => {
+  it('pushes the rendered files, the CA and host certificates on stdin; create/update/delete are the delivery scripts', async () => {
+    const { run } = await build({ dualStack: true });
+    const push = run.one(T.command, 'm-ams1-push');
+    const payload = decodePayload(unwrap(push.inputs.stdin) as string);
+    expect(payload.host).toBe('ams1');
+    expect(payload.mesh).toBe('lab');
+    const paths = payload.files.map((f) => f.path);
+    expect(paths).toContain('/etc/swanctl/conf.d/ipsec-mesh_lab.conf');
+    expect(paths).toContain('/etc/swanctl/x509ca/ipsec-mesh_lab_ca_ca1.pem');
+    expect(paths).toContain('/etc/swanctl/x509/ipsec-mesh_lab_ams1.pem');
+    expect(payload.files.find((f) => f.path.endsWith('_ca_ca1.pem'))!.content).toContain('CA:m-ca-ca1-cert');
+    expect(payload.files.find((f) => f.path.endsWith('lab_ams1.pem'))!.content).toContain('HOST:m-ams1-cert');
+    expect(payload.files.every((f) => f.mode === 0o644)).toBe(true); // certificate mode carries nothing secret
+    expect(payload.connections).toEqual(['lab_ams2_v4', 'lab_ams2_v6', 'lab_fra1_v4', 'lab_fra1_v6', 'lab_fra2_v4', 'lab_fra2_v6']);
+    expect(str(push, 'create')).toContain('push (create)');
+    expect(str(push, 'update')).toContain('push (update)');
+    expect(str(push, 'delete')).toContain('ipsec-mesh-remove');
+    expect(push.inputs.addPreviousOutputInEnv).toBe(false);
+  });
+
+  it('never sets triggers on a push (a change is an update, so no delete script runs on replacement)', async () => {
+    for (const auth of ['certificate', 'psk'] as const) {
+      const { run } = await build({ auth });
+      const pushes = commands(run, '-push');
+      expect(pushes).toHaveLength(4);
+      for (const p of pushes) expect(p.inputs.triggers, p.name).toBeUndefined();
+    }
+  });
+
+  it('connects with the inventory SSH settings: pinned host key, jump host, user and port; the key is secret', async () => {
+    const { run } = await build({ sshExtras: true });
+    const conn = run.one(T.command, 'm-ams1-push').inputs.connection;
+    expect(containsSecret(conn)).toBe(true);
+    expect(unwrap(conn)).toMatchObject({
+      host: '198.51.100.1',
+      port: 2222,
+      user: 'deploy',
+      hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH',
+      privateKey: SSH_KEY_MARKER,
+      proxy: { host: '198.51.100.250', port: 22, user: 'jump', privateKey: SSH_KEY_MARKER },
+    });
+    const other = unwrap(run.one(T.command, 'm-fra1-push').inputs.connection) as Record<string, unknown>;
+    expect(other).toMatchObject({ host: '203.0.113.1', port: 22, user: 'root' });
+    expect(other.hostKey).toBeUndefined();
+    expect(other.proxy).toBeUndefined();
+  });
+
+  it('adds an install-packages command before the host key and the push when asked', async () => {
+    const off = await build({});
+    expect(commands(off.run, '-install-packages')).toHaveLength(0);
+    const { run } = await build({}, { installPackages: true });
+    const installs = commands(run, '-install-packages');
+    expect(installs).toHaveLength(4);
+    for (const i of installs) {
+      expect(str(i, 'create')).toContain('ipsec-mesh-install-packages');
+      expect(i.inputs.delete).toBeUndefined(); // destroying the mesh leaves strongSwan installed
+    }
+    const install = constructionOf(run, 'm-ams1-install-packages').resource;
+    expect(constructionOf(run, 'm-ams1-host-key').dependsOn).toContain(install);
+    expect(constructionOf(run, 'm-ams1-push').dependsOn).toContain(install);
+    expect(run.custom()).toHaveLength(2 + 4 * 4);
+  });
+});
+
+describe('the off switch and enforcement', () => {
+  it('enabled: false pushes a configuration without mesh connections, bypass kept', async () => {
+    const { run, mesh } = await build({ dualStack: true }, { enabled: false });
+    for (const push of commands(run, '-push')) {
+      const payload = decodePayload(unwrap(push.inputs.stdin) as string);
+      expect(payload.connections, push.name).toEqual([]);
+      const conf = payload.files.find((f) => f.path === '/etc/swanctl/conf.d/ipsec-mesh_lab.conf')!.content;
+      expect(conf).toMatch(/pass_ssh/);
+      expect(conf).not.toMatch(/lab_(ams|fra)\d_v[46]\s*\{/);
+    }
+    const hosts = await value(mesh.hosts);
+    expect(hosts.every((h) => !h.enabled && h.connections.length === 0 && h.bypass.length > 0)).toBe(true);
+    // Credentials stay, so switching back on needs no new keys or certificates.
+    expect(run.custom(T.signed)).toHaveLength(4);
+  });
+
+  it('stack enforcement overrides reach the rendered pairs', async () => {
+    const { mesh } = await build({}, { enforcement: 'use', siteEnforcement: { ams: 'require' } });
+    const hosts = await value(mesh.hosts);
+    const ams1 = hosts.find((h) => h.name === 'ams1')!;
+    expect(ams1.enforcement).toEqual({ off: 0, use: 2, require: 1 });
+  });
+});
+
+describe('CA rollover', () => {
+  const caLabelsIn = (run: MockRun, host: string) =>
+    decodePayload(unwrap(run.one(T.command, `m-${host}-push`).inputs.stdin) as string)
+      .files.map((f) => /_ca_([a-z0-9-]+)\.pem$/.exec(f.path)?.[1])
+      .filter((l): l is string => l !== undefined);
+
+  it('step 1 (next): both CAs exist and are trusted; certificates still from the current CA', async () => {
+    const { run, mesh } = await build({}, { ca: { current: 'ca1', next: 'ca2' } });
+    expect(run.components(T.ca).map((c) => c.name).sort()).toEqual(['m-ca-ca1', 'm-ca-ca2']);
+    expect(caLabelsIn(run, 'ams1').sort()).toEqual(['ca1', 'ca2']);
+    const conf = decodePayload(unwrap(run.one(T.command, 'm-ams1-push').inputs.stdin) as string).files.find((f) => f.path.endsWith('ipsec-mesh_lab.conf'))!.content;
+    expect(conf).toContain('ipsec-mesh_lab_ca_ca1.pem');
+    expect(conf).toContain('ipsec-mesh_lab_ca_ca2.pem');
+    expect(unwrap(run.one(T.signed, 'm-ams1-cert').inputs.caCertPem)).toContain('CA:m-ca-ca1-cert');
+    expect(Object.keys(await value(mesh.caCertificates)).sort()).toEqual(['ca1', 'ca2']);
+    expect(await value(mesh.caCertificatePem)).toContain('CA:m-ca-ca1-cert');
+  });
+
+  it('step 2 (previous): the new CA issues, both still trusted; step 3: the old CA is gone', async () => {
+    const step2 = await build({}, { ca: { current: 'ca2', previous: 'ca1' } });
+    expect(step2.run.components(T.ca).map((c) => c.name).sort()).toEqual(['m-ca-ca1', 'm-ca-ca2']);
+    expect(unwrap(step2.run.one(T.signed, 'm-ams1-cert').inputs.caCertPem)).toContain('CA:m-ca-ca2-cert');
+    expect(caLabelsIn(step2.run, 'fra2').sort()).toEqual(['ca1', 'ca2']);
+    const step3 = await build({}, { ca: { current: 'ca2' } });
+    expect(step3.run.components(T.ca).map((c) => c.name)).toEqual(['m-ca-ca2']);
+    expect(caLabelsIn(step3.run, 'fra2')).toEqual(['ca2']);
+    // The same resource names in every step: the CA keeps its key while its role changes.
+    expect(step3.run.custom(T.key).map((k) => k.name)).toEqual(['m-ca-ca2-key']);
+  });
+});
+
+describe('PSK mode', () => {
+  it('has one master secret for the whole mesh and one push per host', async () => {
+    const { run } = await build({ auth: 'psk' });
+    expect(run.custom(T.password)).toHaveLength(1);
+    expect(run.custom(T.key)).toHaveLength(0);
+    expect(run.custom(T.signed)).toHaveLength(0);
+    expect(run.components(T.ca)).toHaveLength(0);
+    expect(run.custom()).toHaveLength(1 + 4);
+    const master = unwrap(run.one(T.password, 'm-psk-master').inputs) as Record<string, unknown>;
+    expect(master.length).toBeGreaterThanOrEqual(64);
+    expect(master.keepers).toEqual({ generation: '0' });
+  });
+
+  it('derives each pair key from the master (HKDF) into a secret stdin', async () => {
+    const { run } = await build({ auth: 'psk' });
+    const push = run.one(T.command, 'm-ams1-push');
+    expect(isSecretWrapper(push.inputs.stdin)).toBe(true);
+    const payload = decodePayload(unwrap(push.inputs.stdin) as string);
+    const secrets = payload.files.find((f) => f.path.endsWith('_secrets.conf'))!;
+    expect(secrets.mode).toBe(0o600);
+    for (const peer of ['ams2', 'fra1', 'fra2']) {
+      expect(secrets.content).toContain(derivePairPsk(PSK_MASTER_MARKER, 'lab', 'ams1', peer));
+    }
+    expect(secrets.content).not.toContain(PSK_MASTER_MARKER);
+  });
+
+  it('rotates every pair key by bumping the generation (keepers)', async () => {
+    const { run } = await build({ auth: 'psk' }, { pskGeneration: 3 });
+    expect((unwrap(run.one(T.password, 'm-psk-master').inputs) as Record<string, unknown>).keepers).toEqual({ generation: '3' });
+  });
+
+  it('prints nothing of a PSK push and keeps its outputs secret', async () => {
+    const { run } = await build({ auth: 'psk' });
+    const push = run.one(T.command, 'm-ams1-push');
+    expect(push.inputs.logging).toBe('none');
+    expect(constructionOf(run, 'm-ams1-push').additionalSecretOutputs).toEqual(expect.arrayContaining(['stdout', 'stderr', 'stdin']));
+  });
+});
+
+describe('secrets', () => {
+  /** Every derived pair key of the fixture: they must be as secret as the master. */
+  function pairKeys(fixture: MeshFixtureOptions): string[] {
+    const inv = parseInventory(meshInventory(fixture));
+    return computeHostPairs(inv).pairs.map((p) => derivePairPsk(PSK_MASTER_MARKER, inv.mesh.name, p.a, p.b));
+  }
+
+  /** The payload is base64 inside: decode it, keeping its secret wrapper, so markers in files are found. */
+  function withDecodedStdin(inputs: Record<string, unknown>): Record<string, unknown> {
+    const stdin = inputs.stdin;
+    const text = unwrap(stdin);
+    if (typeof text !== 'string' || !text.startsWith('ipsec-mesh-payload')) return inputs;
+    const decoded = decodePayload(text);
+    return { ...inputs, stdin: isSecretWrapper(stdin) ? { ...stdin, value: decoded } : decoded };
+  }
+
+  it('finds a secret that sits in the clear inside a payload file (the check itself works)', () => {
+    const payload = encodePayload({
+      host: 'h',
+      mesh: 'm',
+      files: [{ path: '/etc/swanctl/conf.d/ipsec-mesh_m_secrets.conf', content: 's3cret!!', mode: 0o600, secret: true }],
+      connections: [],
+    });
+    expect(payload).not.toContain('s3cret');
+    const hits = findMarkers(withDecodedStdin({ stdin: payload }), ['s3cret']);
+    expect(hits).toEqual([{ path: 'stdin.files[0].content', marker: 's3cret', inSecret: false }]);
+  });
+
+  for (const auth of ['certificate', 'psk'] as const) {
+    it(`${auth} mode: secrets appear only inside secrets, never in commands, environment, triggers, component inputs or outputs`, async () => {
+      const fixture: MeshFixtureOptions = { auth, sshExtras: true, dualStack: true };
+      const { run } = await build(fixture, { installPackages: true });
+      const markers = [SSH_KEY_MARKER, CA_KEY_MARKER, PSK_MASTER_MARKER, ...(auth === 'psk' ? pairKeys(fixture) : [])];
+      let seen = 0;
+      for (const r of run.registrations) {
+        const hits = findMarkers(withDecodedStdin(r.inputs), markers);
+        seen += hits.length;
+        for (const h of hits) expect(h.inSecret, `${r.name}.${h.path} holds a secret in the clear`).toBe(true);
+        for (const k of ['create', 'update', 'delete', 'environment', 'triggers']) {
+          expect(findMarkers(r.inputs[k], markers), `${r.name}.${k}`).toEqual([]);
+        }
+        if (!r.custom) {
+          // super() args are stored as the component's inputs: nothing secret at all.
+          expect(containsSecret(r.inputs), `${r.name} component inputs`).toBe(false);
+          expect(findMarkers(r.inputs, markers), `${r.name} component inputs`).toEqual([]);
+          const outputs = run.componentOutputs(r.type, r.name);
+          for (const h of findMarkers(outputs, markers)) expect(h.inSecret, `${r.name} output ${h.path}`).toBe(true);
+        }
+      }
+      // The check saw the secrets where they belong (SSH key in every connection; CA key or PSKs).
+      expect(seen).toBeGreaterThan(run.custom(T.command).length);
+      if (auth === 'certificate') {
+        // No secret reaches a certificate-mode push's stdin at all.
+        for (const p of commands(run, '-push')) expect(containsSecret(p.inputs.stdin), p.name).toBe(false);
+      }
+    });
+  }
+});
+
+describe('resource count grows with hosts, never with pairs', () => {
+  // Counting (N hosts):
+  //   certificate: CA key + CA cert (2) + per host host-key command, certificate, push (3N)
+  //   psk:         master RandomPassword (1) + per host push (N)
+  //   components:  IpsecMesh (1) + MeshHost (N) + CertificateAuthority (1 per CA label)
+  const N = 100;
+  const full = { perSite: N / 2 }; // one rule: full mesh across both sites → N(N-1)/2 = 4950 pairs
+
+  it('certificate mode, 100-host full mesh: 3N + 2 custom resources, N + 2 components', async () => {
+    const { run } = await build(full);
+    expect(run.custom()).toHaveLength(3 * N + 2);
+    expect(run.components()).toHaveLength(N + 2);
+  }, 120_000);
+
+  it('PSK mode, 100-host full mesh: N + 1 custom resources, N + 1 components', async () => {
+    const { run } = await build({ ...full, auth: 'psk' });
+    expect(run.custom()).toHaveLength(N + 1);
+    expect(run.components()).toHaveLength(N + 1);
+  }, 120_000);
+
+  it('the same hosts with a fraction of the pairs give the same count', async () => {
+    const run = await startMocks();
+    const input = meshInventory(full);
+    // Only the hosts of one site pair up with each other, and only with a chain of explicit pairs.
+    const sparse = { ...input, rules: [{ pairs: input.hosts.slice(1).map((h, i) => [input.hosts[i]!.name, h.name] as [string, string]) }] };
+    new IpsecMesh('m', { inventory: sparse, ssh: { privateKey: SSH_KEY_MARKER } });
+    await run.settle();
+    expect(computeHostPairs(parseInventory(sparse)).pairs.length).toBe(N - 1);
+    expect(run.custom()).toHaveLength(3 * N + 2);
+  }, 120_000);
+});
