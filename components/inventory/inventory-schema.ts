@@ -4,7 +4,7 @@
 import * as z from 'zod';
 import { dnsLabelProblem, dnsNameProblem, parseAddressOrName } from './dns-name.js';
 import type { InventoryInput } from './inventory-input.js';
-import { parseHostAddress, parsePrefix, type ParsedAddress, type ParsedPrefix } from './ip-address.js';
+import { parseAddress, parseHostAddress, parsePrefix, type ParsedAddress, type ParsedPrefix } from './ip-address.js';
 import { ENFORCEMENT_LEVELS, type AddressFamily } from './model.js';
 import { parseSshHostKey } from './ssh-host-key.js';
 
@@ -67,9 +67,19 @@ export interface AddressEntry {
 // because zod's union cannot pick a branch whose transform failed.
 const addressEntry = (family: AddressFamily) =>
   z
-    .union([z.string(), z.strictObject({ address: z.string(), network: z.string().optional() })], {
+    .preprocess((v, ctx) => {
+      // Unquoted, YAML reads `- 2001:db8::` as the mapping { "2001:db8:": null }.
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        const keys = Object.keys(v);
+        if (keys.length === 1 && (v as Record<string, unknown>)[keys[0]!] === null && parseAddress(`${keys[0]}:`).ok) {
+          const text = `${keys[0]}:`;
+          ctx.issues.push({ code: 'custom', message: `${text} must be quoted ("${text}"): unquoted, YAML reads an address ending in "::" as a mapping key`, input: v });
+        }
+      }
+      return v;
+    }, z.union([z.string(), z.strictObject({ address: z.string(), network: z.string().optional() })], {
       error: 'expected an address string or a mapping { address, network }',
-    })
+    }))
     .transform((e, ctx): AddressEntry => {
       const text = typeof e === 'string' ? e : e.address;
       const r = parseHostAddress(text, family);

@@ -174,6 +174,11 @@ const CASES: readonly Case[] = [
     issues: [{ path: 'hosts[3].addresses.ipv6[0]', message: '"::ffff:198.51.100.131" is an IPv4-mapped IPv6 address; list 198.51.100.131 under ipv4 instead' }],
   },
   {
+    name: 'unquoted IPv6 address ending in :: (YAML reads a mapping)',
+    yaml: inventoryYaml({ hosts: hostsPlus('  - name: cp4\n    site: esams\n    addresses:\n      ipv6:\n        - 2001:db8:3:: #<') }),
+    issues: [{ path: 'hosts[3].addresses.ipv6[0]', message: '2001:db8:3:: must be quoted ("2001:db8:3::"): unquoted, YAML reads an address ending in "::" as a mapping key' }],
+  },
+  {
     name: 'IPv6 address with a zone index',
     yaml: inventoryYaml({ hosts: hostsPlus('  - name: cp4\n    site: esams\n    addresses: { ipv6: ["fe80::1%eth0"] } #<') }),
     issues: [{ path: 'hosts[3].addresses.ipv6[0]', message: '"fe80::1%eth0" has a zone index (%eth0); host addresses must be global' }],
