@@ -25,11 +25,16 @@ export interface RemoveHostKeyScriptOptions {
   readonly generation: number;
 }
 
+/** Dotted-quad IPv4 or IPv6 text only (ipaddr.isValid also takes forms like "10"). */
+function isAddress(value: string): boolean {
+  return /^[0-9A-Fa-f:.]+$/.test(value) && (ipaddr.IPv4.isValidFourPartDecimal(value) || ipaddr.IPv6.isValid(value));
+}
+
 const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 function checkNames(opts: HostKeyScriptOptions): void {
   const { host } = opts;
-  if (!DNS_NAME.test(opts.commonName) && !ipaddr.isValid(opts.commonName)) {
+  if (!DNS_NAME.test(opts.commonName) && !isAddress(opts.commonName)) {
     throw new DeliveryError(host, `certificate common name "${opts.commonName}" is neither a DNS name nor an address`);
   }
   if (opts.commonName.length > 64) throw new DeliveryError(host, `certificate common name "${opts.commonName}" is longer than 64 characters`);
@@ -37,8 +42,7 @@ function checkNames(opts: HostKeyScriptOptions): void {
     if (!DNS_NAME.test(d) || d.length > 253) throw new DeliveryError(host, `"${d}" is not a DNS name`);
   }
   for (const a of opts.ipAddresses) {
-    // ipaddr.isValid also accepts odd IPv4 forms (e.g. "10"); insist on the canonical text.
-    if (!ipaddr.isValid(a) || !/^[0-9A-Fa-f:.]+$/.test(a)) throw new DeliveryError(host, `"${a}" is not an IP address`);
+    if (!isAddress(a)) throw new DeliveryError(host, `"${a}" is not an IP address`);
   }
   if (opts.dnsNames.length + opts.ipAddresses.length === 0) {
     throw new DeliveryError(host, 'a host certificate needs at least one DNS name or address');

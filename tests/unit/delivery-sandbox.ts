@@ -86,7 +86,8 @@ export class Sandbox {
       env: { PATH: opts.path ?? `${this.bin}:/usr/local/bin:/usr/bin:/bin`, SB: this.dir, LC_ALL: 'C' },
       timeout: 60_000,
     });
-    if (r.error) throw r.error;
+    // A script that exits before reading its stdin (e.g. refused by sudo) is not an error here.
+    if (r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE') throw r.error;
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
