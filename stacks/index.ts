@@ -1,0 +1,36 @@
+// The stack program (Pulumi.yaml `main: dist/stacks/index.js`): reads the inventory and
+// options from stack config, builds the mesh, exports per-host summaries and the CA.
+//
+//   pulumi config set ipsec-mesh:inventory examples/inventories/two-sites.yaml
+//   pulumi config set --secret ipsec-mesh:sshPrivateKey < ~/.ssh/id_ed25519
+//   pulumi up
+import { readFile } from 'node:fs/promises';
+import * as pulumi from '@pulumi/pulumi';
+import { loadInventoryFile } from '../components/inventory/load-inventory.js';
+import { IpsecMesh } from '../components/mesh/ipsec-mesh.js';
+import { CONFIG_NAMESPACE, StackConfigError, readStackSettings } from './stack-config.js';
+
+const config = new pulumi.Config(CONFIG_NAMESPACE);
+// The language host runs the program in the project directory; the engine also says so.
+const projectDir = pulumi.runtime.getRootDirectory() || process.cwd();
+const settings = readStackSettings({ get: (k) => config.get(k), getSecret: (k) => config.getSecret(k) }, projectDir);
+
+const inventory = await loadInventoryFile(settings.inventoryPath);
+
+let privateKey: pulumi.Output<string>;
+if (settings.sshKey.kind === 'secret') {
+  privateKey = settings.sshKey.value;
+} else {
+  const path = settings.sshKey.path;
+  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new StackConfigError('sshPrivateKeyFile', `cannot read ${path} (${e.code ?? e.message})`);
+  });
+  privateKey = pulumi.secret(text);
+}
+
+const mesh = new IpsecMesh(inventory.mesh.name, { inventory, ...settings.args, ssh: { ...settings.ssh, privateKey } });
+
+export const meshName = mesh.meshName;
+export const hosts = mesh.hosts;
+export const caCertificatePem = mesh.caCertificatePem;
+export const caCertificates = mesh.caCertificates;
