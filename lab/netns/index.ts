@@ -78,3 +78,4 @@ export {
   parseListSas,
   parseSwanctlPretty,
 } from './swanctl-status.js';
+export { waitFor } from './lab-process.js';

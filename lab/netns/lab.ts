@@ -352,13 +352,20 @@ export class Lab {
   readHostFile(host: string, pathOnHost: string): string {
     return readFileSync(this.hostFile(host, pathOnHost), 'utf8');
   }
-  /** charon's log (filelog) on `host`. */
-  charonLog(host: string): string {
+  /**
+   * charon's log (filelog) on `host`; with `sinceStart`, only what the latest charon start
+   * wrote (the file is appended to across restarts).
+   */
+  charonLog(host: string, opts: { sinceStart?: boolean } = {}): string {
+    let text: string;
     try {
-      return this.readHostFile(host, CHARON_LOG);
+      text = this.readHostFile(host, CHARON_LOG);
     } catch {
       return '';
     }
+    if (!opts.sinceStart) return text;
+    const start = text.lastIndexOf('Starting IKE charon daemon');
+    return start < 0 ? text : text.slice(text.lastIndexOf('\n', start) + 1);
   }
 
   private record(role: ProcessRecord['role'], host: string): ProcessRecord | undefined {

@@ -22,6 +22,7 @@ import {
   labInventory,
   startLab,
   stopLab,
+  waitFor,
 } from '../../lab/netns/index.js';
 import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
 import { type TestCa, issueHostCert, makeTestCa } from './test-ca.js';
@@ -191,9 +192,14 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
 
     it('swanctl --load-all accepts every host\'s rendered files', async () => {
       d = deploy(lab, meshInventory(lab, { auth: 'psk' }));
+      // Every host loaded before any assertion: one host's surprise must not leave the others unloaded.
+      const loaded = new Map<string, ExecResult>();
       for (const h of lab.hosts) {
         await lab.startCharon(h.name); // reads the rendered charon drop-in at start
-        const r = await loadAll(lab, h.name);
+        loaded.set(h.name, await loadAll(lab, h.name));
+      }
+      for (const h of lab.hosts) {
+        const r = loaded.get(h.name)!;
         const desc = d.described.get(h.name)!;
         const peers = pairsForHost(d.set, h.name).map((p) => peerOf(p, h.name));
         expect(r.stdout.split('\n').filter((l) => l.startsWith('loaded ')).sort()).toEqual(
@@ -326,10 +332,11 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
     });
   });
 
+  let ca: TestCa;
+  let certs: Map<string, { certPem: string; keyPem: string }>;
+
   describe('certificates from a test CA (ECDSA P-384), per-peer layout', () => {
     let d: Deployed;
-    let ca: TestCa;
-    let certs: Map<string, { certPem: string; keyPem: string }>;
 
     beforeAll(async () => {
       // A fresh start: stop every charon, drop the PSK files, issue certificates.
@@ -351,8 +358,10 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
     });
 
     it('swanctl --load-all loads the CA, the host certificate and key, and every connection', async () => {
+      const loaded = new Map<string, ExecResult>();
+      for (const h of lab.hosts) loaded.set(h.name, await loadAll(lab, h.name));
       for (const h of lab.hosts) {
-        const r = await loadAll(lab, h.name);
+        const r = loaded.get(h.name)!;
         const desc = d.described.get(h.name)!;
         expect(r.stdout).toContain(`loaded certificate from '/etc/swanctl/x509ca/${caCertFileName(MESH, 'ca1')}'`);
         expect(r.stdout).toContain(`loaded certificate from '${meshFilePaths(d.inventory.mesh, hostOf(d.inventory, h.name)).hostCert}'`);
@@ -418,6 +427,76 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
       }
       for (const [k, sa] of after) if (!abPair(k)) expect(sa.proposal, k).toBe(DEFAULT_IKE);
       expect(new Map(lab.hosts.map((h) => [h.name, lab.charonPid(h.name)]))).toEqual(pids);
+    });
+  });
+
+  describe('compact layout (certificates): one trap connection per family, the packet picks the peer', () => {
+    let d: Deployed;
+
+    beforeAll(async () => {
+      for (const h of lab.hosts) await lab.stopCharon(h.name);
+      d = deploy(lab, meshInventory(lab, { auth: 'certificate', layout: 'compact' }), { ca, certs });
+      for (const h of lab.hosts) await lab.startCharon(h.name);
+      remember();
+    });
+
+    it('loads one connection per family with every peer in remote_ts, and a trap per peer', async () => {
+      const loaded = new Map<string, ExecResult>();
+      for (const h of lab.hosts) loaded.set(h.name, await loadAll(lab, h.name));
+      for (const h of lab.hosts) {
+        const r = loaded.get(h.name)!;
+        const desc = d.described.get(h.name)!;
+        expect(desc.connections).toEqual([`${MESH}_v4`, `${MESH}_v6`]);
+        expect(r.stdout).toContain('successfully loaded 3 connections, 0 unloaded');
+        const peers = lab.hosts.filter((x) => x.name !== h.name);
+        const conns = await lab.listConns(h.name);
+        expect(conns.map((c) => c.name).sort()).toEqual([desc.bypassConnection, ...desc.connections].sort());
+        for (const f of ['ipv4', 'ipv6'] as const) {
+          const c = conns.find((x) => x.name === `${MESH}_${f === 'ipv4' ? 'v4' : 'v6'}`)!;
+          expect(c.localAddrs).toEqual([h[f][0]]);
+          expect(c.remoteAddrs).toHaveLength(1);
+          expect(c.remoteAddrs[0]).toMatch(/^%any[46]?$/);
+          expect(c.remote.map((a) => a.id)).toEqual(['%any']);
+          expect(c.children.map((ch) => [ch.mode, ch.localTs, [...ch.remoteTs].sort()])).toEqual([
+            ['TRANSPORT', [`${h[f][0]}/${famSuffix(f)}`], peers.map((p) => `${p[f][0]}/${famSuffix(f)}`).sort()],
+          ]);
+        }
+        // One ESP trap (out and in) per peer address in the kernel, in both families.
+        const xfrm = (await lab.exec(h.name, ['ip', 'xfrm', 'policy'], { check: true })).stdout;
+        const traps = xfrm.split(/\n(?=src )/).filter((b) => /proto esp reqid \d+ mode transport/.test(b));
+        const failures = lab.charonLog(h.name, { sinceStart: true }).split('\n').filter((l) => /unable to add policy|netlink error/.test(l));
+        expect(failures, `charon on ${h.name} could not install traps`).toEqual([]);
+        expect(traps.map((b) => b.split('\n')[0]!.trim()).sort()).toEqual(
+          (['ipv4', 'ipv6'] as const)
+            .flatMap((f) => peers.flatMap((p) => [`src ${h[f][0]}/${famSuffix(f)} dst ${p[f][0]}/${famSuffix(f)}`, `src ${p[f][0]}/${famSuffix(f)} dst ${h[f][0]}/${famSuffix(f)}`]))
+            .sort(),
+        );
+        expect((await lab.listPols(h.name)).filter((p) => p.mode === 'TRANSPORT').map((p) => p.name).sort()).toEqual([`${MESH}_v4/${MESH}_v4`, `${MESH}_v6/${MESH}_v6`]);
+      }
+    });
+
+    it('a packet to one peer brings up IKE_SAs to exactly that peer, and to no other', async () => {
+      const c = lab.host('c');
+      // TCP is not bypassed: the SYN hits the trap, the kernel's acquire makes charon initiate
+      // to the packet's destination (the SYN itself is dropped: no SA, then no ESP here).
+      for (const target of [c.ipv4[0]!, c.ipv6[0]!]) {
+        await lab.exec('a', ['timeout', '0.3', 'bash', '-c', `exec 3<>/dev/tcp/${target}/9`]);
+      }
+      const sas = await waitFor(async () => {
+        const list = await lab.listSas('a');
+        return list.filter((s) => s.state === 'ESTABLISHED').length === 2 ? list : undefined;
+      }, 5_000, 50);
+      const why = (): string => lab.charonLog('a', { sinceStart: true }).split('\n').filter((l) => /\[(KNL|IKE)\]/.test(l) && !/queueing|activating/.test(l)).slice(-20).join('\n');
+      expect(sas, `a's IKE_SAs: ${JSON.stringify((await lab.listSas('a')).map((x) => [x.name, x.state, x.remoteHost]))}\n${sas ? '' : why()}`).toBeDefined();
+      expect(sas!.map((s) => [s.name, s.remoteHost, s.remoteId, s.initiator, s.proposal]).sort()).toEqual([
+        [`${MESH}_v4`, c.ipv4[0], hostOf(d.inventory, 'c').identity, true, DEFAULT_IKE],
+        [`${MESH}_v6`, c.ipv6[0], hostOf(d.inventory, 'c').identity, true, DEFAULT_IKE],
+      ]);
+      expect((await lab.listSas('c')).map((s) => [s.name, s.remoteHost, s.remoteId]).sort()).toEqual([
+        [`${MESH}_v4`, lab.host('a').ipv4[0], hostOf(d.inventory, 'a').identity],
+        [`${MESH}_v6`, lab.host('a').ipv6[0], hostOf(d.inventory, 'a').identity],
+      ]);
+      expect(await lab.listSas('b')).toEqual([]);
     });
   });
 });
