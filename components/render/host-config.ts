@@ -1,4 +1,5 @@
 // Every non-secret file of one host, and the names of what they define.
+import { DEFAULT_CA_LABEL } from '../credentials/ca-rollover.js';
 import type { Host, Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { bypassConnectionName, hostFamilies, planBypass, type BypassShunt } from './bypass-shunts.js';
@@ -11,8 +12,6 @@ import type { RenderedFile } from './rendered-file.js';
 import { renderSwanctlConf } from './swanctl-conf.js';
 import { renderSysctlConf } from './sysctl-conf.js';
 
-/** Label of the CA trusted when `caCertFiles` is not given (credentials' DEFAULT_CA_LABEL). */
-export const DEFAULT_CA_LABEL = 'ca1';
 
 export interface HostConfigInput {
   readonly inventory: Inventory;
@@ -21,7 +20,8 @@ export interface HostConfigInput {
   readonly pairs: readonly HostPair[];
   /**
    * Certificate mode: file names (in /etc/swanctl/x509ca, or absolute paths) of every CA the
-   * host trusts — several while a CA rolls over. Default: the file of CA label `ca1`.
+   * host trusts — several while a CA rolls over. Default: the file of the credentials layer's
+   * DEFAULT_CA_LABEL (`ca1`).
    */
   readonly caCertFiles?: readonly string[];
   /** The off switch: false renders no mesh connection at all, bypass policies kept. Default true. */
@@ -60,7 +60,8 @@ function plan(input: HostConfigInput): HostPlan {
 /** Every non-secret file of the host: swanctl connections + shunts, charon drop-in, sysctl. */
 export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
   const p = plan(input);
-  const { ctx, host } = { ctx: p.ctx, host: input.host };
+  const ctx = p.ctx;
+  const host = input.host;
   const paths = meshFilePaths(ctx.mesh, host);
   const families = hostFamilies(host);
   const mtu = planMtu(ctx, host, p.enabled ? p.pairs : [], families);

@@ -12,7 +12,6 @@ export {
 export {
   renderHostConfig,
   describeHostConfig,
-  DEFAULT_CA_LABEL,
   type HostConfigInput,
   type HostConfigDescription,
 } from './host-config.js';

@@ -28,16 +28,18 @@ export function planMtu(ctx: RenderContext, host: Host, pairs: readonly HostPair
   const mode = ctx.mesh.mode;
   const natT = mode === 'tunnel';
   const ownMtu = ctx.sitesByName.get(host.site)?.mtu ?? DEFAULT_MTU;
-  // Peer sites and the families used towards each.
-  const sites = new Map<string, Set<AddressFamily>>();
+  // Families used towards each peer site, by site index (bit 1 = IPv4, 2 = IPv6): one map
+  // lookup per pair, as this runs for every pair of every host.
+  const used = new Uint8Array(ctx.sites.length);
+  const self = host.name;
   for (const p of pairs) {
     if (p.enforcement === 'off') continue;
-    const peer = ctx.hostsByName.get(p.a === host.name ? p.b : p.a);
-    if (peer === undefined) continue;
-    let fams = sites.get(peer.site);
-    if (fams === undefined) sites.set(peer.site, (fams = new Set()));
-    for (const ep of p.families) fams.add(ep.family);
+    const i = ctx.siteIndexOf.get(p.a === self ? p.b : p.a);
+    if (i === undefined) continue;
+    for (const ep of p.families) used[i]! |= ep.family === 'ipv4' ? 1 : 2;
   }
+  const sites = new Map<string, number>();
+  for (let i = 0; i < used.length; i++) if (used[i] !== 0) sites.set(ctx.sites[i]!.name, used[i]!);
   const overhead: Partial<Record<AddressFamily, number>> = {};
   for (const f of families) {
     let worst = 0;
@@ -51,7 +53,7 @@ export function planMtu(ctx: RenderContext, host: Host, pairs: readonly HostPair
     minLinkMtu = Math.min(minLinkMtu, linkMtu);
     const fams: { family: AddressFamily; innerMtu: number; mss: number }[] = [];
     for (const f of families) {
-      if (!sites.get(site)!.has(f)) continue;
+      if ((sites.get(site)! & (f === 'ipv4' ? 1 : 2)) === 0) continue;
       let inner = Number.POSITIVE_INFINITY;
       for (const t of ctx.espTransforms) inner = Math.min(inner, transformInnerMtu(linkMtu, t, mode, natT, f));
       fams.push({ family: f, innerMtu: inner, mss: tcpMss(inner, f) });

@@ -114,32 +114,47 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[])
     // has identified itself, and initiating with %any has none to pick at all.
     throw new RenderError(`the compact layout authenticates peers by the mesh CA: it needs auth "certificate", not "${ctx.mesh.auth}"`, { code: 'compact-psk', mesh: meshName, host: host.name });
   }
-  const local: Record<AddressFamily, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
-  const remote: Record<AddressFamily, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
-  const count: Record<AddressFamily, number> = { ipv4: 0, ipv6: 0 };
+  // Arrays, not Sets: a host has one or two local addresses per family, and peer addresses
+  // are unique in a valid inventory. This loop runs once per pair of every host: families
+  // are handled with plain locals rather than keyed lookups.
+  const has4 = host.addresses.ipv4.length > 0;
+  const has6 = host.addresses.ipv6.length > 0;
+  const local4: string[] = [];
+  const local6: string[] = [];
+  const remote4: string[] = [];
+  const remote6: string[] = [];
+  const self = host.name;
   for (const pair of pairs) {
-    if (pair.enforcement === 'off') continue; // left out of remote_ts: no trap, no SA
-    if (pair.enforcement === 'use') {
+    const level = pair.enforcement;
+    if (level === 'off') continue; // left out of remote_ts: no trap, no SA
+    if (level === 'use') {
       throw new RenderError(
         `enforcement "use" needs a concrete peer to start the SA, which the compact layout (one trap connection for every peer) does not have; use "require" or "off" for this pair, or the per-peer layout`,
-        { code: 'compact-use', mesh: meshName, host: host.name, pair: pair.key },
+        { code: 'compact-use', mesh: meshName, host: self, pair: pair.key },
       );
     }
-    const isA = pair.a === host.name;
+    const isA = pair.a === self;
     for (const ep of pair.families) {
-      if (host.addresses[ep.family].length === 0) {
-        throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: host.name, pair: pair.key });
+      const v4 = ep.family === 'ipv4';
+      if (!(v4 ? has4 : has6)) {
+        throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: self, pair: pair.key });
       }
-      local[ep.family].add(isA ? ep.a : ep.b);
-      remote[ep.family].add(isA ? ep.b : ep.a);
-      count[ep.family]++;
+      const mine = isA ? ep.a : ep.b;
+      const locals = v4 ? local4 : local6;
+      if (locals.length === 0 || (locals[0] !== mine && !locals.includes(mine))) locals.push(mine);
+      // Peer order (pairs are sorted by peer name), so the text is stable.
+      if (v4) remote4.push((isA ? ep.b : ep.a) + '/32');
+      else remote6.push((isA ? ep.b : ep.a) + '/128');
     }
   }
+  const local: Record<AddressFamily, string[]> = { ipv4: local4, ipv6: local6 };
+  const remoteTs: Record<AddressFamily, string[]> = { ipv4: remote4, ipv6: remote6 };
   const out: MeshConnection[] = [];
   for (const family of ['ipv4', 'ipv6'] as const) {
-    if (remote[family].size === 0) continue;
+    const remotes = remoteTs[family];
+    if (remotes.length === 0) continue;
     const prefix = HOST_PREFIX[family];
-    const locals = [...local[family]].sort();
+    const locals = local[family].sort();
     out.push({
       name: compactConnectionName(meshName, family),
       family,
@@ -148,10 +163,9 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[])
       remoteAddrs: undefined,
       remoteId: undefined,
       localTs: locals.map((a) => a + prefix).join(','),
-      // Peer order (pairs are sorted by peer name), so the text is stable.
-      remoteTs: [...remote[family]].map((a) => a + prefix).join(','),
+      remoteTs: remotes.join(','),
       role: 'require',
-      peers: count[family],
+      peers: remotes.length,
     });
   }
   return out;

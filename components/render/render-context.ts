@@ -10,6 +10,9 @@ export interface RenderContext {
   readonly mesh: MeshSettings;
   readonly hostsByName: ReadonlyMap<string, Host>;
   readonly sitesByName: ReadonlyMap<string, Site>;
+  /** Sites in inventory order; `siteIndexOf` maps a host name to its site's index here. */
+  readonly sites: readonly Site[];
+  readonly siteIndexOf: ReadonlyMap<string, number>;
   /** Every sshd port of the inventory, sorted: outbound SSH to any mesh host bypasses IPsec. */
   readonly sshPorts: readonly number[];
   /** `proposals` / `esp_proposals` values, validated. */
@@ -46,11 +49,29 @@ function buildContext(inventory: Inventory): RenderContext {
   const hostsByName = new Map<string, Host>();
   const ports = new Set<number>();
   for (const h of inventory.hosts) {
+    // Host names become parts of connection, section and file names.
+    assertLabel(h.name, 'host name', { mesh: mesh.name, host: h.name });
     hostsByName.set(h.name, h);
     ports.add(h.ssh.port);
   }
   const sitesByName = new Map<string, Site>();
-  for (const s of inventory.sites) sitesByName.set(s.name, s);
+  const sites = [...inventory.sites];
+  const siteIndex = new Map<string, number>();
+  for (const s of sites) {
+    sitesByName.set(s.name, s);
+    siteIndex.set(s.name, siteIndex.size);
+  }
+  const siteIndexOf = new Map<string, number>();
+  for (const h of inventory.hosts) {
+    let i = siteIndex.get(h.site);
+    if (i === undefined) {
+      // A site the inventory does not declare: default MTU (validation normally rejects it).
+      i = sites.length;
+      sites.push({ name: h.site, mtu: 1500, prefixes: { ipv4: [], ipv6: [] } });
+      siteIndex.set(h.site, i);
+    }
+    siteIndexOf.set(h.name, i);
+  }
 
   const names = new Set<string>();
   for (const rule of mesh.bypass) {
@@ -88,6 +109,8 @@ function buildContext(inventory: Inventory): RenderContext {
     mesh,
     hostsByName,
     sitesByName,
+    sites,
+    siteIndexOf,
     sshPorts: [...ports].sort((x, y) => x - y),
     ikeProposals,
     espProposals,

@@ -259,6 +259,9 @@ describe('determinism and input checks', () => {
     expect(() => renderHostConfig({ inventory: mkInventory(HOSTS, { name: 'prod.eu' }), host: alpha, pairs: [] })).toThrow(
       expect.objectContaining({ code: 'bad-name' }),
     );
+    expect(() => renderHostConfig({ inventory: mkInventory([...HOSTS, mkHost('eve_1', 5)]), host: alpha, pairs: [] })).toThrow(
+      expect.objectContaining({ code: 'bad-name', host: 'eve_1' }),
+    );
     expect(() => renderHostConfig({ inventory: mkInventory(HOSTS, { proposals: ['aes256gcm16-prfsha384-ecp384!'] }), host: alpha, pairs: [] })).toThrow(
       expect.objectContaining({ code: 'bad-proposal' }),
     );
