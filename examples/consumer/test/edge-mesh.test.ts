@@ -1,0 +1,50 @@
+// The consumer's own mock test: the package's components under this project's single copy
+// of @pulumi/pulumi (a second copy would make the mocks miss the package's resources).
+import { readFileSync } from 'node:fs';
+import * as pulumi from '@pulumi/pulumi';
+import { describe, expect, it } from 'vitest';
+import { IpsecMesh, loadInventoryYaml, type HostSummary } from 'ipsec-mesh';
+import { edgeMesh } from '../mesh.js';
+
+interface Registered {
+  type: string;
+  name: string;
+  custom: boolean;
+  inputs: Record<string, unknown>;
+}
+
+const registered: Registered[] = [];
+await pulumi.runtime.setMocks(
+  {
+    newResource(args) {
+      registered.push({ type: args.type, name: args.name, custom: args.custom ?? false, inputs: args.inputs as Record<string, unknown> });
+      const state: Record<string, unknown> = { ...args.inputs };
+      if (args.type === 'tls:index/privateKey:PrivateKey') state.privateKeyPem = 'ca-key';
+      if (args.type === 'tls:index/selfSignedCert:SelfSignedCert') state.certPem = '-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n';
+      if (args.type === 'tls:index/locallySignedCert:LocallySignedCert') state.certPem = '-----BEGIN CERTIFICATE-----\nhost\n-----END CERTIFICATE-----\n';
+      if (args.type === 'command:remote:Command') state.stdout = args.name.endsWith('-host-key') ? '-----BEGIN CERTIFICATE REQUEST-----\nx\n-----END CERTIFICATE REQUEST-----' : '';
+      return { id: args.custom ? `${args.name}-id` : undefined, state };
+    },
+    call: () => ({}),
+  },
+  'consumer',
+  'test',
+);
+
+const settle = (): Promise<void> => (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+
+describe('edge mesh from the packed ipsec-mesh package', () => {
+  it('builds one CA and three resources per host, and exports a summary per host', async () => {
+    const inventory = loadInventoryYaml(readFileSync(new URL('../inventory.yaml', import.meta.url), 'utf8'), 'inventory.yaml');
+    const mesh = edgeMesh(inventory, pulumi.secret('test-key'));
+    expect(mesh).toBeInstanceOf(IpsecMesh);
+    await settle();
+    const custom = registered.filter((r) => r.custom);
+    expect(custom.filter((r) => r.type === 'command:remote:Command')).toHaveLength(6);
+    expect(custom.filter((r) => r.type === 'tls:index/locallySignedCert:LocallySignedCert')).toHaveLength(3);
+    expect(custom).toHaveLength(2 + 3 * 3);
+    const hosts = await new Promise<HostSummary[]>((resolve) => mesh.hosts.apply(resolve));
+    expect(hosts.map((h) => `${h.name}:${h.peers}`)).toEqual(['web1:1', 'web2:1', 'db1:2']);
+    expect(hosts.find((h) => h.name === 'db1')!.enforcement.use).toBe(2);
+  });
+});
