@@ -8,6 +8,7 @@ import { LabError } from './lab-errors.js';
 import { DEFAULT_STATE_BASE, isLabNetns } from './lab-names.js';
 import { listNetns } from './lab-network.js';
 import { isRunning, readState } from './lab-state.js';
+import { writeLabInventory } from './lab-inventory.js';
 import { attachLab, labStateRoot, startLab, stopLab } from './lab.js';
 
 const USAGE = `usage: cli.ts up --spec FILE [--state-root DIR] [--no-charon] [--no-sshd]
@@ -54,6 +55,12 @@ async function main(argv: string[]): Promise<number> {
       });
       console.log(`lab "${lab.name}" is up in ${Date.now() - t0} ms (state ${lab.stateRoot})`);
       for (const h of lab.hosts) console.log(`  ${h.name.padEnd(12)} ${h.site.padEnd(10)} ${[...h.ipv4, ...h.ipv6].join(' ')}`);
+      try {
+        console.log(`inventory: ${writeLabInventory(lab)}`);
+      } catch (e) {
+        // The lab is up either way; an inventory needs a pairable mesh (e.g. two hosts).
+        console.error(`no inventory written: ${e instanceof Error ? e.message : String(e)}`);
+      }
       console.log(`ssh: ${lab.sshArgv(lab.hosts[0]!.name, ['true']).slice(0, -3).join(' ')} root@ADDRESS`);
       return 0;
     }

@@ -1,7 +1,9 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type ExecResult,
   type Lab,
   type LabSpec,
   type ProcessRecord,
@@ -228,6 +230,35 @@ describe('namespace lab: two sites, a router, three hosts', () => {
     const again = await stopLab(NAME);
     expect(again.stopped).toEqual([]);
     expect(again.netnsDeleted).toEqual([]);
+  });
+});
+
+describe('lab CLI', () => {
+  it('brings a lab up from a spec file, shows it, refuses a second up, and brings it down', async () => {
+    requireLabPrerequisites();
+    const name = 'harness-cli';
+    await stopLab(name);
+    const dir = mkdtempSync(join(tmpdir(), 'imlab-cli-'));
+    const spec = join(dir, 'spec.yaml');
+    writeFileSync(spec, `name: ${name}\nsites:\n  - {name: east, ipv4: 198.51.100.0/26}\nhosts:\n  - {name: a, site: east}\n  - {name: b, site: east}\n`);
+    const cli = (...args: string[]): Promise<ExecResult> => run([process.execPath, '--import', 'tsx', 'lab/netns/cli.ts', ...args]);
+    try {
+      const up = await cli('up', '--spec', spec);
+      expect(up.stderr).toBe('');
+      expect(up.stdout).toMatch(/lab "harness-cli" is up in \d+ ms/);
+      expect(up.stdout).toContain(`inventory: ${labStateRoot(name)}/inventory.yaml`);
+      const status = await cli('status', '--name', name);
+      expect(status.stdout).toMatch(/^ {2}a +198\.51\.100\.10 +charon \d+, sshd \d+$/m);
+      const again = await cli('up', '--spec', spec);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(/lab "harness-cli" is still up/);
+      const down = await cli('down', '--spec', spec);
+      expect(down.stdout).toMatch(/lab "harness-cli" is down: 6 process\(es\) stopped, 0 stray\(s\), 5 namespace\(s\) deleted, state removed/);
+      expectNothingLeft(name, []);
+    } finally {
+      await stopLab(name);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
