@@ -405,13 +405,13 @@ export class Lab {
   }
 
   /** Runs argv inside `host`'s network and mount namespaces; resolves with its output. */
-  exec(host: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(host: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const pid = this.holderPid(host);
     return run(['nsenter', '-t', String(pid), '-m', '-n', '--', ...argv], { ...opts, context: `on ${host}` });
   }
 
   /** `swanctl ARGS` on `host` (its own /etc/swanctl and vici socket). */
-  swanctl(host: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async swanctl(host: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return this.exec(host, ['swanctl', ...args], opts);
   }
 
@@ -429,13 +429,13 @@ export class Lab {
   }
 
   /** Runs argv in one of the lab's network namespaces (root mount namespace). */
-  execNetns(netns: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async execNetns(netns: string, argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (!this.state.netns.includes(netns)) throw new LabError(`"${netns}" is not a namespace of lab "${this.name}"`, this.name);
     return run(['nsenter', `--net=${NETNS_DIR}/${netns}`, '--', ...argv], { ...opts, context: `in ${netns}` });
   }
 
   /** Runs argv in the operator namespace, from where every host is reachable. */
-  execOperator(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async execOperator(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return this.execNetns(this.operator.netns, argv, opts);
   }
 
@@ -459,7 +459,7 @@ export class Lab {
   }
 
   /** Runs `remote` on `host` over real SSH (lab key, pinned host key) from the operator namespace. */
-  ssh(host: string, remote: readonly string[], opts: SshOptions = {}): Promise<ExecResult> {
+  async ssh(host: string, remote: readonly string[], opts: SshOptions = {}): Promise<ExecResult> {
     const { family, ...rest } = opts;
     return run(this.sshArgv(host, remote, family), { ...rest, context: `ssh to ${host}` });
   }

@@ -32,7 +32,9 @@ export function labEnv(extra?: Readonly<Record<string, string>>): Record<string,
 /** Runs argv (no shell) to completion and collects its output. */
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   const [file, ...args] = argv;
-  if (file === undefined) throw new LabCommandError('empty command line', { argv: [], code: null, signal: null, stdout: '', stderr: '' });
+  if (file === undefined) {
+    return Promise.reject(new LabCommandError('empty command line', { argv: [], code: null, signal: null, stdout: '', stderr: '' }));
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env: labEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];

@@ -155,6 +155,9 @@ describe('namespace lab: two sites, a router, three hosts', () => {
         expect(r.stdout).toContain(` ${h[family][0]}/`); // landed on the right host
       }
     }
+    // stdin travels (secrets are pushed that way), locally and over SSH.
+    expect((await lab.exec('a', ['cat'], { stdin: 'local secret\n', check: true })).stdout).toBe('local secret\n');
+    expect((await lab.ssh('c', ['cat'], { stdin: 'remote secret\n', check: true })).stdout).toBe('remote secret\n');
     // The pin is real: with another host's key in known_hosts, ssh refuses.
     const forged = join(lab.stateRoot, 'ssh', 'known_hosts.forged');
     writeFileSync(forged, `${lab.host('a').ipv4[0]} ${lab.host('b').sshHostKey}\n`);
