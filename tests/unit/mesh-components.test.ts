@@ -149,6 +149,9 @@ describe('credentials (certificate mode)', () => {
     expect(create).toContain('ams1.ams.example.net');
     expect(create).toContain('2001:db8:1::1');
     expect(create).toContain(hostKeyPath('lab', 'ams1', 0));
+    // The on-host key is P-384 too, whichever tool makes it.
+    expect(create).toContain('pki --gen --type ecdsa --size 384');
+    expect(create).toContain('secp384r1');
     expect(str(hk, 'delete')).toContain(hostKeyPath('lab', 'ams1', 0));
     expect(hk.inputs.stdin).toBeUndefined();
     expect(unwrap(hk.inputs.triggers)).toEqual([0]);
