@@ -45,7 +45,7 @@ export function checkDeliveryPath(host: string, path: string): void {
   if (root === undefined) fail(`not below ${ALLOWED_ROOTS.join(', ')}`);
   const parts = path.slice(1).split('/');
   for (const part of parts) {
-    if (part === '' || part === '.' || part === '..') fail('empty, "." or ".." path component');
+    if (part === '' || part.startsWith('.')) fail('empty or hidden path component (".", ".." and dot-files are refused)');
     if (!COMPONENT.test(part)) fail('path components may only contain [A-Za-z0-9._-]');
   }
   const base = parts[parts.length - 1] ?? '';

@@ -61,6 +61,7 @@ ${WORKDIR}
 KEY=$R${key}
 [ -d "$R/etc/swanctl/private" ] || die "/etc/swanctl/private does not exist (is strongswan-swanctl installed?)"
 if [ ! -s "$KEY" ]; then
+  make_stage ${key} || die "cannot create a staging directory"
   t=$(tmp_of ${key})
   rm -f "$t"
   printf "%s\\n" "$t" >> "$W/temps"

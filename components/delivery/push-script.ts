@@ -24,7 +24,7 @@ function okpath(p,   n, a, i) {
   if (p !~ /^\\/etc\\/(swanctl|strongswan\\.d|sysctl\\.d)\\//) return 0
   if (p ~ /[^A-Za-z0-9._\\/-]/) return 0
   n = split(substr(p, 2), a, "/")
-  for (i = 1; i <= n; i++) if (a[i] == "" || a[i] == "." || a[i] == "..") return 0
+  for (i = 1; i <= n; i++) if (a[i] == "" || a[i] ~ /^[.]/) return 0
   return a[n] ~ /^([0-9]-|[0-9][0-9]-|[0-9][0-9][0-9]-)?ipsec-mesh/
 }
 function once(p) { if (p in seen) bad("path " p " is listed twice"); seen[p] = 1 }
@@ -110,6 +110,7 @@ while read -r n mode p; do
   d=$R\${p%/*}
   [ -d "$d" ] || die "directory \${p%/*} does not exist (is strongSwan installed?); nothing changed"
   if [ -d "$R$p" ] && [ ! -L "$R$p" ]; then die "$p is a directory; nothing changed"; fi
+  make_stage "$p" || die "cannot create $(stage_of "$p"); nothing changed"
   t=$(tmp_of "$p")
   printf "%s\\n" "$t" >> "$W/temps"
   base64 -d < "$W/$n.b64" > "$t" 2> "$W/b64.err" || die "cannot decode $p: $(cat "$W/b64.err"); nothing changed"
@@ -158,7 +159,7 @@ done < "$W/changed"
 removed=0
 while read -r p; do
   if [ -e "$R$p" ] || [ -L "$R$p" ]; then
-    mv -f "$R$p" "$(bak_of "$p")" || install_failed "cannot remove $p"
+    make_stage "$p" && mv -f "$R$p" "$(bak_of "$p")" || install_failed "cannot remove $p"
     printf "D %s\\n" "$p" >> "$W/journal"
     removed=$((removed + 1))
   fi
@@ -168,12 +169,23 @@ sync 2>/dev/null
 # 5. Apply: strongSwan settings (when a drop-in changed), every swanctl config, our sysctl files.
 settings=0
 if grep -q "^[RND] /etc/strongswan.d/" "$W/journal"; then settings=1; fi
+# A credential replaced or removed: clear the credentials charon holds before reloading them
+# from the files, or the old certificate (e.g. a retired CA) stays loaded. Adding one needs no
+# clear, except when rolling back (the failed load may have loaded it).
+clear=
+clear_rollback=
+while read -r k p; do
+  if cred_path "$p"; then
+    clear_rollback=--clear
+    case $k in R|D) clear=--clear ;; esac
+  fi
+done < "$W/journal"
 apply() {
   : > "$W/apply.out"
   if [ "$settings" = 1 ]; then
     swanctl_ok swanctl --reload-settings || { echo "swanctl --reload-settings failed" >> "$W/apply.out"; return 1; }
   fi
-  swanctl_ok swanctl --load-all --noprompt || return 1
+  swanctl_ok swanctl --load-all --noprompt $clear || return 1
   for p in $1; do
     [ -f "$R$p" ] || continue
     if ! sysctl -p "$R$p" > /dev/null 2> "$W/sysctl.err"; then
@@ -190,6 +202,7 @@ sysctl_new=$(grep "^/etc/sysctl.d/" "$W/new.paths")
 if ! apply "$sysctl_new"; then
   cp "$W/apply.out" "$W/failed.out"
   rollback_files
+  clear=$clear_rollback
   sysctl_old=$(grep "^/etc/sysctl.d/" "$W/old.paths")
   if apply "$sysctl_old"; then again="the previous configuration was restored and reloaded"
   else again="the previous configuration was restored, but reloading it failed too (see its messages below)"; fi

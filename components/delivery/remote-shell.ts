@@ -71,10 +71,11 @@ take_lock() {
     flock -w 300 9 || die "another ipsec-mesh run still holds $R/run/ipsec-mesh.lock after 300 s"
   fi
 }
-# An ipsec-mesh path: below an allowed root, plain components, base name [NN-]ipsec-mesh*.
+# An ipsec-mesh path: below an allowed root, plain components (none hidden, so no . or ..),
+# base name [NN-]ipsec-mesh*.
 owned_path() {
   case $1 in /etc/swanctl/*|/etc/strongswan.d/*|/etc/sysctl.d/*) ;; *) return 1 ;; esac
-  case $1 in *[!A-Za-z0-9._/-]*|*//*|*/./*|*/../*|*/.|*/..) return 1 ;; esac
+  case $1 in *[!A-Za-z0-9._/-]*|*//*|*/.*) return 1 ;; esac
   case \${1##*/} in ipsec-mesh*|[0-9]-ipsec-mesh*|[0-9][0-9]-ipsec-mesh*|[0-9][0-9][0-9]-ipsec-mesh*) return 0 ;; esac
   return 1
 }
@@ -90,8 +91,23 @@ conn_name() {
   case $1 in ""|[!A-Za-z0-9]*|*[!A-Za-z0-9._-]*) return 1 ;; esac
   return 0
 }
-tmp_of() { printf "%s\\n" "$R\${1%/*}/.ipsec-mesh-new.\${1##*/}"; }
-bak_of() { printf "%s\\n" "$R\${1%/*}/.ipsec-mesh-old.\${1##*/}"; }
+# New versions and backups wait in a private (0700) staging directory under the same root:
+# same filesystem, so the rename into place is atomic, and out of every directory strongSwan
+# or sysctl read (swanctl loads EVERY file of x509/, private/…, hidden ones included).
+stage_of() {
+  case $1 in
+    /etc/swanctl/*) printf "%s\\n" "$R/etc/swanctl/.ipsec-mesh-stage" ;;
+    /etc/strongswan.d/*) printf "%s\\n" "$R/etc/strongswan.d/.ipsec-mesh-stage" ;;
+    /etc/sysctl.d/*) printf "%s\\n" "$R/etc/sysctl.d/.ipsec-mesh-stage" ;;
+  esac
+}
+tmp_of() { printf "%s\\n" "$(stage_of "$1")/new$(printf "%s" "$1" | tr / +)"; }
+bak_of() { printf "%s\\n" "$(stage_of "$1")/old$(printf "%s" "$1" | tr / +)"; }
+make_stage() { mkdir -p "$(stage_of "$1")"; }
+drop_stages() {
+  for d in /etc/swanctl /etc/strongswan.d /etc/sysctl.d; do rmdir "$R$d/.ipsec-mesh-stage" 2>/dev/null; done
+  return 0
+}
 `;
 }
 
@@ -146,6 +162,12 @@ swanctl_ok() {
   if grep -v "^plugin .*: failed to load - " "$W/apply.out" | grep -Eq "invalid config file|failed"; then return 1; fi
   return 0
 }
+# A credential file (certificate, key): charon keeps a loaded certificate in memory after its
+# file is gone, until credentials are cleared (swanctl --load-all --clear).
+cred_path() {
+  case $1 in /etc/swanctl/conf.d/*|/etc/swanctl/swanctl.conf) return 1 ;; /etc/swanctl/*/*) return 0 ;; esac
+  return 1
+}
 # strongSwan messages of the last reload, each line prefixed with the host name.
 report_apply() {
   grep -v "^plugin .*: failed to load - " "$W/apply.out" | sed "s/^/$H: /" >&2
@@ -159,6 +181,7 @@ W=$(mktemp -d "$R/run/ipsec-mesh.XXXXXX" 2>/dev/null || mktemp -d) || die "canno
 cleanup() {
   while read -r t; do rm -f "$t"; done < "$W/temps"
   rm -rf "$W"
+  drop_stages
 }
 trap cleanup EXIT
 trap "exit 130" INT

@@ -35,9 +35,11 @@ if [ "$old_n" -gt 1 ]; then
 fi
 
 settings=0
+clear=
 removed=0
 while read -r p; do
   case $p in /etc/strongswan.d/*) settings=1 ;; esac
+  if cred_path "$p"; then clear=--clear; fi
   rm -f "$(tmp_of "$p")" "$(bak_of "$p")"
   if shared "$p"; then say "$p is also used by another mesh on this host; kept"; continue; fi
   if [ -e "$R$p" ] || [ -L "$R$p" ]; then
@@ -51,7 +53,7 @@ if command -v swanctl >/dev/null 2>&1; then
   : > "$W/apply.out"
   ok=1
   if [ "$settings" = 1 ]; then swanctl_ok swanctl --reload-settings || ok=0; fi
-  swanctl_ok swanctl --load-all --noprompt || ok=0
+  swanctl_ok swanctl --load-all --noprompt $clear || ok=0
   if [ "$ok" = 0 ]; then
     if grep -q "^connecting to .* failed" "$W/apply.out"; then
       say "charon is not running: nothing is loaded, nothing to unload"

@@ -66,7 +66,7 @@ describe('prepareHostKeyScript', () => {
     // and /usr/sbin; the script only appends the sbin directories).
     const bin = join(sb.dir, 'nopki');
     mkdirSync(bin);
-    for (const t of ['sh', 'cat', 'mktemp', 'rm', 'flock', 'chmod', 'chown', 'id', 'sync', 'mv', 'grep', 'openssl', 'tr', 'sed']) {
+    for (const t of ['sh', 'cat', 'mktemp', 'mkdir', 'rmdir', 'rm', 'flock', 'chmod', 'chown', 'id', 'sync', 'mv', 'grep', 'openssl', 'tr', 'sed']) {
       const which = spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
       expect(which, t).not.toBe('');
       symlinkSync(which, join(bin, t));

@@ -105,9 +105,10 @@ describe('payload checks', () => {
   it.each([
     ['/etc/passwd', 'not below'],
     ['etc/swanctl/conf.d/ipsec-mesh_x.conf', 'not an absolute path'],
-    ['/etc/swanctl/conf.d/../../passwd', '".."'],
-    ['/etc/swanctl/./conf.d/ipsec-mesh_x.conf', '"."'],
-    ['/etc/swanctl//conf.d/ipsec-mesh_x.conf', 'empty'],
+    ['/etc/swanctl/conf.d/../../passwd', 'hidden path component'],
+    ['/etc/swanctl/./conf.d/ipsec-mesh_x.conf', 'hidden path component'],
+    ['/etc/swanctl//conf.d/ipsec-mesh_x.conf', 'empty or hidden'],
+    ['/etc/swanctl/.ipsec-mesh-stage/ipsec-mesh_x.conf', 'hidden path component'],
     ['/etc/swanctl/conf.d/operator.conf', 'must start with "ipsec-mesh"'],
     ['/etc/swanctl/conf.d/ipsec-mesh x.conf', 'may only contain'],
     ["/etc/swanctl/conf.d/ipsec-mesh'x.conf", 'may only contain'],

@@ -173,7 +173,8 @@ describe('push', () => {
     expect(sb.files().map((p) => [p, sb.read(p), sb.mode(p)] as const)).toEqual(snapshot);
     expect([CONF, SECRETS, SYSCTL].map((p) => sb.inode(p))).toEqual(inodes);
     // Loaded the new config, then the restored one, and its sysctl file; nothing terminated.
-    expect(sb.log()).toEqual(['swanctl --load-all --noprompt', 'swanctl --load-all --noprompt', `sysctl -p ${sb.path(SYSCTL)}`]);
+    // CA a removed and CA b added: credentials are cleared so no retired certificate stays loaded.
+    expect(sb.log()).toEqual(['swanctl --load-all --noprompt --clear', 'swanctl --load-all --noprompt --clear', `sysctl -p ${sb.path(SYSCTL)}`]);
     expect(sb.sas()).toEqual(['prod_cp2_v4', 'prod_cp3_v4']);
   });
 
@@ -212,6 +213,35 @@ describe('push', () => {
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toContain('Invalid argument');
     expect(sb.read(SYSCTL)).toBe('UNKNOWN = 1\n');
+  });
+
+  it('keeps backups and new versions out of every directory strongSwan reads while it loads', () => {
+    const cert = '/etc/swanctl/x509/ipsec-mesh_prod_cp1.pem';
+    ok(sb.run(create, encodePayload(bundle({ files: [...bundle().files, file(cert, 'CERT 1')] }))));
+    // The fake swanctl records every file it could load at that moment.
+    sb.tool('swanctl', `#!/bin/sh\necho "swanctl $*" >> "$SB/log"\ncd "$SB/root" && find etc -type f | sort > "$SB/seen"\necho "successfully loaded 2 connections, 0 unloaded"\n`);
+    ok(sb.run(update, encodePayload(bundle({ files: [...bundle().files, file(cert, 'CERT 2')] }))));
+    const seen = sb.read('/../seen').split('\n').filter(Boolean);
+    const staged = seen.filter((p) => p.includes('.ipsec-mesh-stage/'));
+    expect(staged).toEqual(['etc/swanctl/.ipsec-mesh-stage/old+etc+swanctl+x509+ipsec-mesh_prod_cp1.pem']);
+    expect(seen.filter((p) => p.startsWith('etc/swanctl/x509/'))).toEqual(['etc/swanctl/x509/ipsec-mesh_prod_cp1.pem']);
+    expect(sb.read(cert)).toBe('CERT 2');
+    expect(sb.exists('/etc/swanctl/.ipsec-mesh-stage')).toBe(false);
+  });
+
+  it('clears loaded credentials only when a certificate or key file was replaced or removed', () => {
+    const ca = (label: string, pem: string): RenderedFile => file(`/etc/swanctl/x509ca/ipsec-mesh_prod_ca_${label}.pem`, pem);
+    ok(sb.run(create, encodePayload(bundle({ files: [...bundle().files, ca('a', 'A')] }))));
+    expect(sb.log()[0]).toBe('swanctl --load-all --noprompt'); // added only
+    sb.clearLog();
+    ok(sb.run(update, encodePayload(bundle({ files: [...bundle().files, ca('a', 'A'), ca('b', 'B')] }))));
+    expect(sb.log()[0]).toBe('swanctl --load-all --noprompt'); // rollover step 1: another CA added
+    sb.clearLog();
+    ok(sb.run(update, encodePayload(bundle({ files: [...bundle().files, ca('b', 'B')] }))));
+    expect(sb.log()[0]).toBe('swanctl --load-all --noprompt --clear'); // CA a retired
+    sb.clearLog();
+    ok(sb.run(update, encodePayload(bundle({ files: [file(CONF, 'connections { }\n'), ...bundle().files.slice(1), ca('b', 'B')] }))));
+    expect(sb.log()[0]).toBe('swanctl --load-all --noprompt'); // only the connections changed
   });
 
   it('reloads strongSwan settings only when a strongswan.d drop-in changed', () => {
@@ -257,15 +287,15 @@ describe('push', () => {
     ok(sb.run(create, encodePayload(bundle())));
     const good = sb.read(CONF);
     // What a killed run leaves: the original as a backup, a half-applied file in place.
-    sb.write('/etc/swanctl/conf.d/.ipsec-mesh-old.ipsec-mesh_prod.conf', good);
+    const stage = '/etc/swanctl/.ipsec-mesh-stage';
+    sb.write(`${stage}/old+etc+swanctl+conf.d+ipsec-mesh_prod.conf`, good);
     sb.write(CONF, 'half-applied');
-    sb.write('/etc/swanctl/conf.d/.ipsec-mesh-new.ipsec-mesh_prod.conf', 'temp');
+    sb.write(`${stage}/new+etc+swanctl+conf.d+ipsec-mesh_prod.conf`, 'temp');
     const r = sb.run(update, encodePayload(bundle({ files: [file(CONF, 'BROKEN')] })));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`cp1: restored ${CONF} left by an interrupted run`);
     expect(sb.read(CONF)).toBe(good);
-    expect(sb.exists('/etc/swanctl/conf.d/.ipsec-mesh-old.ipsec-mesh_prod.conf')).toBe(false);
-    expect(sb.exists('/etc/swanctl/conf.d/.ipsec-mesh-new.ipsec-mesh_prod.conf')).toBe(false);
+    expect(sb.exists(stage)).toBe(false);
   });
 
   it('refuses unexpected arguments (only the --root test hook exists)', () => {
@@ -286,7 +316,7 @@ describe('remove', () => {
     expect(sb.files()).toEqual([OPERATOR, '/etc/swanctl/conf.d/ipsec-mesh_unrelated-operator-copy.conf', '/run/ipsec-mesh.lock'].sort());
     expect(sb.sas()).toEqual(['operator']);
     expect(sb.log()).toContain('swanctl --reload-settings');
-    expect(sb.log()).toContain('swanctl --load-all --noprompt');
+    expect(sb.log()).toContain('swanctl --load-all --noprompt --clear'); // a key was removed
     expect(r.stdout).toContain('cp1: mesh prod: 5 file(s) removed; connections unloaded; 1 IKE_SA(s) closed');
   });
 
