@@ -41,8 +41,8 @@ export interface HostConfigDescription {
 
 interface HostPlan {
   readonly ctx: RenderContext;
-  readonly pairs: readonly HostPair[];
   readonly connections: readonly MeshConnection[];
+  readonly peerSites: Uint8Array;
   readonly bypass: readonly BypassShunt[];
   readonly enabled: boolean;
 }
@@ -50,11 +50,16 @@ interface HostPlan {
 function plan(input: HostConfigInput): HostPlan {
   const ctx = renderContext(input.inventory);
   const enabled = input.enabled ?? true;
-  const pairs = checkedPairs(ctx, input.host, input.pairs);
   // Switched off: nothing is planned from the pairs, so the switch works even when a pair's
   // settings could not be rendered (e.g. `use` reaching the compact layout).
-  const connections = enabled ? planMeshConnections(ctx, input.host, pairs) : [];
-  return { ctx, pairs, connections, bypass: planBypass(ctx, input.host), enabled };
+  const mesh = enabled ? planMeshConnections(ctx, input.host, checkedPairs(ctx, input.host, input.pairs)) : undefined;
+  return {
+    ctx,
+    connections: mesh?.connections ?? [],
+    peerSites: mesh?.peerSites ?? new Uint8Array(ctx.sites.length),
+    bypass: planBypass(ctx, input.host),
+    enabled,
+  };
 }
 
 /** Every non-secret file of the host: swanctl connections + shunts, charon drop-in, sysctl. */
@@ -64,7 +69,7 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
   const host = input.host;
   const paths = meshFilePaths(ctx.mesh, host);
   const families = hostFamilies(host);
-  const mtu = planMtu(ctx, host, p.enabled ? p.pairs : [], families);
+  const mtu = planMtu(ctx, host, p.peerSites, families);
   const swanctl = renderSwanctlConf({
     ctx,
     host,

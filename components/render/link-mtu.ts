@@ -1,7 +1,6 @@
 // Inner MTU / TCP MSS per link a host's pairs cross, from the ESP overhead of the mesh's
 // proposals. The path to a peer is limited by the MTU of the host's site and the peer's.
 import type { AddressFamily, Host, IpsecMode } from '../inventory/model.js';
-import type { HostPair } from '../topology/host-pair.js';
 import { tcpMss, transformInnerMtu, transformOverhead } from './esp-overhead.js';
 import type { RenderContext } from './render-context.js';
 
@@ -24,22 +23,13 @@ export interface MtuPlan {
 
 const DEFAULT_MTU = 1500;
 
-export function planMtu(ctx: RenderContext, host: Host, pairs: readonly HostPair[], families: readonly AddressFamily[]): MtuPlan {
+/** `peerSites`: families used towards peers per site index (from planMeshConnections). */
+export function planMtu(ctx: RenderContext, host: Host, peerSites: Uint8Array, families: readonly AddressFamily[]): MtuPlan {
   const mode = ctx.mesh.mode;
   const natT = mode === 'tunnel';
   const ownMtu = ctx.sitesByName.get(host.site)?.mtu ?? DEFAULT_MTU;
-  // Families used towards each peer site, by site index (bit 1 = IPv4, 2 = IPv6): one map
-  // lookup per pair, as this runs for every pair of every host.
-  const used = new Uint8Array(ctx.sites.length);
-  const self = host.name;
-  for (const p of pairs) {
-    if (p.enforcement === 'off') continue;
-    const i = ctx.siteIndexOf.get(p.a === self ? p.b : p.a);
-    if (i === undefined) continue;
-    for (const ep of p.families) used[i]! |= ep.family === 'ipv4' ? 1 : 2;
-  }
   const sites = new Map<string, number>();
-  for (let i = 0; i < used.length; i++) if (used[i] !== 0) sites.set(ctx.sites[i]!.name, used[i]!);
+  for (let i = 0; i < peerSites.length; i++) if (peerSites[i] !== 0) sites.set(ctx.sites[i]!.name, peerSites[i]!);
   const overhead: Partial<Record<AddressFamily, number>> = {};
   for (const f of families) {
     let worst = 0;

@@ -2,7 +2,7 @@
 // come from, so the names a verify step looks for are exactly the names rendered.
 import type { AddressFamily, Host } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
-import type { RenderContext } from './render-context.js';
+import type { HostInfo, RenderContext } from './render-context.js';
 import { RenderError } from './render-error.js';
 
 /**
@@ -43,7 +43,10 @@ export function compactConnectionName(meshName: string, family: AddressFamily): 
   return `${meshName}_${FAMILY_SUFFIX[family]}`;
 }
 
-/** The host's pairs, checked, sorted by peer name (pairsForHost already is: then no copy). */
+/**
+ * The host's pairs, checked to involve it, sorted by peer name (pairsForHost already sorts:
+ * then no copy). Whether each peer exists is checked where the peer is looked up anyway.
+ */
 export function checkedPairs(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): readonly HostPair[] {
   const meshName = ctx.mesh.name;
   let sorted = true;
@@ -54,9 +57,6 @@ export function checkedPairs(ctx: RenderContext, host: Host, pairs: readonly Hos
       throw new RenderError(`pair does not involve this host`, { code: 'pair-not-for-host', mesh: meshName, host: host.name, pair: p.key });
     }
     const peer = p.a === host.name ? p.b : p.a;
-    if (!ctx.hostsByName.has(peer)) {
-      throw new RenderError(`peer "${peer}" is not in the inventory`, { code: 'unknown-host', mesh: meshName, host: host.name, pair: p.key });
-    }
     if (i > 0 && peer <= previous) sorted = false;
     previous = peer;
   }
@@ -65,12 +65,33 @@ export function checkedPairs(ctx: RenderContext, host: Host, pairs: readonly Hos
   return [...pairs].sort((x, y) => (byPeer(x) < byPeer(y) ? -1 : byPeer(x) > byPeer(y) ? 1 : 0));
 }
 
-/** Mesh connections of one host, in output order. Empty when the mesh is switched off. */
-export function planMeshConnections(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshConnection[] {
-  return ctx.mesh.layout === 'compact' ? planCompact(ctx, host, pairs) : planPerPeer(ctx, host, pairs);
+export interface MeshPlan {
+  /** Mesh connections, in output order. */
+  readonly connections: MeshConnection[];
+  /**
+   * Families used towards peers per site index (bit 1 = IPv4, 2 = IPv6), gathered in the
+   * same pass: the pair objects are read once per host (a big mesh is memory-bound).
+   */
+  readonly peerSites: Uint8Array;
 }
 
-function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshConnection[] {
+/** Mesh connections of one host (pairs from checkedPairs), and the peer sites they reach. */
+export function planMeshConnections(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshPlan {
+  const peerSites = new Uint8Array(ctx.sites.length);
+  const connections = ctx.mesh.layout === 'compact' ? planCompact(ctx, host, pairs, peerSites) : planPerPeer(ctx, host, pairs, peerSites);
+  return { connections, peerSites };
+}
+
+/** The peer's inventory entry; a pair naming a host the inventory lacks is an error. */
+function peerInfo(ctx: RenderContext, host: Host, pair: HostPair, peerName: string): HostInfo {
+  const info = ctx.hostInfo.get(peerName);
+  if (info === undefined) {
+    throw new RenderError(`peer "${peerName}" is not in the inventory`, { code: 'unknown-host', mesh: ctx.mesh.name, host: host.name, pair: pair.key });
+  }
+  return info;
+}
+
+function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[], peerSites: Uint8Array): MeshConnection[] {
   const out: MeshConnection[] = [];
   const meshName = ctx.mesh.name;
   const self = host.name;
@@ -78,7 +99,8 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[])
     if (pair.enforcement === 'off') continue;
     const isA = pair.a === self;
     const peerName = isA ? pair.b : pair.a;
-    const peer = ctx.hostsByName.get(peerName)!;
+    const info = peerInfo(ctx, host, pair, peerName);
+    const peer = info.host;
     // The end whose name sorts first (always `a`) is the one initiator of a `use` pair, so
     // the two ends never race into duplicate SAs.
     const role: ChildRole = pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
@@ -90,6 +112,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[])
         throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: self, pair: pair.key });
       }
       const prefix = HOST_PREFIX[ep.family];
+      peerSites[info.siteIndex]! |= ep.family === 'ipv4' ? 1 : 2;
       out.push({
         name: perPeerConnectionName(meshName, peerName, ep.family),
         family: ep.family,
@@ -107,7 +130,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[])
   return out;
 }
 
-function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshConnection[] {
+function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[], peerSites: Uint8Array): MeshConnection[] {
   const meshName = ctx.mesh.name;
   if (ctx.mesh.auth !== 'certificate') {
     // One connection answers every peer, so no per-peer PSK can be chosen before the peer
@@ -134,17 +157,19 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[])
       );
     }
     const isA = pair.a === self;
+    const siteIndex = peerInfo(ctx, host, pair, isA ? pair.b : pair.a).siteIndex;
     for (const ep of pair.families) {
       const v4 = ep.family === 'ipv4';
+      peerSites[siteIndex]! |= v4 ? 1 : 2;
       if (!(v4 ? has4 : has6)) {
         throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: self, pair: pair.key });
       }
       const mine = isA ? ep.a : ep.b;
       const locals = v4 ? local4 : local6;
       if (locals.length === 0 || (locals[0] !== mine && !locals.includes(mine))) locals.push(mine);
-      // Peer order (pairs are sorted by peer name), so the text is stable.
-      if (v4) remote4.push((isA ? ep.b : ep.a) + '/32');
-      else remote6.push((isA ? ep.b : ep.a) + '/128');
+      // Peer order (pairs are sorted by peer name), so the text is stable. Bare addresses:
+      // the prefix goes in with the join (no per-peer concatenation to flatten later).
+      (v4 ? remote4 : remote6).push(isA ? ep.b : ep.a);
     }
   }
   const local: Record<AddressFamily, string[]> = { ipv4: local4, ipv6: local6 };
@@ -163,7 +188,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[])
       remoteAddrs: undefined,
       remoteId: undefined,
       localTs: locals.map((a) => a + prefix).join(','),
-      remoteTs: remotes.join(','),
+      remoteTs: remotes.join(`${prefix},`) + prefix,
       role: 'require',
       peers: remotes.length,
     });

@@ -36,7 +36,10 @@ export function renderPskSecrets(input: PskSecretsInput): RenderedFile {
   for (const pair of pairs) {
     if (pair.enforcement === 'off') continue; // no connection, so no key on the host
     const peerName = pair.a === host.name ? pair.b : pair.a;
-    const peer = ctx.hostsByName.get(peerName)!;
+    const peer = ctx.hostsByName.get(peerName);
+    if (peer === undefined) {
+      throw new RenderError(`peer "${peerName}" is not in the inventory`, { code: 'unknown-host', mesh: m, host: host.name, pair: pair.key });
+    }
     let value: string;
     try {
       value = confValue(input.pskFor(pair), 'PSK');

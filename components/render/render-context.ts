@@ -6,13 +6,19 @@ import { espTransforms, type EspTransform } from './esp-overhead.js';
 import { assertLabel } from './file-paths.js';
 import { RenderError } from './render-error.js';
 
+export interface HostInfo {
+  readonly host: Host;
+  readonly siteIndex: number;
+}
+
 export interface RenderContext {
   readonly mesh: MeshSettings;
   readonly hostsByName: ReadonlyMap<string, Host>;
   readonly sitesByName: ReadonlyMap<string, Site>;
-  /** Sites in inventory order; `siteIndexOf` maps a host name to its site's index here. */
+  /** Sites in inventory order (plus any site a host names but the inventory lacks). */
   readonly sites: readonly Site[];
-  readonly siteIndexOf: ReadonlyMap<string, number>;
+  /** Host name → the host and its index in `sites`: one lookup per pair in the hot loops. */
+  readonly hostInfo: ReadonlyMap<string, HostInfo>;
   /** Every sshd port of the inventory, sorted: outbound SSH to any mesh host bypasses IPsec. */
   readonly sshPorts: readonly number[];
   /** `proposals` / `esp_proposals` values, validated. */
@@ -61,7 +67,7 @@ function buildContext(inventory: Inventory): RenderContext {
     sitesByName.set(s.name, s);
     siteIndex.set(s.name, siteIndex.size);
   }
-  const siteIndexOf = new Map<string, number>();
+  const hostInfo = new Map<string, HostInfo>();
   for (const h of inventory.hosts) {
     let i = siteIndex.get(h.site);
     if (i === undefined) {
@@ -70,7 +76,7 @@ function buildContext(inventory: Inventory): RenderContext {
       sites.push({ name: h.site, mtu: 1500, prefixes: { ipv4: [], ipv6: [] } });
       siteIndex.set(h.site, i);
     }
-    siteIndexOf.set(h.name, i);
+    hostInfo.set(h.name, { host: h, siteIndex: i });
   }
 
   const names = new Set<string>();
@@ -110,7 +116,7 @@ function buildContext(inventory: Inventory): RenderContext {
     hostsByName,
     sitesByName,
     sites,
-    siteIndexOf,
+    hostInfo,
     sshPorts: [...ports].sort((x, y) => x - y),
     ikeProposals,
     espProposals,
