@@ -16,9 +16,8 @@ export const CA_ALLOWED_USES: readonly string[] = ['cert_signing', 'crl_signing'
  */
 export const HOST_ALLOWED_USES: readonly string[] = ['digital_signature', 'ipsec_end_system'];
 /**
- * No intermediate CA below a mesh CA. Note: the upstream TLS provider maps 0 to "no path
- * length constraint" (Go's x509 needs MaxPathLenZero, which the provider never sets), so the
- * constraint this expresses is intent, not an extension in the certificate.
+ * No intermediate CA below a mesh CA. The upstream TLS provider source sets Go's MaxPathLen
+ * without MaxPathLenZero, which encodes no constraint for 0; the intent is recorded anyway.
  */
 export const CA_MAX_PATH_LENGTH = 0;
 
