@@ -1,9 +1,10 @@
 // Value syntax shared by swanctl.conf and strongswan.conf (one parser reads both).
 import { RenderError } from './render-error.js';
 
-// Printable characters that need no quoting in a value. Anything else (spaces, `#` which
-// starts a comment, `"`, braces, `=` in DNs, …) is quoted so it cannot change the parse.
-const BARE_VALUE = /^[A-Za-z0-9_.:\/@%*+,\[\]-]+$/;
+// Characters that need no quoting in a single value (identity, file name, key). Anything else
+// (spaces, `#` which starts a comment, `"`, braces, `=` and `,` in DNs, …) is quoted, so it
+// can neither change the parse nor be split where swanctl reads a list.
+const BARE_VALUE = /^[A-Za-z0-9_.:\/@%*+-]+$/;
 
 /** A value as swanctl must see it: bare when safe, else double-quoted with `\` and `"` escaped. */
 export function confValue(value: string, what: string): string {

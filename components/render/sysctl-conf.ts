@@ -21,7 +21,8 @@ export function renderSysctlConf(input: SysctlInput): string {
     '# XFRM dst cache garbage collection starts at this many entries (kernels 3.7-3.13 defaulted',
     '# to 1024 and dropped SAs under load; newer kernels default to 32768).',
   ];
-  if (input.families.includes('ipv4')) lines.push(`net.ipv4.xfrm4_gc_thresh = ${input.xfrmGcThresh}`);
+  // IPv4's is always set (harmless without IPv4 addresses); IPv6's only where IPv6 exists.
+  lines.push(`net.ipv4.xfrm4_gc_thresh = ${input.xfrmGcThresh}`);
   if (input.families.includes('ipv6')) lines.push(`net.ipv6.xfrm6_gc_thresh = ${input.xfrmGcThresh}`);
   lines.push(
     '# ESP makes packets bigger; when an ICMP "too big" is lost on the way, TCP probes the path',

@@ -76,7 +76,7 @@ describe('renderHostConfig files', () => {
     }
   });
 
-  it('sysctl: xfrm GC thresholds per family the host has, PMTU probing', () => {
+  it('sysctl: xfrm GC thresholds (IPv6 only where the host has IPv6), PMTU probing', () => {
     const dual = sysctl(files(alpha, { xfrmGcThresh: 65_536 })[2]!.content);
     expect(dual.get('net.ipv4.xfrm4_gc_thresh')).toBe('65536');
     expect(dual.get('net.ipv6.xfrm6_gc_thresh')).toBe('65536');
@@ -84,6 +84,10 @@ describe('renderHostConfig files', () => {
     const v4 = sysctl(files(charlie)[2]!.content);
     expect(v4.get('net.ipv4.xfrm4_gc_thresh')).toBe('32768');
     expect(v4.has('net.ipv6.xfrm6_gc_thresh')).toBe(false);
+    const v6only = renderHostConfig({ inventory: mkInventory([...HOSTS, mkHost('delta', 4, { v4: false })]), host: mkHost('delta', 4, { v4: false }), pairs: [] });
+    const v6 = sysctl(v6only[2]!.content);
+    expect(v6.get('net.ipv6.xfrm6_gc_thresh')).toBe('32768');
+    expect(v6.get('net.ipv4.xfrm4_gc_thresh')).toBe('32768');
   });
 
   it('sysctl comments give the inner MTU and MSS per peer site, from the ESP overhead', () => {
