@@ -269,15 +269,25 @@ build() {
   step "done"
 }
 
-# ---- smoke check: a real `pulumi up` and `destroy` with every provider, offline ----
+# ---- smoke check: real `pulumi up`s and `destroy` through every provider, offline ----
+# One program, driven by stack config: the brief's smoke resources (password,
+# P-384 key, `echo hi`), a CA and a host certificate checked with openssl, and
+# a command whose create/update/delete each append to a log, so the lifecycle
+# (update in place, replacement by triggers, delete) is asserted, plus a
+# remote.Command over SSH to an sshd started on 127.0.0.1 for the check.
 smoke_check() {
   local t
   t="$(mktemp -d "${TMPDIR:-/tmp}/ipsec-mesh-engine-check.XXXXXX")"
   # Subshell: the check's environment (PULUMI_HOME, backend) must not leak.
   (
-    trap 'rm -rf "$t"' EXIT
+    sshd_pid=""
+    cleanup() {
+      [[ -z "$sshd_pid" ]] || kill "$sshd_pid" 2>/dev/null || true
+      rm -rf "$t"
+    }
+    trap cleanup EXIT
     set -euo pipefail
-    mkdir -p "$t/state" "$t/home" "$t/prog"
+    mkdir -p "$t/state" "$t/home" "$t/prog" "$t/ssh"
     export PULUMI_HOME="$t/home" PULUMI_BACKEND_URL="file://$t/state" PULUMI_CONFIG_PASSPHRASE=engine-check
     # shellcheck source=scripts/engine-env.sh
     . "$ROOT/scripts/engine-env.sh"
@@ -286,44 +296,192 @@ smoke_check() {
     printf '%s\n' 'name: engine-check' 'runtime: nodejs' >Pulumi.yaml
     printf '%s\n' '{ "name": "engine-check", "type": "module", "main": "index.js" }' >package.json
     cat >index.js <<'EOF'
+import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import * as command from "@pulumi/command";
-const password = new random.RandomPassword("password", { length: 24 });
+
+const cfg = new pulumi.Config();
+const dir = cfg.require("dir");
+
+// The brief's smoke resources.
+const password = new random.RandomPassword("password", { length: 24, keepers: { gen: cfg.require("gen") } });
 const key = new tls.PrivateKey("key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
 const hi = new command.local.Command("hi", { create: "echo hi" });
 export const stdout = hi.stdout;
 export const curve = key.ecdsaCurve;
 export const publicKey = key.publicKeyPem;
 export const passwordLength = password.result.apply((r) => r.length);
+export const passwordValue = password.result;
+
+// A CA (path length 0) and a host certificate for IPsec, as the mesh uses them.
+const caKey = new tls.PrivateKey("ca-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
+const ca = new tls.SelfSignedCert("ca", {
+  privateKeyPem: caKey.privateKeyPem,
+  subject: { commonName: "check CA", organization: "ipsec-mesh" },
+  isCaCertificate: true,
+  maxPathLength: 0,
+  validityPeriodHours: 24,
+  allowedUses: ["cert_signing", "crl_signing"],
+});
+const hostKey = new tls.PrivateKey("host-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
+const csr = new tls.CertRequest("host-csr", {
+  privateKeyPem: hostKey.privateKeyPem,
+  subject: { commonName: "host1.example.net" },
+  dnsNames: ["host1.example.net"],
+  ipAddresses: ["198.51.100.1", "2001:db8::1"],
+});
+const cert = new tls.LocallySignedCert("host-cert", {
+  certRequestPem: csr.certRequestPem,
+  caPrivateKeyPem: caKey.privateKeyPem,
+  caCertPem: ca.certPem,
+  validityPeriodHours: 24,
+  allowedUses: ["digital_signature", "key_encipherment", "ipsec_end_system", "server_auth"],
+});
+export const caPem = ca.certPem;
+export const certPem = cert.certPem;
+
+// Lifecycle: every script appends to a log the check reads.
+const log = `${dir}/lifecycle.log`;
+const life = new command.local.Command("life", {
+  create: `echo "create $V" >> ${log}; echo "out-$V"`,
+  update: `echo "update $V prev=$PULUMI_COMMAND_STDOUT" >> ${log}; echo "out-$V"`,
+  delete: `echo "delete prev=$PULUMI_COMMAND_STDOUT" >> ${log}`,
+  environment: { V: cfg.require("v") },
+  triggers: [cfg.require("t")],
+});
+export const lifeStdout = life.stdout;
+
+// remote.Command over SSH with a pinned host key, stdin and an accepted variable.
+const sshPort = cfg.getNumber("sshPort");
+let remoteOut;
+if (sshPort !== undefined) {
+  const remote = new command.remote.Command("remote", {
+    connection: {
+      host: "127.0.0.1",
+      port: sshPort,
+      user: cfg.require("sshUser"),
+      privateKey: cfg.requireSecret("sshKey"),
+      hostKey: cfg.require("hostKey"),
+      dialErrorLimit: 3,
+    },
+    create: `umask 077; cat > ${dir}/remote.out; echo "env=$IPSEC_MESH_CHECK"`,
+    stdin: "payload over stdin",
+    environment: { IPSEC_MESH_CHECK: "accepted" },
+    addPreviousOutputInEnv: false,
+  });
+  remoteOut = remote.stdout;
+}
+export const remoteStdout = remoteOut;
 EOF
+
     log "check: pulumi $(pulumi version) from $(command -v pulumi)"
-    pulumi stack init check --non-interactive >/dev/null
-    step "check: pulumi up"
-    pulumi up --yes --non-interactive --skip-preview >"$t/up.log" 2>&1 || {
-      cat "$t/up.log" >&2
-      die "check: pulumi up failed"
+    pulumi stack init check --non-interactive >/dev/null 2>&1
+    pulumi config set dir "$t" >/dev/null
+    pulumi config set v 1 >/dev/null
+    pulumi config set t 1 >/dev/null
+    pulumi config set gen 1 >/dev/null
+
+    if [[ -x /usr/sbin/sshd ]] && command -v ssh-keygen >/dev/null; then
+      ssh-keygen -q -t ed25519 -N '' -f "$t/ssh/host" -C check-host
+      ssh-keygen -q -t ed25519 -N '' -f "$t/ssh/client" -C check-client
+      cp "$t/ssh/client.pub" "$t/ssh/authorized_keys"
+      local_port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+      cat >"$t/ssh/sshd_config" <<EOF
+Port $local_port
+ListenAddress 127.0.0.1
+HostKey $t/ssh/host
+AuthorizedKeysFile $t/ssh/authorized_keys
+PidFile $t/ssh/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AcceptEnv IPSEC_MESH_*
+EOF
+      [[ -d /run/sshd || $(id -u) != 0 ]] || mkdir -p /run/sshd
+      /usr/sbin/sshd -D -e -f "$t/ssh/sshd_config" 2>"$t/ssh/sshd.log" &
+      sshd_pid=$!
+      pulumi config set sshPort "$local_port" >/dev/null
+      pulumi config set sshUser "$(id -un)" >/dev/null
+      pulumi config set hostKey "$(cat "$t/ssh/host.pub")" >/dev/null
+      pulumi config set --secret sshKey -- "$(cat "$t/ssh/client")" >/dev/null
+    else
+      log "check: no sshd here: remote.Command NOT checked"
+    fi
+
+    up() { # label
+      step "check: pulumi up ($1)"
+      pulumi up --yes --non-interactive --skip-preview >"$t/up.log" 2>&1 || {
+        cat "$t/up.log" >&2
+        [[ -z "$sshd_pid" ]] || cat "$t/ssh/sshd.log" >&2
+        die "check: pulumi up ($1) failed"
+      }
+      if grep -h 'warning' "$t/up.log" >&2; then die "check: pulumi up ($1) printed warnings (above)"; fi
     }
-    [[ "$(pulumi stack output stdout)" == hi ]] || die "check: command stdout is not 'hi'"
-    [[ "$(pulumi stack output curve)" == P384 ]] || die "check: key curve is not P384"
-    pulumi stack output publicKey | grep -q 'BEGIN PUBLIC KEY' || die "check: no public key PEM"
-    [[ "$(pulumi stack output passwordLength --show-secrets)" == 24 ]] || die "check: password length is not 24"
+    out() { pulumi stack output --show-secrets "$1"; }
+    expect_log() { # expected lines of the lifecycle log
+      local want got
+      want="$(printf '%s\n' "$@")"
+      got="$(cat "$t/lifecycle.log")"
+      [[ "$got" == "$want" ]] || die "check: lifecycle log is
+$got
+expected
+$want"
+    }
+
+    up "create"
+    [[ "$(out stdout)" == hi ]] || die "check: command stdout is not 'hi'"
+    [[ "$(out curve)" == P384 ]] || die "check: key curve is not P384"
+    out publicKey | grep -q 'BEGIN PUBLIC KEY' || die "check: no public key PEM"
+    [[ "$(out passwordLength)" == 24 ]] || die "check: password length is not 24"
+    out caPem >"$t/ca.pem"
+    out certPem >"$t/cert.pem"
+    openssl verify -x509_strict -purpose sslserver -CAfile "$t/ca.pem" "$t/cert.pem" >/dev/null ||
+      die "check: openssl does not verify the host certificate against the CA"
+    openssl x509 -in "$t/ca.pem" -noout -text | grep -q 'CA:TRUE, pathlen:0' || die "check: CA is not CA:TRUE, pathlen:0"
+    openssl x509 -in "$t/cert.pem" -noout -text | grep -qi 'IP Address:2001:db8:0:0:0:0:0:1' ||
+      die "check: host certificate lacks its IPv6 SAN"
+    openssl x509 -in "$t/cert.pem" -noout -text | grep -q 'IPSec End System' ||
+      die "check: host certificate lacks the IPsec end-system usage"
+    expect_log "create 1"
+    [[ "$(out lifeStdout)" == out-1 ]] || die "check: lifecycle stdout is not out-1"
+    if [[ -n "$sshd_pid" ]]; then
+      [[ "$(out remoteStdout)" == env=accepted ]] || die "check: remote stdout is '$(out remoteStdout)'"
+      [[ "$(cat "$t/remote.out")" == "payload over stdin" ]] || die "check: remote stdin did not arrive"
+    fi
+    first_password="$(out passwordValue)"
+
     step "check: second preview expects no changes"
     pulumi preview --expect-no-changes --non-interactive >"$t/preview.log" 2>&1 || {
       cat "$t/preview.log" >&2
       die "check: a second preview wanted changes"
     }
+
+    pulumi config set v 2 >/dev/null
+    up "an input changes: update in place"
+    expect_log "create 1" "update 2 prev=out-1"
+    [[ "$(out passwordValue)" == "$first_password" ]] || die "check: the password changed without its keepers changing"
+
+    pulumi config set t 2 >/dev/null
+    up "a trigger changes: replacement, create before delete"
+    expect_log "create 1" "update 2 prev=out-1" "create 2" "delete prev=out-2"
+
+    pulumi config set gen 2 >/dev/null
+    up "keepers change: a new password"
+    [[ "$(out passwordValue)" != "$first_password" ]] || die "check: changing keepers did not replace the password"
+
     step "check: pulumi destroy"
     pulumi destroy --yes --non-interactive --skip-preview >"$t/destroy.log" 2>&1 || {
       cat "$t/destroy.log" >&2
       die "check: pulumi destroy failed"
     }
-    pulumi stack rm --yes --non-interactive >/dev/null
-    if grep -h 'warning' "$t/up.log" "$t/destroy.log" >&2; then
-      die "check: pulumi printed warnings (above)"
-    fi
+    if grep -h 'warning' "$t/destroy.log" >&2; then die "check: pulumi destroy printed warnings (above)"; fi
+    expect_log "create 1" "update 2 prev=out-1" "create 2" "delete prev=out-2" "delete prev=out-2"
+    pulumi stack rm --yes --non-interactive >/dev/null 2>&1
   ) || exit 1
-  step "check passed: up, outputs, no-change preview and destroy, offline"
+  step "check passed: up, outputs, certificates, update/replace/delete, no-change preview and destroy, offline"
 }
 
 if [[ "$want" != none ]]; then
