@@ -128,9 +128,10 @@ done < "$W/new.files"
 
 # Owned files the previous push installed that this one neither carries nor keeps.
 : > "$W/stale"
+grep -vxF -f "$W/new.paths" "$W/old.paths" > "$W/old.only"
 while read -r p; do
-  grep -qxF "$p" "$W/new.paths" || shared "$p" || printf "%s\\n" "$p" >> "$W/stale"
-done < "$W/old.paths"
+  shared "$p" || printf "%s\\n" "$p" >> "$W/stale"
+done < "$W/old.only"
 
 # 4. Install: keep a backup of every file replaced or removed, journal every step.
 : > "$W/journal"
@@ -231,10 +232,7 @@ esac
 } > "$STATE.new" && mv -f "$STATE.new" "$STATE" || die "files applied, but the state file $STATE could not be written"
 
 # 7. SAs of mesh connections this config no longer has: a removed trap connection leaves its SA running.
-: > "$W/gone.conns"
-while read -r c; do
-  grep -qxF "$c" "$W/new.conns" || printf "%s\\n" "$c" >> "$W/gone.conns"
-done < "$W/old.conns"
+grep -vxF -f "$W/new.conns" "$W/old.conns" > "$W/gone.conns"
 terminate_sas "$W/gone.conns"
 
 changed=$(grep -c . "$W/changed")

@@ -132,21 +132,22 @@ fi
 
 /**
  * Terminates the IKE_SAs of every connection named in the file $1 (one per line), without
- * waiting for the peer (a DELETE is still sent). Counts them in $terminated.
+ * waiting for the peer (a DELETE is still sent). Counts them in $terminated. One listing of
+ * all SAs, then one terminate per name that has any: cheap with thousands of connections.
  */
 export const TERMINATE_SAS = `
 terminate_sas() {
   terminated=0
-  while read -r c; do
-    [ -n "$c" ] || continue
-    n=$(swanctl --list-sas --ike "$c" --raw 2>/dev/null | grep -c "^list-sa event")
-    [ "$n" -gt 0 ] 2>/dev/null || continue
+  [ -s "$1" ] || return 0
+  swanctl --list-sas --raw 2>/dev/null | sed -n "s/^list-sa event {\\([A-Za-z0-9._-]*\\) {.*/\\1/p" > "$W/sa.names"
+  grep -xF -f "$1" "$W/sa.names" | sort | uniq -c > "$W/sa.gone"
+  while read -r n c; do
     if swanctl --terminate --ike "$c" --force > "$W/terminate.out" 2>&1; then
       terminated=$((terminated + n))
     else
       say "could not terminate the IKE_SAs of $c: $(tr "\\n" " " < "$W/terminate.out")"
     fi
-  done < "$1"
+  done < "$W/sa.gone"
 }
 `;
 

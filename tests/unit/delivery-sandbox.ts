@@ -31,7 +31,7 @@ case "$1" in
     echo "plugin 'test-vectors': failed to load - test_vectors_plugin_create not found and no plugin file available" >&2
     echo "successfully loaded 2 connections, 0 unloaded" ;;
   --list-sas)
-    if grep -qxF "$3" "$SB/sas" 2>/dev/null; then echo "list-sa event {$3 {uniqueid=1 state=ESTABLISHED}}"; fi
+    while read -r n; do echo "list-sa event {$n {uniqueid=1 state=ESTABLISHED child-sas {}}}"; done < "$SB/sas"
     echo "list-sas reply {}" ;;
   --terminate)
     grep -vxF "$3" "$SB/sas" > "$SB/sas.new"; mv "$SB/sas.new" "$SB/sas"
