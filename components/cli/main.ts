@@ -7,10 +7,12 @@ import { PskDerivationError } from '../credentials/psk-derivation.js';
 import { RenderError } from '../render/index.js';
 import { renderToDir, RenderOptionsError } from './render-to-dir.js';
 import { validateMesh } from './validate-mesh.js';
+import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type MatrixSummary } from '../operations/index.js';
 
 const USAGE = `usage:
   ipsec-mesh validate INVENTORY
-  ipsec-mesh render INVENTORY --out DIR [--psk-master FILE]`;
+  ipsec-mesh render INVENTORY --out DIR [--psk-master FILE]
+  ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted]`;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -25,13 +27,19 @@ async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...rest],
     allowPositionals: true,
-    options: { out: { type: 'string' }, 'psk-master': { type: 'string' } },
+    options: {
+      out: { type: 'string' },
+      'psk-master': { type: 'string' },
+      'ssh-key': { type: 'string' },
+      json: { type: 'boolean' },
+      expect: { type: 'string' },
+    },
   });
   const [inventoryPath, ...extra] = positionals;
   if (inventoryPath === undefined || extra.length > 0) throw new UsageError(`${command}: expected exactly one INVENTORY`);
 
   if (command === 'validate') {
-    if (values.out !== undefined || values['psk-master'] !== undefined) throw new UsageError('validate takes no options');
+    if (Object.keys(values).length > 0) throw new UsageError('validate takes no options');
     const inventory = await loadInventoryFile(inventoryPath);
     const pairs = validateMesh(inventory);
     process.stdout.write(`${inventoryPath}: valid — ${inventory.hosts.length} hosts, ${pairs.pairs.length} pairs\n`);
@@ -47,7 +55,31 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`rendered ${summary.files} files (${summary.bytes} bytes) for ${summary.hosts} hosts into ${values.out}\n`);
     return 0;
   }
+  if (command === 'status') {
+    const key = values['ssh-key'];
+    if (key === undefined) throw new UsageError('status needs --ssh-key FILE');
+    const expect = values.expect;
+    if (expect !== undefined && expect !== 'ike' && expect !== 'encrypted') throw new UsageError('--expect takes ike or encrypted');
+    const inventory = await loadInventoryFile(inventoryPath);
+    const pairs = validateMesh(inventory);
+    const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key });
+    for (const r of reports) if (r.error !== undefined) process.stderr.write(`ipsec-mesh: ${r.host}: cannot read SAs: ${r.error}\n`);
+    if (values.json === true) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    else process.stdout.write(`${formatPairStatusMatrix(rows)}\n\n${formatSummary(summarisePairStatus(rows))}\n`);
+    if (expect === undefined) return 0;
+    const good = expect === 'encrypted' ? ['encrypted', 'off'] : ['encrypted', 'ike-only', 'off'];
+    const bad = rows.filter((r) => !good.includes(r.health));
+    if (bad.length > 0) process.stderr.write(`ipsec-mesh: ${bad.length} pair/family row(s) below "${expect}"\n`);
+    return bad.length === 0 ? 0 : 1;
+  }
   throw new UsageError(`unknown command "${command}"`);
+}
+
+function formatSummary(s: MatrixSummary): string {
+  const parts = Object.entries(s.byHealth)
+    .filter(([, n]) => n > 0)
+    .map(([h, n]) => `${n} ${h}`);
+  return `${s.rows} pair/family rows: ${parts.join(', ')}${s.cleartext > 0 ? ` — ${s.cleartext} sending CLEARTEXT (enforcement use)` : ''}`;
 }
 
 async function readMaster(path: string): Promise<Uint8Array> {

@@ -77,5 +77,5 @@ export {
   parseListPols,
   parseListSas,
   parseSwanctlPretty,
-} from './swanctl-status.js';
+} from '../../components/operations/swanctl-status.js';
 export { waitFor } from './lab-process.js';

@@ -23,7 +23,7 @@ import { spawnDetached, spawnHolder, stopProcess, waitFor } from './lab-process.
 import { type LabSpec, type ResolvedLabSpec, resolveLabSpec } from './lab-spec.js';
 import { type LabStateFile, type ProcessRecord, isRunning, processStartTime, readState, writeState } from './lab-state.js';
 import { assertPrerequisites } from './prerequisites.js';
-import { type ConnectionStatus, type IkeSaStatus, type PolicyStatus, parseListConns, parseListPols, parseListSas } from './swanctl-status.js';
+import { type ConnectionStatus, type IkeSaStatus, type PolicyStatus, parseListConns, parseListPols, parseListSas } from '../../components/operations/swanctl-status.js';
 import { type ExecResult, type RunOptions, labEnv, run, runOk } from './run-command.js';
 
 export const CHARON_BIN = '/usr/lib/ipsec/charon';

@@ -12,7 +12,10 @@
 //     198.51.100.10
 //   ]
 
-import { LabError } from './lab-errors.js';
+/** swanctl printed something this parser does not understand (a changed format, or not swanctl output). */
+export class SwanctlParseError extends Error {
+  override readonly name = 'SwanctlParseError';
+}
 
 export type ViciValue = string | readonly string[] | ViciSection;
 export interface ViciSection {
@@ -24,13 +27,13 @@ export interface ViciMessage {
   readonly body: ViciSection;
 }
 
-/** Parses swanctl's `--pretty` output into its messages. Throws LabError on anything else. */
+/** Parses swanctl's `--pretty` output into its messages. Throws SwanctlParseError on anything else. */
 export function parseSwanctlPretty(text: string): ViciMessage[] {
   const messages: ViciMessage[] = [];
   const lines = text.split('\n');
   let i = 0;
   const fail = (why: string): never => {
-    throw new LabError(`cannot parse swanctl output line ${i + 1} (${why}): ${JSON.stringify(lines[i] ?? '')}`);
+    throw new SwanctlParseError(`cannot parse swanctl output line ${i + 1} (${why}): ${JSON.stringify(lines[i] ?? '')}`);
   };
   // Sections are objects with a null prototype, so keys like `__proto__` stay keys.
   const section = (): Record<string, ViciValue> => {

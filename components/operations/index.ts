@@ -1,0 +1,5 @@
+// Public surface of the operations layer: reading back what charon holds, per pair.
+export * from './swanctl-status.js';
+export * from './pair-status.js';
+export { runOverSsh, mapLimited, SshRunError, type SshRunOptions, type SshResult } from './ssh-runner.js';
+export { collectSaReports, collectPairStatus } from './collect-status.js';

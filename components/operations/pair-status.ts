@@ -1,0 +1,130 @@
+// The per-pair status matrix: what charon on both ends of every pair says, per address family.
+// Pure: it reads parsed `swanctl --list-sas` output; collecting it over SSH is elsewhere.
+import type { AddressFamily, Enforcement, Inventory } from '../inventory/model.js';
+import type { HostPair } from '../topology/host-pair.js';
+import type { IkeSaStatus } from './swanctl-status.js';
+
+/**
+ * encrypted — both ends hold an ESTABLISHED IKE_SA and an INSTALLED CHILD_SA.
+ * half      — one end has an INSTALLED CHILD_SA, the other none (a "sad halfling": traffic blackholes).
+ * ike-only  — IKE_SA up on both ends, no CHILD_SA (e.g. a kernel without ESP).
+ * down      — no ESTABLISHED IKE_SA on at least one end.
+ * off       — enforcement `off`: no connection is configured for the pair.
+ */
+export type PairHealth = 'encrypted' | 'half' | 'ike-only' | 'down' | 'off';
+
+export interface SideStatus {
+  readonly host: string;
+  /** IKE_SA state (ESTABLISHED, CONNECTING, …) or `none`; `unreachable` when the host could not be read. */
+  readonly ike: string;
+  readonly ikeUniqueId?: number;
+  /** CHILD_SA state (INSTALLED, REKEYING, …) or `none`. */
+  readonly child: string;
+  readonly childMode?: string;
+  readonly proposal?: string;
+}
+
+export interface PairFamilyStatus {
+  readonly a: SideStatus;
+  readonly b: SideStatus;
+  readonly pair: string; // `${a}~${b}`
+  readonly family: AddressFamily;
+  readonly enforcement: Enforcement;
+  readonly health: PairHealth;
+  /** Traffic of this pair leaves in cleartext now: enforcement `use` and no SA pair carries it. */
+  readonly cleartext: boolean;
+}
+
+/** What one host reported; `undefined` SAs = the host could not be read. */
+export interface HostSaReport {
+  readonly host: string;
+  readonly sas: readonly IkeSaStatus[] | undefined;
+  readonly error?: string;
+}
+
+const CHILD_UP = new Set(['INSTALLED', 'REKEYING', 'REKEYED']);
+
+function side(report: HostSaReport | undefined, host: string, mesh: string, local: string, remote: string): SideStatus {
+  if (report?.sas === undefined) return { host, ike: 'unreachable', child: 'unknown' };
+  // Match by endpoint addresses, not connection names: the same works for both layouts.
+  const candidates = report.sas.filter(
+    (sa) => sa.name.startsWith(`${mesh}_`) && sa.localHost === local && sa.remoteHost === remote,
+  );
+  const ike = candidates.find((sa) => sa.state === 'ESTABLISHED') ?? candidates[0];
+  if (ike === undefined) return { host, ike: 'none', child: 'none' };
+  const child = ike.children.find((c) => CHILD_UP.has(c.state)) ?? ike.children[0];
+  return {
+    host,
+    ike: ike.state,
+    ikeUniqueId: ike.uniqueId,
+    child: child?.state ?? 'none',
+    ...(child ? { childMode: child.mode } : {}),
+    proposal: ike.proposal,
+  };
+}
+
+export function pairFamilyHealth(enforcement: Enforcement, a: SideStatus, b: SideStatus): PairHealth {
+  if (enforcement === 'off') return 'off';
+  const aChild = CHILD_UP.has(a.child);
+  const bChild = CHILD_UP.has(b.child);
+  if (aChild !== bChild) return 'half';
+  if (a.ike !== 'ESTABLISHED' || b.ike !== 'ESTABLISHED') return 'down';
+  return aChild ? 'encrypted' : 'ike-only';
+}
+
+/** One row per pair and family, in the topology's order. */
+export function pairStatusMatrix(inventory: Inventory, pairs: readonly HostPair[], reports: readonly HostSaReport[]): PairFamilyStatus[] {
+  const byHost = new Map(reports.map((r) => [r.host, r]));
+  const mesh = inventory.mesh.name;
+  const rows: PairFamilyStatus[] = [];
+  for (const pair of pairs) {
+    for (const fam of pair.families) {
+      const a = side(byHost.get(pair.a), pair.a, mesh, fam.a, fam.b);
+      const b = side(byHost.get(pair.b), pair.b, mesh, fam.b, fam.a);
+      const health = pairFamilyHealth(pair.enforcement, a, b);
+      rows.push({
+        pair: pair.key,
+        family: fam.family,
+        enforcement: pair.enforcement,
+        a,
+        b,
+        health,
+        cleartext: pair.enforcement === 'use' && health !== 'encrypted',
+      });
+    }
+  }
+  return rows;
+}
+
+/** A fixed-width table for terminals. */
+export function formatPairStatusMatrix(rows: readonly PairFamilyStatus[]): string {
+  const header = ['pair', 'family', 'enforcement', 'health', 'a: IKE/CHILD', 'b: IKE/CHILD', 'traffic'];
+  const body = rows.map((r) => [
+    `${r.a.host} ↔ ${r.b.host}`,
+    r.family,
+    r.enforcement,
+    r.health,
+    `${r.a.ike}/${r.a.child}`,
+    `${r.b.ike}/${r.b.child}`,
+    r.health === 'encrypted' ? 'encrypted' : r.cleartext ? 'CLEARTEXT' : r.enforcement === 'off' ? 'cleartext (off)' : 'held (require)',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+export interface MatrixSummary {
+  readonly rows: number;
+  readonly byHealth: Readonly<Record<PairHealth, number>>;
+  readonly cleartext: number;
+}
+
+export function summarisePairStatus(rows: readonly PairFamilyStatus[]): MatrixSummary {
+  const byHealth: Record<PairHealth, number> = { encrypted: 0, half: 0, 'ike-only': 0, down: 0, off: 0 };
+  let cleartext = 0;
+  for (const r of rows) {
+    byHealth[r.health] += 1;
+    if (r.cleartext) cleartext += 1;
+  }
+  return { rows: rows.length, byHealth, cleartext };
+}
