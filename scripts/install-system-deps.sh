@@ -18,6 +18,8 @@ PACKAGES=(
   iputils-ping
   util-linux                    # nsenter, unshare
   procps                        # sysctl
+  sudo                          # the non-root SSH user case (NOPASSWD) in the delivery tests
+  openssl                       # certificate checks in the tests
 )
 
 missing=()
@@ -51,6 +53,14 @@ if ! "${SUDO[@]}" apt-get -q update >"$log" 2>&1; then
   cat "$log" >&2
   echo "apt-get update failed" >&2
   exit 1
+fi
+# The lab runs its own sshd/charon inside namespaces: keep the packages' services from
+# starting on this machine during the install (policy-rc.d 101 = "action forbidden").
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+  "${SUDO[@]}" chmod 755 "$policy"
+  trap 'rm -f "$log"; "${SUDO[@]}" rm -f "$policy"' EXIT
 fi
 if ! "${SUDO[@]}" apt-get -q -y install --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
   cat "$log" >&2
