@@ -12,7 +12,6 @@ import type { RenderedFile } from './rendered-file.js';
 import { renderSwanctlConf } from './swanctl-conf.js';
 import { renderSysctlConf } from './sysctl-conf.js';
 
-
 export interface HostConfigInput {
   readonly inventory: Inventory;
   readonly host: Host;
