@@ -53,9 +53,12 @@ function fakeBuild(): string {
 beforeEach(() => {
   tmp = mkdtempSync(join(tmpdir(), 'engine-scripts-'));
   mkdirSync(join(tmp, 'nopulumi'));
+  // HOME stays the real one: everything the scripts would put there is
+  // redirected below, and go's telemetry writes there from a child that can
+  // outlive the test (it would re-create a temp HOME after its removal).
   baseEnv = {
     PATH: '',
-    HOME: join(tmp, 'home'),
+    HOME: process.env['HOME'],
     IPSEC_MESH_CACHE: join(tmp, 'cache'),
     PULUMI_HOME: join(tmp, 'pulumi-home'),
   };
