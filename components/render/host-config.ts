@@ -32,6 +32,12 @@ export interface HostConfigDescription {
   readonly connections: readonly string[];
   /** CHILD_SA names of the mesh connections. */
   readonly children: readonly string[];
+  /**
+   * Children this host starts itself (pairs at `use` where it sorts first). A responder that
+   * had not loaded its configuration yet answers NO_PROPOSAL_CHOSEN and the attempt is not
+   * retried: once every host is loaded, the deploy re-initiates those not established.
+   */
+  readonly initiators: readonly string[];
   /** Shunt (pass policy) names: SSH, ICMP, ICMPv6/ND and the inventory's bypass rules. */
   readonly bypass: readonly string[];
   /** The connection holding the shunts. */
@@ -108,6 +114,7 @@ export function describeHostConfig(input: HostConfigInput): HostConfigDescriptio
   return {
     connections: p.connections.map((c) => c.name),
     children: p.connections.map((c) => c.name),
+    initiators: p.connections.filter((c) => c.role === 'use-initiator').map((c) => c.name),
     bypass: p.bypass.map((s) => s.name),
     bypassConnection: bypassConnectionName(p.ctx.mesh.name),
   };

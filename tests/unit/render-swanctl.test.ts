@@ -134,6 +134,11 @@ describe('enforcement levels (per-peer)', () => {
     expect([val(child, 'start_action'), val(child, 'dpd_action'), val(child, 'close_action')]).toEqual(['trap', 'trap', 'trap']);
   });
 
+  it('describe lists the children a host starts itself', () => {
+    expect(describeHostConfig(input(alpha, pairs)).initiators).toEqual(['prod_charlie_v4']);
+    expect(describeHostConfig(input(charlie, pairs)).initiators).toEqual([]);
+  });
+
   it('use: exactly one end starts (the name sorting first); the other only responds', () => {
     const fromA = childrenOf(meshConns(swanctl(input(alpha, pairs))).get('prod_charlie_v4')!)[0]!;
     const fromC = childrenOf(meshConns(swanctl(input(charlie, pairs))).get('prod_alpha_v4')!)[0]!;
@@ -228,6 +233,7 @@ describe('describeHostConfig', () => {
         expect(d.connections).toEqual(mesh_);
         expect(d.children).toEqual(mesh_.flatMap((n) => childrenOf(conns.get(n)!).map((c) => c.name)));
         expect(d.bypass).toEqual(childrenOf(conns.get(d.bypassConnection)!).map((c) => c.name));
+        expect(d.initiators).toEqual(d.children.filter((n) => val(childrenOf(conns.get(n)!)[0], 'start_action') === 'start'));
       }
     }
   });
