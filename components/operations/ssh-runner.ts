@@ -12,6 +12,8 @@ export interface SshRunOptions {
   readonly connectTimeoutSeconds?: number;
   /** Extra known_hosts file(s) for hosts whose key the inventory does not pin. */
   readonly knownHostsFiles?: readonly string[];
+  /** Runs ssh through this argv, e.g. `['ip', 'vrf', 'exec', 'mgmt']` or a network namespace. */
+  readonly wrapper?: readonly string[];
 }
 
 export interface SshResult {
@@ -61,7 +63,8 @@ export async function runOverSsh(host: Host, command: string, opts: SshRunOption
     const privileged = host.ssh.user === 'root' ? command : `sudo -n ${command}`;
     args.push(`${host.ssh.user}@${host.ssh.host}`, privileged);
     return await new Promise<SshResult>((resolve, reject) => {
-      const child = spawn('ssh', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const [cmd, ...pre] = [...(opts.wrapper ?? []), 'ssh'];
+      const child = spawn(cmd!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -127,7 +127,8 @@ export function renderSwanctlConf(input: SwanctlInput): string {
     out.push(
       `\t${c.name} : ${conn} {\n` +
         `\t\tlocal_addrs = ${c.localAddrs}\n` +
-        `\t\tremote_addrs = ${c.remoteAddrs ?? '%any'}\n` +
+        // A family-specific wildcard: IPv6 trap policies of a `%any` connection are refused (EINVAL).
+        `\t\tremote_addrs = ${c.remoteAddrs ?? (c.family === 'ipv6' ? '%any6' : '%any4')}\n` +
         `\t\tremote {\n\t\t\tid = ${c.remoteId ?? '%any'}\n\t\t}\n` +
         `\t\tchildren {\n` +
         `\t\t\t${c.name} : ${templateName(m, c.role)} {\n` +
