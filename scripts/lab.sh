@@ -9,22 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "the lab creates network namespaces: run it as root (sudo npm run lab)" >&2
   exit 1
 fi
-start=$(date +%s)
-step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
-
-if [ "${1:-up}" = "up" ] || [ "${1:-}" = "--hosts" ] || [ $# -eq 0 ]; then
-  step "system packages"
-  bash scripts/install-system-deps.sh
-  step "npm packages"
-  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund
-  else
-    echo "node_modules is current"
-  fi
-  step "Pulumi engine (built once into a cache outside the tree; the first build takes minutes)"
-  bash scripts/build-engine.sh
-  step "build"
-  npm run --silent build
+if [ "${1:-up}" = "up" ] || [ "${1:0:2}" = "--" ]; then
+  bash scripts/prepare.sh
 fi
 # shellcheck disable=SC1091
 source scripts/engine-env.sh

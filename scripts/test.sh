@@ -7,24 +7,16 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
-step "system packages (strongSwan, OpenSSH, iproute2, tcpdump)"
-bash scripts/install-system-deps.sh
-
-step "npm packages"
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-else
-  echo "node_modules is current"
-fi
-
-step "Pulumi engine (CLI, language host, providers) — built once into a cache outside the tree"
-bash scripts/build-engine.sh
+export IPSEC_MESH_START=$start
+bash scripts/prepare.sh
 # shellcheck disable=SC1091
 source scripts/engine-env.sh
 
-step "type-check and build"
+step "type-check (tests included)"
 npx tsc -p tsconfig.json --noEmit
-npm run --silent build
+
+step "engine smoke check (real pulumi up/destroy offline with the random, tls and command providers)"
+bash scripts/build-engine.sh --check
 
 step "tests"
 results=$(mktemp)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs and builds everything the main job and the tests need, skipping what is there:
+# Debian packages, npm packages, the Pulumi engine (built once into ~/.cache/ipsec-mesh),
+# and the compiled library, stack program and lab (dist/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=${IPSEC_MESH_START:-$(date +%s)}
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+step "system packages (strongSwan, OpenSSH, iproute2, tcpdump)"
+bash scripts/install-system-deps.sh
+
+step "npm packages"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  echo "node_modules is current"
+fi
+
+step "Pulumi engine (CLI, language host, providers) — built once into a cache outside the tree; the first build takes minutes"
+bash scripts/build-engine.sh
+
+step "build (tsc)"
+npm run --silent build
