@@ -7,7 +7,7 @@ import { type HostConfigDescription, describeHostConfig, meshFilePaths, renderHo
 import { computeHostPairs, pairsForHost, peerOf } from '../../components/topology/index.js';
 import { type ExecResult, type Lab, type LabSpec, type ProcessRecord, labInventory, startLab, stopLab, waitFor } from '../../lab/netns/index.js';
 import { hostStat, sshRun } from './delivery-ssh.js';
-import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
+import { expectNothingLeft, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
 
 // The exact delivery command strings and stdin payloads the components hand to
 // remote.Command, run over real SSH (pinned host keys) on three namespace hosts with their
@@ -17,18 +17,7 @@ import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.j
 const NAME = 'dlv';
 const MESH = 'dlv';
 const MASTER = 'ipsec-mesh delivery lab test master secret (32+ bytes)';
-const SPEC: LabSpec = {
-  name: NAME,
-  sites: [
-    { name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' },
-    { name: 'west', ipv4: '203.0.113.0/26', ipv6: '2001:db8:f::/64' },
-  ],
-  hosts: [
-    { name: 'a', site: 'east' },
-    { name: 'b', site: 'east' },
-    { name: 'c', site: 'west' },
-  ],
-};
+const SPEC: LabSpec = threeHostSpec(NAME);
 const HOSTS = ['a', 'b', 'c'] as const;
 const ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d'];
 const STATE = `/etc/swanctl/.ipsec-mesh-state.${MESH}`;

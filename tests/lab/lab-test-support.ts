@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { expect } from 'vitest';
-import { type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, missingPrerequisites } from '../../lab/netns/index.js';
+import { type LabSpec, type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, missingPrerequisites } from '../../lab/netns/index.js';
 
 /**
  * Lab tests need root and the Debian packages: when they are missing the suite must FAIL
@@ -26,4 +26,20 @@ export function expectNothingLeft(name: string, processes: readonly ProcessRecor
   expect(labNamespaces(name), 'lab namespaces left behind').toEqual([]);
   expect(processes.filter(isProcessRunning).map((p) => `${p.role} ${p.pid}`), 'lab processes still running').toEqual([]);
   expect(existsSync(stateRoot), 'lab state directory left behind').toBe(false);
+}
+
+/** The lab most tests use: hosts a and b in site east, c in site west (behind the router), dual-stack. */
+export function threeHostSpec(name: string): LabSpec {
+  return {
+    name,
+    sites: [
+      { name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' },
+      { name: 'west', ipv4: '203.0.113.0/26', ipv6: '2001:db8:f::/64' },
+    ],
+    hosts: [
+      { name: 'a', site: 'east' },
+      { name: 'b', site: 'east' },
+      { name: 'c', site: 'west' },
+    ],
+  };
 }

@@ -18,23 +18,12 @@ import {
 import { loadInventoryFile } from '../../components/inventory/index.js';
 import { computeHostPairs } from '../../components/topology/index.js';
 import { run } from '../../lab/netns/run-command.js';
-import { expectNothingLeft, labNamespaces, requireLabPrerequisites } from './lab-test-support.js';
+import { expectNothingLeft, labNamespaces, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
 
 // The harness itself: two sites joined by a router, three hosts, sshd and charon on each.
 
 const NAME = 'harness';
-const SPEC: LabSpec = {
-  name: NAME,
-  sites: [
-    { name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' },
-    { name: 'west', ipv4: '203.0.113.0/26', ipv6: '2001:db8:f::/64' },
-  ],
-  hosts: [
-    { name: 'a', site: 'east' },
-    { name: 'b', site: 'east' },
-    { name: 'c', site: 'west' },
-  ],
-};
+const SPEC: LabSpec = threeHostSpec(NAME);
 
 /** The root namespace's interfaces, addresses and routes: the lab must not touch them. */
 async function rootNetworkSnapshot(): Promise<string> {

@@ -24,7 +24,7 @@ import {
   stopLab,
   waitFor,
 } from '../../lab/netns/index.js';
-import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
+import { expectNothingLeft, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
 import { type TestCa, issueHostCert, makeTestCa } from './test-ca.js';
 
 // The render layer's output in real strongSwan 5.9.8: three namespace hosts (two sites,
@@ -34,18 +34,7 @@ import { type TestCa, issueHostCert, makeTestCa } from './test-ca.js';
 const NAME = 'swan';
 const MESH = 'lab';
 const MASTER = 'ipsec-mesh lab test master secret, 32+ bytes long';
-const SPEC: LabSpec = {
-  name: NAME,
-  sites: [
-    { name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' },
-    { name: 'west', ipv4: '203.0.113.0/26', ipv6: '2001:db8:f::/64' },
-  ],
-  hosts: [
-    { name: 'a', site: 'east' },
-    { name: 'b', site: 'east' },
-    { name: 'c', site: 'west' },
-  ],
-};
+const SPEC: LabSpec = threeHostSpec(NAME);
 const DEFAULT_IKE = 'AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384';
 
 const famSuffix = (f: 'ipv4' | 'ipv6'): string => (f === 'ipv4' ? '32' : '128');
