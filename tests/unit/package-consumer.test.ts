@@ -27,7 +27,7 @@ function mustRun(cmd: string, args: string[], cwd: string): string {
 
 beforeAll(() => {
   // 1. A clean copy of the package sources, built with the package's own build config.
-  for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'PulumiPlugin.yaml', 'README.md']) {
+  for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md']) {
     if (existsSync(join(repo, f))) cpSync(join(repo, f), join(pkgDir, f));
   }
   cpSync(join(repo, 'components'), join(pkgDir, 'components'), { recursive: true });
@@ -53,10 +53,9 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }), 120_000);
 
 describe('the packed package', () => {
-  it('holds the built entry point, its declarations and PulumiPlugin.yaml — no sources, tests or stacks', () => {
+  it('holds the built entry point and its declarations — no sources, tests or stacks', () => {
     const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
     expect(files).toContain('package/package.json');
-    expect(files).toContain('package/PulumiPlugin.yaml');
     expect(files).toContain('package/dist/components/index.js');
     expect(files).toContain('package/dist/components/index.d.ts');
     expect(files).toContain('package/dist/components/mesh/ipsec-mesh.js');
