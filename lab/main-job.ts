@@ -10,10 +10,10 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadInventoryFile } from '../components/inventory/index.js';
 import { validateMesh } from '../components/cli/validate-mesh.js';
-import { pairsForHost } from '../components/topology/index.js';
 import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus } from '../components/operations/index.js';
 import { labLayout } from './lab-layout.js';
 import { labPulumi, prepareLabStack } from './lab-pulumi.js';
+import { sendPairTraffic } from './pair-traffic.js';
 import { attachLab, labStateRoot, LabError, startLab, stopLab, writeLabInventory, type Lab } from './netns/index.js';
 
 const USAGE = `usage: npm run lab -- [up] [--hosts N] [--sites K] [--enforcement off|use|require] [--name NAME]
@@ -41,23 +41,36 @@ async function statusMatrix(lab: Lab): Promise<boolean> {
 }
 
 /** Under `require` nothing negotiates until a packet hits a trap policy: send one per peer. */
-async function sendPairTraffic(lab: Lab): Promise<void> {
+async function pairTraffic(lab: Lab): Promise<void> {
   const inventory = await loadInventoryFile(`${lab.stateRoot}/inventory.yaml`);
-  const pairs = validateMesh(inventory);
-  await Promise.all(
-    inventory.hosts.map(async (host) => {
-      const targets = pairsForHost(pairs, host.name).flatMap((p) => p.families.map((f) => (p.a === host.name ? f.b : f.a)));
-      // bash's /dev/udp: no extra tool on the hosts; port 9 (discard) needs no listener.
-      const script = targets.map((t) => `echo ipsec-mesh-lab >/dev/udp/${t}/9 || true`).join('; ');
-      if (script) await lab.exec(host.name, ['bash', '-c', script]);
-    }),
-  );
+  await sendPairTraffic(lab, inventory, validateMesh(inventory));
   await new Promise((r) => setTimeout(r, 2000)); // IKE_SA_INIT + IKE_AUTH round trips
 }
 
+/**
+ * `pulumi ARGS…` passes ARGS through untouched (flags included: `up --yes` must reach
+ * pulumi, not be parsed as ours); only `--name NAME` is the lab's.
+ */
+function splitPulumiArgs(argv: readonly string[]): { ours: string[]; pulumi: string[] | undefined } {
+  const valued = new Set(['--hosts', '--sites', '--name', '--enforcement']);
+  const at = argv.findIndex((a, i) => a === 'pulumi' && !valued.has(argv[i - 1] ?? ''));
+  if (at < 0) return { ours: [...argv], pulumi: undefined };
+  const ours = argv.slice(0, at);
+  const pulumi: string[] = [];
+  const rest = argv.slice(at + 1);
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--name' && i + 1 < rest.length) ours.push(a, rest[++i]!);
+    else if (a.startsWith('--name=')) ours.push(a);
+    else pulumi.push(a);
+  }
+  return { ours: [...ours, 'pulumi'], pulumi };
+}
+
 async function main(argv: string[]): Promise<number> {
+  const split = splitPulumiArgs(argv);
   const { positionals, values } = parseArgs({
-    args: argv,
+    args: split.ours,
     allowPositionals: true,
     strict: false,
     options: {
@@ -94,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       step('pulumi up');
       const up = await labPulumi(lab, ['up', '--yes', '--skip-preview'], { stream: true, allowFailure: true });
       step('traffic: one UDP datagram from every host to every peer (trap policies turn it into IKE)');
-      await sendPairTraffic(lab);
+      await pairTraffic(lab);
       step('status of every pair (read over SSH from each host)');
       await statusMatrix(lab);
       console.log(
@@ -109,7 +122,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'pulumi': {
       const lab = attachLab(name);
-      const r = await labPulumi(lab, rest, { stream: true, allowFailure: true });
+      const r = await labPulumi(lab, split.pulumi ?? rest, { stream: true, allowFailure: true });
       return r.code;
     }
     case 'down': {
