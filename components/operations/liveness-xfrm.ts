@@ -44,12 +44,12 @@ function spiHex(text: string): string {
 /** `ip [-s] xfrm state` → SAs. Lines other than the header, proto, lifetime and stats lines are ignored. */
 export function parseXfrmState(text: string): XfrmState[] {
   const out: XfrmState[] = [];
-  let cur: { src: string; dst: string; proto?: string; spi?: string; reqid?: number; mode?: string; bytes?: number; packets?: number; replayDrops?: number; integrityFailed?: number } | undefined;
+  let cur: { line: number; src: string; dst: string; proto?: string; spi?: string; reqid?: number; mode?: string; bytes?: number; packets?: number; replayDrops?: number; integrityFailed?: number } | undefined;
   let inCurrent = false;
   let inStats = false;
-  const flush = (line: number): void => {
+  const flush = (): void => {
     if (cur === undefined) return;
-    if (cur.proto === undefined || cur.spi === undefined) throw new XfrmParseError('xfrm-state', line, `SA ${cur.src} → ${cur.dst} has no "proto … spi …" line`);
+    if (cur.proto === undefined || cur.spi === undefined) throw new XfrmParseError('xfrm-state', cur.line, `SA ${cur.src} → ${cur.dst} has no "proto … spi …" line`);
     out.push({
       src: cur.src,
       dst: cur.dst,
@@ -68,8 +68,8 @@ export function parseXfrmState(text: string): XfrmState[] {
     if (raw.trim() === '') return;
     let m: RegExpExecArray | null;
     if ((m = /^src (\S+) dst (\S+)\s*$/.exec(raw))) {
-      flush(n);
-      cur = { src: m[1]!, dst: m[2]! };
+      flush();
+      cur = { line: n, src: m[1]!, dst: m[2]! };
       inCurrent = inStats = false;
       return;
     }
@@ -96,7 +96,7 @@ export function parseXfrmState(text: string): XfrmState[] {
       inStats = false;
     }
   });
-  flush(lines.length);
+  flush();
   return out;
 }
 
