@@ -3,8 +3,15 @@
 // the host, so a bad path can never reach `mv`/`rm` running as root.
 import { DeliveryError } from './delivery-error.js';
 
-/** Directories a delivery may write below. Nothing else on the host is ever touched. */
-export const ALLOWED_ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d'] as const;
+/**
+ * Directories a delivery may write below. Nothing else on the host is ever touched. In
+ * /etc/systemd/system only `ipsec-mesh*.service` / `.timer` files directly in it (the liveness
+ * monitor's units; never a drop-in directory that could change another unit), and the push
+ * installs them only where systemd runs.
+ */
+export const ALLOWED_ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d', '/etc/systemd/system'] as const;
+export const SYSTEMD_UNIT_DIR = '/etc/systemd/system';
+const OWNED_UNIT = /^ipsec-mesh[A-Za-z0-9._-]*\.(?:service|timer)$/;
 /**
  * Every file a delivery installs has a base name starting with this, after an optional
  * ordering prefix of 1–3 digits and a dash (`60-ipsec-mesh_prod.conf` in /etc/sysctl.d).
@@ -50,6 +57,9 @@ export function checkDeliveryPath(host: string, path: string): void {
   }
   const base = parts[parts.length - 1] ?? '';
   if (!OWNED_BASE.test(base)) fail(`file name must start with "${OWNED_NAME_PREFIX}" (after an optional "NN-" ordering prefix)`);
+  if (root === SYSTEMD_UNIT_DIR && (parts.length !== 4 || !OWNED_UNIT.test(base))) {
+    fail(`only ${OWNED_NAME_PREFIX}*.service and ${OWNED_NAME_PREFIX}*.timer directly in ${SYSTEMD_UNIT_DIR} may be delivered`);
+  }
   if (path.length > 1024) fail('path longer than 1024 characters');
 }
 

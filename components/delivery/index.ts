@@ -3,6 +3,7 @@
 export { DeliveryError } from './delivery-error.js';
 export {
   ALLOWED_ROOTS,
+  SYSTEMD_UNIT_DIR,
   OWNED_NAME_PREFIX,
   checkDeliveryPath,
   deliveryStatePath,

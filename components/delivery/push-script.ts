@@ -21,10 +21,11 @@ export interface PushScriptOptions {
 const PARSE_AWK = `
 function bad(msg) { if (!err) print "payload line " NR ": " msg > "/dev/stderr"; err = 1; exit 1 }
 function okpath(p,   n, a, i) {
-  if (p !~ /^\\/etc\\/(swanctl|strongswan\\.d|sysctl\\.d)\\//) return 0
+  if (p !~ /^\\/etc\\/(swanctl|strongswan\\.d|sysctl\\.d|systemd\\/system)\\//) return 0
   if (p ~ /[^A-Za-z0-9._\\/-]/) return 0
   n = split(substr(p, 2), a, "/")
   for (i = 1; i <= n; i++) if (a[i] == "" || a[i] ~ /^[.]/) return 0
+  if (p ~ /^\\/etc\\/systemd\\//) return n == 4 && a[n] ~ /^ipsec-mesh[A-Za-z0-9._-]*[.](service|timer)$/
   return a[n] ~ /^([0-9]-|[0-9][0-9]-|[0-9][0-9][0-9]-)?ipsec-mesh/
 }
 function once(p) { if (p in seen) bad("path " p " is listed twice"); seen[p] = 1 }
@@ -81,6 +82,13 @@ AWK
 awk -v HOST="$H" -v MESH="$M" -v DIR="$W" -f "$W/parse.awk" "$W/payload" 2> "$W/parse.err" ||
   die "payload rejected, nothing changed: $(cat "$W/parse.err")"
 rm -f "$W/payload"
+# systemd units (the timer of the liveness monitor) only where systemd runs; elsewhere they are
+# neither installed nor recorded, so a later push on a systemd host installs them.
+units_skipped=0
+if ! systemd_up; then
+  units_skipped=$(grep -c "^F [0-9]* [0-7]* /etc/systemd/system/" "$W/index")
+  grep -v "^F [0-9]* [0-7]* /etc/systemd/system/" "$W/index" > "$W/index.units"; mv -f "$W/index.units" "$W/index"
+fi
 : > "$W/new.paths"; : > "$W/new.keep"; : > "$W/new.conns"; : > "$W/new.files"
 while read -r k a b c; do
   case $k in
@@ -133,6 +141,20 @@ while read -r p; do
   shared "$p" || printf "%s\\n" "$p" >> "$W/stale"
 done < "$W/old.only"
 
+# Timers of ours that go away are stopped and disabled while their unit file still exists
+# (enabled again if this push rolls back).
+: > "$W/disabled"
+if systemd_up; then
+  while read -r p; do
+    case $p in /etc/systemd/system/*.timer)
+      systemctl disable --now "\${p##*/}" > /dev/null 2>&1 && printf "%s\\n" "\${p##*/}" >> "$W/disabled" ;;
+    esac
+  done < "$W/stale"
+fi
+reenable_units() {
+  while read -r u; do systemctl enable --now "$u" > /dev/null 2>&1; done < "$W/disabled"
+}
+
 # 4. Install: keep a backup of every file replaced or removed, journal every step.
 : > "$W/journal"
 rollback_files() {
@@ -143,7 +165,7 @@ rollback_files() {
     esac
   done < "$W/journal"
 }
-install_failed() { rollback_files; die "$1; previous files restored"; }
+install_failed() { rollback_files; reenable_units; die "$1; previous files restored"; }
 while read -r p; do
   b=$(bak_of "$p")
   if [ -L "$R$p" ]; then
@@ -203,6 +225,7 @@ sysctl_new=$(grep "^/etc/sysctl.d/" "$W/new.paths")
 if ! apply "$sysctl_new"; then
   cp "$W/apply.out" "$W/failed.out"
   rollback_files
+  reenable_units
   clear=$clear_rollback
   sysctl_old=$(grep "^/etc/sysctl.d/" "$W/old.paths")
   if apply "$sysctl_old"; then again="the previous configuration was restored and reloaded"
@@ -234,6 +257,31 @@ esac
 # 7. SAs of mesh connections this config no longer has: a removed trap connection leaves its SA running.
 grep -vxF -f "$W/new.conns" "$W/old.conns" > "$W/gone.conns"
 terminate_sas "$W/gone.conns"
+
+# 8. Units of the liveness monitor: reload systemd when one changed, keep the timers enabled.
+[ "$units_skipped" -gt 0 ] && say "systemd is not running: $units_skipped unit file(s) not installed (the monitor runs only after each push)"
+if systemd_up; then
+  if grep -q "^[RND] /etc/systemd/system/" "$W/journal"; then
+    systemctl daemon-reload > "$W/systemctl.out" 2>&1 || say "warning: systemctl daemon-reload failed: $(tr "\\n" " " < "$W/systemctl.out")"
+  fi
+  while read -r n mode p; do
+    case $p in /etc/systemd/system/*.timer)
+      systemctl enable --now "\${p##*/}" > "$W/systemctl.out" 2>&1 || say "warning: cannot enable \${p##*/}: $(tr "\\n" " " < "$W/systemctl.out")" ;;
+    esac
+  done < "$W/new.files"
+fi
+
+# 9. Run the liveness monitor once now: it re-initiates the "use" connections this host starts
+# that are not up (a peer that had not loaded its side yet refused them: NO_PROPOSAL_CHOSEN,
+# never retried by charon), and, for those it only answers, starts one attempt itself.
+MON=/etc/swanctl/ipsec-mesh_\${M}_monitor.sh
+if grep -qxF "$MON" "$W/new.paths" && [ -f "$R$MON" ]; then
+  if [ -n "$R" ]; then /bin/sh "$R$MON" --after-load --root "$R" > "$W/monitor.out" 2>&1
+  else /bin/sh "$MON" --after-load > "$W/monitor.out" 2>&1; fi
+  cat "$W/monitor.out" >&2
+elif grep -qxF "$MON" "$W/old.paths"; then
+  monitor_cleanup
+fi
 
 changed=$(grep -c . "$W/changed")
 conns=$(grep -c . "$W/new.conns")

@@ -74,10 +74,27 @@ take_lock() {
 # An ipsec-mesh path: below an allowed root, plain components (none hidden, so no . or ..),
 # base name [NN-]ipsec-mesh*.
 owned_path() {
-  case $1 in /etc/swanctl/*|/etc/strongswan.d/*|/etc/sysctl.d/*) ;; *) return 1 ;; esac
+  case $1 in /etc/swanctl/*|/etc/strongswan.d/*|/etc/sysctl.d/*) ;; /etc/systemd/system/*) unit_path "$1"; return ;; *) return 1 ;; esac
   case $1 in *[!A-Za-z0-9._/-]*|*//*|*/.*) return 1 ;; esac
   case \${1##*/} in ipsec-mesh*|[0-9]-ipsec-mesh*|[0-9][0-9]-ipsec-mesh*|[0-9][0-9][0-9]-ipsec-mesh*) return 0 ;; esac
   return 1
+}
+# A systemd unit of ours: directly in /etc/systemd/system, ipsec-mesh*.service or .timer.
+unit_path() {
+  case $1 in /etc/systemd/system/*/*|*[!A-Za-z0-9._/-]*) return 1 ;; esac
+  case \${1##*/} in ipsec-mesh*.service|ipsec-mesh*.timer) return 0 ;; esac
+  return 1
+}
+# Units are installed and enabled only where systemd runs (not in containers without it).
+systemd_up() { [ -d "$R/run/systemd/system" ] && command -v systemctl >/dev/null 2>&1; }
+# Working state of the liveness monitor and the metrics file it last wrote (docs/operations.md).
+monitor_cleanup() {
+  md=$R/run/ipsec-mesh_\${M}_monitor
+  if [ -f "$md/metrics-dir" ]; then
+    d=$(head -n 1 "$md/metrics-dir")
+    case $d in /*) case $d in *[!A-Za-z0-9._/-]*|*/../*|*/..) ;; *) rm -f "$R$d/ipsec_mesh_$M.prom" ;; esac ;; esac
+  fi
+  rm -rf "$md"
 }
 # Listed by another mesh on this host (e.g. the host-wide charon drop-in): not ours alone to remove.
 shared() {
@@ -99,13 +116,14 @@ stage_of() {
     /etc/swanctl/*) printf "%s\\n" "$R/etc/swanctl/.ipsec-mesh-stage" ;;
     /etc/strongswan.d/*) printf "%s\\n" "$R/etc/strongswan.d/.ipsec-mesh-stage" ;;
     /etc/sysctl.d/*) printf "%s\\n" "$R/etc/sysctl.d/.ipsec-mesh-stage" ;;
+    /etc/systemd/system/*) printf "%s\\n" "$R/etc/systemd/system/.ipsec-mesh-stage" ;;
   esac
 }
 tmp_of() { printf "%s\\n" "$(stage_of "$1")/new$(printf "%s" "$1" | tr / +)"; }
 bak_of() { printf "%s\\n" "$(stage_of "$1")/old$(printf "%s" "$1" | tr / +)"; }
 make_stage() { mkdir -p "$(stage_of "$1")"; }
 drop_stages() {
-  for d in /etc/swanctl /etc/strongswan.d /etc/sysctl.d; do rmdir "$R$d/.ipsec-mesh-stage" 2>/dev/null; done
+  for d in /etc/swanctl /etc/strongswan.d /etc/sysctl.d /etc/systemd/system; do rmdir "$R$d/.ipsec-mesh-stage" 2>/dev/null; done
   return 0
 }
 `;

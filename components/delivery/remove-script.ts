@@ -37,7 +37,18 @@ fi
 settings=0
 clear=
 removed=0
+units=0
+# The monitor timer stops before its files go (systemctl needs the unit file to disable it).
+if systemd_up; then
+  while read -r p; do
+    case $p in
+      /etc/systemd/system/*.timer) systemctl disable --now "\${p##*/}" > /dev/null 2>&1 ;;
+      /etc/systemd/system/*.service) systemctl stop "\${p##*/}" > /dev/null 2>&1 ;;
+    esac
+  done < "$W/old.paths"
+fi
 while read -r p; do
+  case $p in /etc/systemd/system/*) units=1 ;; esac
   case $p in /etc/strongswan.d/*) settings=1 ;; esac
   if cred_path "$p"; then clear=--clear; fi
   rm -f "$(tmp_of "$p")" "$(bak_of "$p")"
@@ -67,6 +78,8 @@ if command -v swanctl >/dev/null 2>&1; then
 else
   terminated=0
 fi
+if [ "$units" = 1 ] && systemd_up; then systemctl daemon-reload > /dev/null 2>&1; fi
+if grep -qxF "/etc/swanctl/ipsec-mesh_\${M}_monitor.sh" "$W/old.paths"; then monitor_cleanup; fi
 rm -f "$STATE" || die "cannot remove $STATE"
 echo "$H: mesh $M: $removed file(s) removed; connections unloaded; $terminated IKE_SA(s) closed (sysctl values stay until reboot)"
 `;

@@ -263,7 +263,7 @@ function targetLines(targets: readonly LivenessTarget[]): string {
   return targets.map((t) => `T ${t.connection} ${t.peer} ${t.family} ${t.local} ${t.remote} ${t.enforcement} ${t.role}`).join('\n');
 }
 
-/** The monitor script text (mode 0755). Deterministic; contains no secret. */
+/** The monitor script text (installed 0644, run as `/bin/sh <script>`). Deterministic; contains no secret. */
 export function monitorScript(opts: MonitorScriptOptions): string {
   check(opts);
   const s = { ...DEFAULT_LIVENESS_SETTINGS, ...opts.settings };
@@ -276,7 +276,7 @@ export function monitorScript(opts: MonitorScriptOptions): string {
 # connections this host starts that are not up, logs pairs whose traffic leaves in cleartext,
 # and writes Prometheus metrics. See docs/operations.md.
 #
-# usage: ${paths.script} [--after-load] [--no-act] [--textfile-dir DIR]
+# usage: sh ${paths.script} [--after-load] [--no-act] [--textfile-dir DIR]
 #   --after-load      run right after a deploy loaded the configuration (no back-off; a "use"
 #                     responder with no IKE_SA to its peer initiates once)
 #   --no-act          report and write metrics only

@@ -4,6 +4,7 @@ import type { Host, Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { bypassConnectionName, hostFamilies, planBypass, type BypassShunt } from './bypass-shunts.js';
 import { renderCharonConf } from './charon-conf.js';
+import { renderMonitorFiles, type MonitorSettings } from './monitor-files.js';
 import { caCertFileName, hostCertFileName, meshFilePaths } from './file-paths.js';
 import { planMtu } from './link-mtu.js';
 import { checkedPairs, planMeshConnections, type MeshConnection } from './mesh-connections.js';
@@ -25,6 +26,11 @@ export interface HostConfigInput {
   readonly caCertFiles?: readonly string[];
   /** The off switch: false renders no mesh connection at all, bypass policies kept. Default true. */
   readonly enabled?: boolean;
+  /**
+   * The liveness monitor (docs/operations.md): its script and systemd units are rendered with
+   * the other files unless this is false. Settings: metrics directory, timer interval.
+   */
+  readonly monitor?: MonitorSettings | false;
 }
 
 export interface HostConfigDescription {
@@ -67,7 +73,10 @@ function plan(input: HostConfigInput): HostPlan {
   };
 }
 
-/** Every non-secret file of the host: swanctl connections + shunts, charon drop-in, sysctl. */
+/**
+ * Every non-secret file of the host: swanctl connections + shunts, charon drop-in, sysctl,
+ * then (unless `monitor: false`) the liveness monitor script and its service and timer units.
+ */
 export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
   const p = plan(input);
   const ctx = p.ctx;
@@ -105,6 +114,9 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
       mode: 0o644,
       secret: false,
     },
+    ...(input.monitor === false
+      ? []
+      : renderMonitorFiles({ inventory: input.inventory, host, pairs: input.pairs, enabled: p.enabled, ...(input.monitor ? { settings: input.monitor } : {}) })),
   ];
 }
 

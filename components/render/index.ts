@@ -16,6 +16,7 @@ export {
   type HostConfigDescription,
 } from './host-config.js';
 export { renderPskSecrets, type PskSecretsInput } from './psk-secrets.js';
+export { renderMonitorFiles, livenessTargets, type MonitorSettings, type MonitorFilesInput } from './monitor-files.js';
 export {
   espOverheadBytes,
   espInnerMtu,

@@ -54,7 +54,10 @@ export function livenessTargets(input: MonitorFilesInput): LivenessTarget[] {
   return out;
 }
 
-/** The monitor script (0755) and its service and timer units (0644). */
+/**
+ * The monitor script and its service and timer units, all 0644: the script is run as
+ * `/bin/sh <script>` (by the unit and the push), so nothing executable lands in /etc.
+ */
 export function renderMonitorFiles(input: MonitorFilesInput): RenderedFile[] {
   const mesh = input.inventory.mesh.name;
   const paths = monitorPaths(mesh);
@@ -66,7 +69,7 @@ export function renderMonitorFiles(input: MonitorFilesInput): RenderedFile[] {
   });
   const units = monitorUnits({ mesh, ...(input.settings?.intervalSeconds !== undefined ? { intervalSeconds: input.settings.intervalSeconds } : {}) });
   return [
-    { path: paths.script, content: script, mode: 0o755, secret: false },
+    { path: paths.script, content: script, mode: 0o644, secret: false },
     { path: paths.service, content: units.service, mode: 0o644, secret: false },
     { path: paths.timer, content: units.timer, mode: 0o644, secret: false },
   ];

@@ -59,7 +59,8 @@ function plan(inv: Inventory, name: string): HostPlan {
   const host = inv.hosts.find((h) => h.name === name)!;
   const pairs = pairsForHost(set, name);
   const secrets = pairs.map((p) => derivePairPsk(MASTER, MESH, p.a, p.b));
-  const files = [...renderHostConfig({ inventory: inv, host, pairs }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) })];
+  // monitor: false — the liveness monitor is pushed and checked in tests/lab/operations-*.
+  const files = [...renderHostConfig({ inventory: inv, host, pairs, monitor: false }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) })];
   const desc = describeHostConfig({ inventory: inv, host, pairs });
   const bundle: DeliveryBundle = { host: name, mesh: MESH, files, connections: [...desc.connections, desc.bypassConnection] };
   return { bundle, payload: encodePayload(bundle), desc, secrets };

@@ -86,7 +86,7 @@ describe('delivery as a non-root SSH user', () => {
     bundle = {
       host: 'a',
       mesh: MESH,
-      files: [...renderHostConfig({ inventory: inv, host, pairs }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) })],
+      files: [...renderHostConfig({ inventory: inv, host, pairs, monitor: false }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) })],
       connections: [...desc.connections, desc.bypassConnection],
     };
   });

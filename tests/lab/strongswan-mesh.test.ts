@@ -65,7 +65,7 @@ function deploy(lab: Lab, inventory: Inventory, opts: { ca?: TestCa; certs?: Rea
   for (const host of inventory.hosts) {
     if (opts.hosts && !opts.hosts.includes(host.name)) continue;
     const pairs = pairsForHost(set, host.name);
-    const files = renderHostConfig({ inventory, host, pairs });
+    const files = renderHostConfig({ inventory, host, pairs, monitor: false }); // strongSwan files only; the monitor: tests/lab/operations-*
     if (inventory.mesh.auth === 'psk') {
       files.push(renderPskSecrets({ inventory, host, pairs, pskFor: (p) => derivePairPsk(MASTER, inventory.mesh.name, p.a, p.b) }));
     } else {

@@ -1,4 +1,5 @@
 // File paths and the non-swanctl files: charon drop-in and sysctl.
+import { monitorPaths } from '../../components/operations/monitor-script.js';
 import { describe, expect, it } from 'vitest';
 import type { Host } from '../../components/inventory/model.js';
 import {
@@ -68,7 +69,8 @@ describe('renderHostConfig files', () => {
   it('returns swanctl, charon and sysctl files: non-secret, 0644, at the mesh paths', () => {
     const p = meshFilePaths(mkMesh(), alpha);
     const f = files(alpha);
-    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf]);
+    const monitor = monitorPaths(mkMesh().name);
+    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf, monitor.script, monitor.service, monitor.timer]);
     for (const x of f) {
       expect(x.mode).toBe(0o644);
       expect(x.secret).toBe(false);
