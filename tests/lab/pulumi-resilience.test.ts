@@ -1,0 +1,135 @@
+// End to end with the real Pulumi engine (docs/e2e.md): a host that cannot be reached during
+// an update, SSH under `require` (also with charon stopped on a host), and the off switch. One lab, steps
+// in file order, each starting from the state the previous one left.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProcessRecord } from '../../lab/netns/index.js';
+import {
+  E2eMesh,
+  anySas,
+  establishedSas,
+  expectedPairKeys,
+  installPeerSsh,
+  keysSeen,
+  keysUpOnBothEnds,
+  negotiate,
+  requireE2ePrerequisites,
+  saIdentity,
+  sshFailures,
+} from './pulumi-support.js';
+import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
+
+const LAB = 'e2e-res';
+const MESH = LAB;
+const HOSTS = ['a', 'b', 'c']; // a, b in east; c in west; one full mesh
+
+let mesh: E2eMesh;
+let processes: readonly ProcessRecord[] = [];
+
+beforeAll(async () => {
+  requireE2ePrerequisites();
+  // Few, short dials: an unreachable host fails in seconds, not minutes (docs/engine.md).
+  mesh = await E2eMesh.start(threeHostSpec(LAB), {}, { sshDialErrorLimit: '2', sshPerDialTimeout: '5' });
+  processes = mesh.processes;
+  installPeerSsh(mesh.lab);
+});
+
+afterAll(async () => {
+  if (mesh) await mesh.lab.down();
+  expectNothingLeft(LAB, processes);
+});
+
+describe('ipsec-mesh stack on a lab when things go wrong', () => {
+  it('an unreachable host fails with an error naming it while the other hosts converge', async () => {
+    // The mesh is up everywhere first; then c's sshd goes away and a change is pushed.
+    await mesh.up();
+    const { pairs, hosts } = await mesh.pairs();
+    const expected = expectedPairKeys(pairs);
+    expect(keysUpOnBothEnds(await negotiate(mesh.lab, hosts, expected))).toEqual(expected);
+    const conf = `/etc/swanctl/conf.d/ipsec-mesh_${MESH}.conf`;
+    const changed = '\trekey_time = 7200s';
+    expect(mesh.lab.readHostFile('a', conf)).not.toContain(changed);
+
+    const c = mesh.lab.host('c');
+    await mesh.lab.stopSshd('c');
+    mesh.writeInventory({ mesh: { lifetimes: { ikeRekeySeconds: 7200 } } });
+    // Without --continue-on-error the engine starts no new step after the first error.
+    const r = await mesh.up(['--continue-on-error'], { allowFailure: true });
+    const output = `${r.stdout}\n${r.stderr}`;
+    expect(r.code, output).not.toBe(0);
+    // The error names the host's resource and where it tried to connect; no other host has one.
+    expect(output).toContain(`error: ${MESH}-c-push: ssh root@${c.ipv4[0]}:22`);
+    expect(output).toMatch(/connection refused/);
+    const errorLines = output.split('\n').filter((l) => /\berror:/.test(l));
+    const others = ['a', 'b'].flatMap((h) => [`${MESH}-${h}-`, ...mesh.lab.host(h).ipv4, ...mesh.lab.host(h).ipv6]);
+    expect(errorLines.filter((l) => others.some((o) => l.includes(o))), 'errors about other hosts').toEqual([]);
+    // a and b have the change, c still the old configuration; the SAs stay up.
+    expect(mesh.lab.readHostFile('a', conf), output).toContain(changed);
+    expect(mesh.lab.readHostFile('b', conf), output).toContain(changed);
+    expect(mesh.lab.readHostFile('c', conf)).not.toContain(changed);
+    expect(keysUpOnBothEnds(await negotiate(mesh.lab, hosts, expected))).toEqual(expected);
+
+    // Once c is back, the next up finishes the job.
+    await mesh.lab.startSshd('c');
+    await mesh.up();
+    expect(mesh.lab.readHostFile('c', conf)).toContain(changed);
+    expect(keysUpOnBothEnds(await negotiate(mesh.lab, hosts, expected))).toEqual(expected);
+  });
+
+  it('SSH reaches every host, from the operator and from every peer, with enforcement require', async () => {
+    const { pairs, hosts } = await mesh.pairs();
+    expect(pairs.pairs.map((p) => p.enforcement)).toEqual(['require', 'require', 'require']);
+    // The trap policies are in place: without the SSH bypass, host-to-host SSH would be held.
+    for (const h of hosts) {
+      const pols = await mesh.lab.listPols(h);
+      expect(pols.filter((p) => p.mode === 'TRANSPORT').length, `trap policies on ${h}`).toBe(4);
+      expect(pols.some((p) => p.mode === 'PASS' && p.name.includes('ssh')), `SSH bypass on ${h}`).toBe(true);
+    }
+    expect(await sshFailures(mesh.lab, hosts)).toEqual([]);
+  });
+
+  it('SSH still works everywhere with charon stopped on a host', async () => {
+    await mesh.lab.stopCharon('c');
+    // a and b still hold their trap policies towards c: c's IKE is gone, SSH must not care.
+    for (const h of ['a', 'b']) {
+      const traps = (await mesh.lab.listPols(h)).filter((p) => p.mode === 'TRANSPORT' && p.name.includes('_c_'));
+      expect(traps.length, `trap policies of ${h} towards c`).toBe(2);
+    }
+    expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
+
+    // charon back (as its service would start it: daemon, then swanctl --load-all); the mesh heals.
+    await mesh.lab.startCharon('c');
+    await mesh.lab.swanctl('c', ['--load-all', '--noprompt'], { check: true });
+    const { pairs, hosts } = await mesh.pairs();
+    const expected = expectedPairKeys(pairs);
+    const sas = await negotiate(mesh.lab, hosts, expected);
+    expect(keysUpOnBothEnds(sas)).toEqual(expected);
+  });
+
+  it('enabled: false unloads the mesh, keeps the bypass, and SSH works; enabling again brings the SAs back', async () => {
+    expect((await establishedSas(mesh.lab, HOSTS)).length).toBeGreaterThan(0);
+    await mesh.setConfig('enabled', 'false');
+    await mesh.up();
+    for (const h of HOSTS) {
+      const conns = await mesh.lab.listConns(h);
+      expect(conns.map((c) => c.name), `connections of ${h}`).toEqual([`${MESH}_bypass`]);
+      expect(conns[0]!.children.every((child) => child.mode === 'PASS')).toBe(true);
+      const pols = await mesh.lab.listPols(h);
+      expect(pols.filter((p) => p.mode !== 'PASS').map((p) => p.name), `non-bypass policies on ${h}`).toEqual([]);
+      expect(pols.some((p) => p.name.includes('ssh'))).toBe(true);
+    }
+    // The push closed the IKE_SAs of the connections it unloaded.
+    expect((await anySas(mesh.lab, HOSTS)).map(saIdentity)).toEqual([]);
+    expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
+    // Traffic now negotiates nothing.
+    await negotiate(mesh.lab, HOSTS, [], { timeoutMs: 0 });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(keysSeen(await anySas(mesh.lab, HOSTS))).toEqual([]);
+
+    await mesh.setConfig('enabled', 'true');
+    await mesh.up();
+    const { pairs, hosts } = await mesh.pairs();
+    const expected = expectedPairKeys(pairs);
+    const sas = await negotiate(mesh.lab, hosts, expected);
+    expect(keysUpOnBothEnds(sas)).toEqual(expected);
+  });
+});
