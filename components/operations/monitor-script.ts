@@ -313,15 +313,17 @@ done
 case $TEXTFILE_DIR in /*) ;; *) echo "$H: --textfile-dir must be absolute" >&2; exit 2 ;; esac
 S=$R${paths.stateDir}
 say() { printf "%s\\n" "$H: $*" >&2; }
-# syslog (journal) when it takes the line, else stderr.
+# Under systemd, stderr is the journal: the <N> prefix sets the priority. Elsewhere syslog when
+# there is one (logger exits 0 even when no syslog socket takes the line), else stderr.
 log() {
   lvl=$1; shift
-  if command -v logger >/dev/null 2>&1 && logger -t ipsec-mesh -p "daemon.$lvl" -- "$*" 2>/dev/null; then
+  case $lvl in warning) n=4 ;; notice) n=5 ;; *) n=6 ;; esac
+  if [ -n "\${JOURNAL_STREAM:-}" ]; then printf "<%s>%s\\n" "$n" "$*" >&2; return 0; fi
+  if [ -e "$R/dev/log" ] && command -v logger >/dev/null 2>&1 && logger -t ipsec-mesh -p "daemon.$lvl" -- "$*" 2>/dev/null; then
     [ -t 2 ] && say "$*"
-  else
-    say "$*"
+    return 0
   fi
-  return 0
+  say "$*"
 }
 run_t() { if command -v timeout >/dev/null 2>&1; then timeout 60 "$@"; else "$@"; fi; }
 # The timer's runs wait for no one: a deploy in progress (it holds the host lock) is left alone.

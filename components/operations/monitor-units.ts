@@ -31,6 +31,7 @@ Type=oneshot
 # Metrics directory: override with "systemctl edit ${p.serviceUnit}" and
 # Environment=IPSEC_MESH_TEXTFILE_DIR=/some/dir
 ExecStart=/bin/sh ${p.script}
+SyslogIdentifier=ipsec-mesh
 TimeoutStartSec=300
 Nice=10
 PrivateTmp=yes

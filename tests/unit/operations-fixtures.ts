@@ -213,7 +213,9 @@ export class MonitorSandbox {
     this.dir = mkdtempSync(join(tmpdir(), 'ipsec-mesh-monitor-'));
     this.root = join(this.dir, 'root');
     this.bin = join(this.dir, 'bin');
-    for (const d of ['run', 'proc/net', 'metrics', 'etc/swanctl']) mkdirSync(join(this.root, d), { recursive: true });
+    for (const d of ['run', 'proc/net', 'metrics', 'etc/swanctl', 'dev']) mkdirSync(join(this.root, d), { recursive: true });
+    // A syslog socket stands here (the script only checks that it exists before using logger).
+    writeFileSync(join(this.root, 'dev/log'), '');
     mkdirSync(this.bin);
     this.tool('swanctl', FAKE_SWANCTL);
     this.tool('ip', FAKE_IP);

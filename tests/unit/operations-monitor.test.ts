@@ -392,6 +392,21 @@ describe('monitor script hygiene', () => {
     expect(() => monitorScript({ mesh: 'm', host: 'a', targets: [], settings: { maxInitiations: -1 } })).toThrow(/maxInitiations/);
   });
 
+  it('logs to stderr where no syslog socket exists, and with journal priorities under systemd', async () => {
+    const { rmSync } = await import('node:fs');
+    rmSync(join(sb.root, 'dev/log'));
+    const r = sb.run(SCRIPT);
+    expect(sb.syslog()).toEqual([]);
+    expect(r.stderr).toContain('a: mesh m: traffic to b (ipv6 2001:db8:e::11) leaves in cleartext: enforcement use, no CHILD_SA\n');
+    const { spawnSync } = await import('node:child_process');
+    const j = spawnSync('/bin/sh', [join(sb.root, 'etc/swanctl/monitor.sh'), '--root', sb.root, '--textfile-dir', '/metrics'], {
+      encoding: 'utf8',
+      env: { PATH: `${sb.bin}:/usr/bin:/bin`, SB: sb.dir, LC_ALL: 'C', JOURNAL_STREAM: '8:12345' },
+    });
+    expect(j.stderr).toContain('<4>mesh m: traffic to b (ipv6 2001:db8:e::11) leaves in cleartext: enforcement use, no CHILD_SA\n');
+    expect(j.stderr).toContain('<5>mesh m: closed CHILD_SA m_c_v4{12} to c (ipv4): its in SA is missing from the kernel SAD (sad halfling)\n');
+  });
+
   it('with no connections to watch (mesh switched off) it still reports the kernel', () => {
     const r = sb.run(monitorScript({ mesh: MESH, host: 'a', targets: [] }));
     expect(r.code, r.stderr).toBe(0);
