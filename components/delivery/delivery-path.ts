@@ -85,3 +85,14 @@ export function hostKeyPath(mesh: string, host: string, generation: number): str
   }
   return `/etc/swanctl/private/${OWNED_NAME_PREFIX}_${mesh}_${host}_g${generation}.key`;
 }
+
+/**
+ * The CSR last printed for a host's key, kept so that re-running the key command (any change
+ * to its inputs, e.g. a new SSH key) prints the same request and nothing is re-signed. In
+ * /etc/swanctl itself, not beside the key: swanctl loads every file of private/ as a key.
+ */
+export function hostCsrPath(mesh: string, host: string): string {
+  checkLabel(host, 'mesh name', mesh);
+  checkLabel(host, 'host name', host);
+  return `/etc/swanctl/${OWNED_NAME_PREFIX}_${mesh}_${host}.csr`;
+}

@@ -5,7 +5,7 @@
 // certificate, listing the key path in the push's `keep`.
 import ipaddr from 'ipaddr.js';
 import { DeliveryError } from './delivery-error.js';
-import { checkLabel, hostKeyPath } from './delivery-path.js';
+import { checkLabel, hostCsrPath, hostKeyPath } from './delivery-path.js';
 import { prologue, READ_STATE, remoteCommand, WORKDIR } from './remote-shell.js';
 
 export interface HostKeyScriptOptions {
@@ -49,8 +49,14 @@ function checkNames(opts: HostKeyScriptOptions): void {
   }
 }
 
+/** First line of the stored CSR: which key and names it was made for. */
+function csrHeader(key: string, opts: HostKeyScriptOptions): string {
+  return `# ipsec-mesh CSR for ${key}: CN=${opts.commonName} SAN=${[...opts.dnsNames, ...opts.ipAddresses].join(',')}`;
+}
+
 function hostKeyBody(opts: HostKeyScriptOptions): string {
   const key = hostKeyPath(opts.mesh, opts.host, opts.generation);
+  const csr = hostCsrPath(opts.mesh, opts.host);
   const sans = [...opts.dnsNames, ...opts.ipAddresses];
   const pkiSans = sans.map((s) => `--san ${s}`).join(' ');
   const opensslSans = [...opts.dnsNames.map((d) => `DNS:${d}`), ...opts.ipAddresses.map((a) => `IP:${a}`)].join(',');
@@ -59,8 +65,12 @@ cat > /dev/null
 take_lock
 ${WORKDIR}
 KEY=$R${key}
+CSRF=$R${csr}
+WANT="${csrHeader(key, opts)}"
+made=0
 [ -d "$R/etc/swanctl/private" ] || die "/etc/swanctl/private does not exist (is strongswan-swanctl installed?)"
 if [ ! -s "$KEY" ]; then
+  made=1
   make_stage ${key} || die "cannot create a staging directory"
   t=$(tmp_of ${key})
   rm -f "$t"
@@ -78,6 +88,14 @@ if [ ! -s "$KEY" ]; then
   mv -f "$t" "$KEY" || die "cannot install ${key}"
   say "made a new ECDSA P-384 key ${key}"
 fi
+# ECDSA signatures are randomised: a new CSR each run would re-sign the certificate whenever
+# this command runs again. The same key (not re-made, not replaced since) and the same names
+# print the stored request again.
+if [ "$made" = 0 ] && [ -f "$CSRF" ] && [ ! "$KEY" -nt "$CSRF" ] && [ "$(sed -n 1p "$CSRF")" = "$WANT" ] &&
+   grep -q "^-----END CERTIFICATE REQUEST-----" "$CSRF"; then
+  sed -n "/^-----BEGIN CERTIFICATE REQUEST-----/,/^-----END CERTIFICATE REQUEST-----/p" "$CSRF"
+  exit 0
+fi
 if command -v pki >/dev/null 2>&1; then
   pki --req --in "$KEY" --type priv --dn "CN=${opts.commonName}" ${pkiSans} --outform pem > "$W/csr" 2> "$W/req.err" ||
     die "pki --req failed: $(cat "$W/req.err")"
@@ -86,6 +104,12 @@ else
     die "openssl req failed: $(cat "$W/req.err")"
 fi
 grep -q "^-----BEGIN CERTIFICATE REQUEST-----" "$W/csr" || die "no CSR was produced"
+make_stage ${csr} || die "cannot create a staging directory"
+t=$(tmp_of ${csr})
+printf "%s\\n" "$t" >> "$W/temps"
+{ printf "%s\\n" "$WANT"; cat "$W/csr"; } > "$t" && chmod 0600 "$t" || die "cannot store the CSR"
+if [ "$(id -u)" = 0 ]; then chown 0:0 "$t"; fi
+mv -f "$t" "$CSRF" || die "cannot store the CSR as ${csr}"
 cat "$W/csr"
 `;
 }
@@ -108,6 +132,7 @@ export function removeHostKeyScript(opts: RemoveHostKeyScriptOptions): string {
   checkLabel(opts.host, 'host name', opts.host);
   checkLabel(opts.host, 'mesh name', opts.mesh);
   const key = hostKeyPath(opts.mesh, opts.host, opts.generation);
+  const csr = hostCsrPath(opts.mesh, opts.host);
   const body = `
 cat > /dev/null
 take_lock
@@ -124,6 +149,8 @@ if [ -e "$R${key}" ]; then
 else
   echo "$H: ${key} is already gone"
 fi
+# The stored CSR goes with its key (a newer generation has overwritten it already).
+case $(sed -n 1p "$R${csr}" 2>/dev/null) in "# ipsec-mesh CSR for ${key}:"*) rm -f "$R${csr}" ;; esac
 `;
   return remoteCommand(opts.host, 'remove-host-key', `${prologue(opts.host, opts.mesh, `remove host key, generation ${opts.generation}`)}${body}`);
 }

@@ -8,6 +8,7 @@ export {
   checkDeliveryPath,
   deliveryStatePath,
   hostKeyPath,
+  hostCsrPath,
 } from './delivery-path.js';
 export {
   PAYLOAD_MAGIC,

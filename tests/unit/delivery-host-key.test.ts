@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DeliveryError,
   encodePayload,
+  hostCsrPath,
   hostKeyPath,
   prepareHostKeyScript,
   pushScript,
@@ -58,7 +59,36 @@ describe('prepareHostKeyScript', () => {
     expect(sb.read(KEY)).toBe(key);
     expect(again.stderr).not.toContain('made a new');
     checkCsr(again.stdout, key);
-    expect(sb.files()).toEqual([KEY, '/run/ipsec-mesh.lock']);
+    expect(sb.files()).toEqual([hostCsrPath('prod', 'cp1'), KEY, '/run/ipsec-mesh.lock']);
+  });
+
+  it('prints the same CSR again while key and names are unchanged (nothing gets re-signed); new names or a new key make a new one', () => {
+    const csrFile = hostCsrPath('prod', 'cp1');
+    const first = sb.run(prepareHostKeyScript(OPTS));
+    expect(first.code, first.stderr).toBe(0);
+    expect(sb.mode(csrFile)).toBe(0o600);
+    // Any change to the command (here another generation's command string would differ; a
+    // changed SSH key re-runs the same one) prints the stored request, byte for byte.
+    const again = sb.run(prepareHostKeyScript(OPTS));
+    expect(again.stdout).toBe(first.stdout);
+    const key = sb.read(KEY);
+    // New names: a new CSR for the same key.
+    const renamed = sb.run(prepareHostKeyScript({ ...OPTS, dnsNames: [...NAMES.dnsNames, 'cp1.example.org'] }));
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stdout).not.toBe(first.stdout);
+    expect(sb.read(KEY)).toBe(key);
+    expect(openssl(['req', '-noout', '-text'], renamed.stdout)).toContain('DNS:cp1.example.org');
+    expect(openssl(['req', '-noout', '-pubkey'], renamed.stdout)).toBe(openssl(['pkey', '-pubout'], key));
+    expect(sb.run(prepareHostKeyScript(OPTS)).stdout).not.toBe(renamed.stdout); // back to the old names: made anew, not the first one cached
+    // The key made anew (lost, or removed by hand): a new CSR for the new key.
+    const settled = sb.run(prepareHostKeyScript(OPTS)).stdout;
+    spawnSync('rm', ['-f', sb.path(KEY)]);
+    const remade = sb.run(prepareHostKeyScript(OPTS));
+    expect(remade.stdout).not.toBe(settled);
+    checkCsr(remade.stdout, sb.read(KEY));
+    // The key's delete takes the stored CSR with it.
+    expect(sb.run(removeHostKeyScript({ host: 'cp1', mesh: 'prod', generation: 2 })).code).toBe(0);
+    expect(sb.exists(csrFile)).toBe(false);
   });
 
   it('falls back to openssl when strongswan-pki is not installed', () => {
