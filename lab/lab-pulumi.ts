@@ -7,6 +7,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './netns/index.js';
 
+/** What the runner needs of a lab: the netns Lab, or a vm lab (lab/vm) — same shape. */
+export type LabPulumiTarget = Pick<Lab, 'stateRoot' | 'sshKeyPath'> & { readonly operator: Pick<Lab['operator'], 'netns'> };
+
 /** The repository root (the Pulumi project: Pulumi.yaml, dist/stacks/index.js). */
 export const PROJECT_DIR = resolve(fileURLToPath(import.meta.url), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 export const LAB_STACK = 'lab';
@@ -29,11 +32,11 @@ export class LabPulumiError extends Error {
   }
 }
 
-export function labBackendDir(lab: Lab): string {
+export function labBackendDir(lab: LabPulumiTarget): string {
   return join(lab.stateRoot, 'pulumi-backend');
 }
 
-export function labPulumiEnv(lab: Lab): NodeJS.ProcessEnv {
+export function labPulumiEnv(lab: LabPulumiTarget): NodeJS.ProcessEnv {
   mkdirSync(labBackendDir(lab), { recursive: true });
   return {
     ...process.env,
@@ -54,14 +57,14 @@ export interface LabPulumiOptions {
 }
 
 /** The stack's config file lives with the lab, not in the project dir (which is the repo). */
-export function labConfigFile(lab: Lab): string {
+export function labConfigFile(lab: LabPulumiTarget): string {
   return join(lab.stateRoot, `Pulumi.${LAB_STACK}.yaml`);
 }
 
 const TAKES_CONFIG_FILE = new Set(['config', 'up', 'preview', 'destroy', 'refresh']);
 
 /** `pulumi <args>` in the operator namespace, cwd = the project. */
-export async function labPulumi(lab: Lab, args: readonly string[], opts: LabPulumiOptions = {}): Promise<PulumiRun> {
+export async function labPulumi(lab: LabPulumiTarget, args: readonly string[], opts: LabPulumiOptions = {}): Promise<PulumiRun> {
   const configFile = TAKES_CONFIG_FILE.has(args[0] ?? '') ? ['--config-file', labConfigFile(lab)] : [];
   const argv = ['netns', 'exec', lab.operator.netns, 'pulumi', ...args, ...configFile, '--non-interactive'];
   const result = await new Promise<PulumiRun>((resolvePromise, reject) => {
@@ -85,7 +88,7 @@ export async function labPulumi(lab: Lab, args: readonly string[], opts: LabPulu
 }
 
 /** Creates (or selects) the lab stack and points it at the lab's inventory and SSH key. */
-export async function prepareLabStack(lab: Lab, inventoryPath: string, config: Readonly<Record<string, string>> = {}): Promise<void> {
+export async function prepareLabStack(lab: LabPulumiTarget, inventoryPath: string, config: Readonly<Record<string, string>> = {}): Promise<void> {
   const inProject = join(PROJECT_DIR, `Pulumi.${LAB_STACK}.yaml`);
   const hadProjectFile = existsSync(inProject);
   await labPulumi(lab, ['stack', 'select', '--create', LAB_STACK]);

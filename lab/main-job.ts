@@ -6,6 +6,7 @@
 //   npm run lab -- status             # the matrix again
 //   npm run lab -- pulumi stack output
 //   npm run lab:down                  # pulumi destroy, then the lab goes
+//   npm run lab -- up --backend vm    # qemu guests with Debian's kernel: real ESP (docs/vm-lab.md)
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadInventoryFile } from '../components/inventory/index.js';
@@ -15,8 +16,10 @@ import { labLayout } from './lab-layout.js';
 import { labPulumi, prepareLabStack } from './lab-pulumi.js';
 import { sendPairTraffic } from './pair-traffic.js';
 import { attachLab, labStateRoot, LabError, startLab, stopLab, writeLabInventory, type Lab } from './netns/index.js';
+import { attachVmLab, isVmLab, startVmLab, stopVmLab, VmLab } from './vm/index.js';
+import { espProof, formatEspProof } from './vm/esp-proof.js';
 
-const USAGE = `usage: npm run lab -- [up] [--hosts N] [--sites K] [--enforcement off|use|require] [--name NAME]
+const USAGE = `usage: npm run lab -- [up] [--hosts N] [--sites K] [--enforcement off|use|require] [--name NAME] [--backend netns|vm]
        npm run lab -- status [--name NAME]
        npm run lab -- pulumi ARGS… [--name NAME]
        npm run lab -- down [--name NAME]`;
@@ -25,7 +28,11 @@ const DEFAULT_NAME = 'lab';
 const t0 = Date.now();
 const step = (m: string): void => console.log(`\n==> [${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
 
-async function statusMatrix(lab: Lab): Promise<boolean> {
+/** Either backend: namespace hosts, or qemu guests (lab/vm) reached the same way. */
+type AnyLab = Lab | VmLab;
+const attachAny = (name: string): AnyLab => (isVmLab(name) ? attachVmLab(name) : attachLab(name));
+
+async function statusMatrix(lab: AnyLab): Promise<boolean> {
   const inventory = await loadInventoryFile(`${lab.stateRoot}/inventory.yaml`);
   const pairs = validateMesh(inventory);
   // ssh runs from the operator namespace, like the engine: the hosts are routed only there.
@@ -41,7 +48,7 @@ async function statusMatrix(lab: Lab): Promise<boolean> {
 }
 
 /** Under `require` nothing negotiates until a packet hits a trap policy: send one per peer. */
-async function pairTraffic(lab: Lab): Promise<void> {
+async function pairTraffic(lab: AnyLab): Promise<void> {
   const inventory = await loadInventoryFile(`${lab.stateRoot}/inventory.yaml`);
   await sendPairTraffic(lab, inventory, validateMesh(inventory));
   await new Promise((r) => setTimeout(r, 2000)); // IKE_SA_INIT + IKE_AUTH round trips
@@ -52,7 +59,7 @@ async function pairTraffic(lab: Lab): Promise<void> {
  * pulumi, not be parsed as ours); only `--name NAME` is the lab's.
  */
 function splitPulumiArgs(argv: readonly string[]): { ours: string[]; pulumi: string[] | undefined } {
-  const valued = new Set(['--hosts', '--sites', '--name', '--enforcement']);
+  const valued = new Set(['--hosts', '--sites', '--name', '--enforcement', '--backend']);
   const at = argv.findIndex((a, i) => a === 'pulumi' && !valued.has(argv[i - 1] ?? ''));
   if (at < 0) return { ours: [...argv], pulumi: undefined };
   const ours = argv.slice(0, at);
@@ -78,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
       sites: { type: 'string' },
       name: { type: 'string' },
       enforcement: { type: 'string' },
+      backend: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -93,11 +101,23 @@ async function main(argv: string[]): Promise<number> {
         console.error(`lab "${name}" is already up: \`npm run lab -- status\` shows it, \`npm run lab:down\` removes it`);
         return 1;
       }
+      const backend = values.backend ?? 'netns';
+      if (backend !== 'netns' && backend !== 'vm') {
+        console.error(`--backend must be netns or vm, got ${String(backend)}`);
+        return 2;
+      }
       const hosts = Number(values.hosts ?? 3);
       const sites = values.sites === undefined ? undefined : Number(values.sites);
       const spec = labLayout(name, hosts, sites);
-      step(`lab "${name}": ${hosts} hosts in ${spec.sites.length} sites (network namespaces, charon + sshd each)`);
-      const lab = await startLab(spec, { onProgress: (m) => console.log(`    ${m}`) });
+      const onProgress = (m: string): void => console.log(`    ${m}`);
+      let lab: AnyLab;
+      if (backend === 'vm') {
+        step(`lab "${name}": ${hosts} qemu guests (Debian's kernel, real ESP) in ${spec.sites.length} sites`);
+        lab = await startVmLab(spec, { onProgress });
+      } else {
+        step(`lab "${name}": ${hosts} hosts in ${spec.sites.length} sites (network namespaces, charon + sshd each)`);
+        lab = await startLab(spec, { onProgress });
+      }
       const inventory = writeLabInventory(lab);
       console.log(`    inventory: ${inventory}`);
       step('pulumi stack "lab" (local file backend in the lab state)');
@@ -110,6 +130,13 @@ async function main(argv: string[]): Promise<number> {
       await pairTraffic(lab);
       step('status of every pair (read over SSH from each host)');
       await statusMatrix(lab);
+      if (lab instanceof VmLab) {
+        step('on the wire: SAs, kernel state and a payload captured on the bridge');
+        const proof = await espProof(lab);
+        console.log(formatEspProof(proof));
+        console.log('\nNext: `npm run lab -- status`, `npm run lab -- pulumi stack output`, `npm run lab:down`.');
+        return up.code !== 0 ? up.code : proof.ok ? 0 : 1;
+      }
       console.log(
         '\nThis kernel has no ESP: IKE_SAs are real, CHILD_SAs cannot be installed (ike-only is the expected best here).' +
           '\nSee README "What the lab proves". Next: `npm run lab -- status`, `npm run lab -- pulumi stack output`, `npm run lab:down`.',
@@ -117,11 +144,11 @@ async function main(argv: string[]): Promise<number> {
       return up.code;
     }
     case 'status': {
-      const lab = attachLab(name);
+      const lab = attachAny(name);
       return (await statusMatrix(lab)) ? 0 : 1;
     }
     case 'pulumi': {
-      const lab = attachLab(name);
+      const lab = attachAny(name);
       const r = await labPulumi(lab, split.pulumi ?? rest, { stream: true, allowFailure: true });
       return r.code;
     }
@@ -130,12 +157,12 @@ async function main(argv: string[]): Promise<number> {
         console.log(`lab "${name}" is not up`);
         return 0;
       }
-      const lab = attachLab(name);
+      const lab = attachAny(name);
       step('pulumi destroy (removes ipsec-mesh from every host)');
       const d = await labPulumi(lab, ['destroy', '--yes', '--skip-preview'], { stream: true, allowFailure: true });
       if (d.code !== 0) console.error('pulumi destroy failed; the lab is removed anyway');
       step(`lab "${name}" down`);
-      const r = await stopLab(name);
+      const r = lab instanceof VmLab ? await stopVmLab(name) : await stopLab(name);
       console.log(`    ${r.stopped.length} process(es) stopped, ${r.netnsDeleted.length} namespace(s) deleted`);
       return 0;
     }

@@ -10,7 +10,7 @@ export function peerAddresses(pairs: HostPairSet, host: string): string[] {
 }
 
 /** One UDP datagram from `host` to each of `targets` (port 9, discard: no listener needed). */
-export async function sendDatagrams(lab: Lab, host: string, targets: readonly string[]): Promise<void> {
+export async function sendDatagrams(lab: Pick<Lab, 'exec'>, host: string, targets: readonly string[]): Promise<void> {
   if (targets.length === 0) return;
   // bash's /dev/udp: no extra tool on the hosts. A send refused by a policy is not an error here.
   const script = targets.map((t) => `echo ipsec-mesh-lab >/dev/udp/${t}/9 2>/dev/null || true`).join('; ');
@@ -18,6 +18,6 @@ export async function sendDatagrams(lab: Lab, host: string, targets: readonly st
 }
 
 /** From every inventory host to every peer address: IKE starts for each pair and family. */
-export async function sendPairTraffic(lab: Lab, inventory: Inventory, pairs: HostPairSet): Promise<void> {
+export async function sendPairTraffic(lab: Pick<Lab, 'exec'>, inventory: Inventory, pairs: HostPairSet): Promise<void> {
   await Promise.all(inventory.hosts.map((host) => sendDatagrams(lab, host.name, peerAddresses(pairs, host.name))));
 }

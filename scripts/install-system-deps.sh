@@ -3,6 +3,11 @@
 # nothing is touched (and apt is not even asked) when everything is already installed;
 # otherwise one `apt-get update` and one quiet `apt-get install` of exactly what is missing.
 # Debian 12 (bookworm): strongSwan 5.9.8.
+#
+#   scripts/install-system-deps.sh        the lab and the tests (default, lean)
+#   scripts/install-system-deps.sh --vm   also what the vm lab needs (qemu, debootstrap:
+#                                         lab/vm, scripts/build-guest-image.sh); called by
+#                                         `npm run lab -- --backend vm` and the vm tests only
 set -euo pipefail
 
 PACKAGES=(
@@ -21,6 +26,20 @@ PACKAGES=(
   sudo                          # the non-root SSH user case (NOPASSWD) in the delivery tests
   openssl                       # certificate checks in the tests
 )
+
+# Optional group: the vm lab. Not part of the default install (qemu alone is ~30 packages).
+VM_PACKAGES=(
+  qemu-system-x86               # the guests (TCG; KVM does not work on these machines)
+  debootstrap                   # the guests' root filesystem
+  e2fsprogs                     # mke2fs -d: the root filesystem image without mounting it
+  xz-utils                      # decompressing the kernel (vmlinuz → vmlinux)
+)
+for arg in "$@"; do
+  case "$arg" in
+    --vm) PACKAGES+=("${VM_PACKAGES[@]}") ;;
+    *) echo "unknown argument $arg (--vm adds the vm lab's packages)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,6 +11,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 if [ "${1:-up}" = "up" ] || [ "${1:0:2}" = "--" ]; then
   bash scripts/prepare.sh
+  # `--backend vm` (qemu guests, docs/vm-lab.md): qemu/debootstrap and the guest image too.
+  prev=
+  for a in "$@"; do
+    if { [ "$prev" = --backend ] && [ "$a" = vm ]; } || [ "$a" = --backend=vm ]; then
+      printf '\n==> vm lab: packages and guest image (built once into a cache outside the tree)\n'
+      bash scripts/install-system-deps.sh --vm
+      bash scripts/build-guest-image.sh >/dev/null
+    fi
+    prev=$a
+  done
 fi
 # shellcheck disable=SC1091
 source scripts/engine-env.sh

@@ -9,11 +9,11 @@ import type { ResolvedLabSpec } from './lab-spec.js';
 // The inventory (docs/inventory.md) that describes a lab's hosts as ipsec-mesh sees them:
 // addresses, sites with their subnets as prefixes, and SSH access pinned to each sshd's key.
 
-/** What the inventory is built from: a Lab, or anything shaped like one. */
+/** What the inventory is built from: a Lab, a vm lab (lab/vm), or anything shaped like one. */
 export interface LabInventorySource {
   readonly name: string;
   readonly spec: ResolvedLabSpec;
-  readonly hosts: readonly LabHost[];
+  readonly hosts: readonly Pick<LabHost, 'name' | 'site' | 'ipv4' | 'ipv6' | 'sshHostKey'>[];
 }
 
 export interface LabInventoryOptions {

@@ -48,16 +48,25 @@ async function sysctlIn(netns: string, settings: readonly string[], context: str
 
 const withPrefix = (address: string, subnet: ResolvedSubnet): string => `${address}/${subnet.prefixLength}`;
 
+export interface BuildNetworkOptions {
+  /**
+   * Make a namespace and a veth per host (default true). The vm lab passes false: its hosts
+   * are guests whose tap devices it plugs into the site bridges itself.
+   */
+  readonly hosts?: boolean;
+}
+
 /**
  * Creates every namespace, bridge, veth, address and route of the lab. `created` is
  * called for each namespace as soon as it exists, so a failure part-way can be undone.
  */
-export async function buildNetwork(spec: ResolvedLabSpec, created: (netns: string) => void): Promise<void> {
+export async function buildNetwork(spec: ResolvedLabSpec, created: (netns: string) => void, opts: BuildNetworkOptions = {}): Promise<void> {
   const lab = spec.name;
   const sw = switchNetns(lab);
   const rt = routerNetns(lab);
   const op = operatorNetns(lab);
-  const all = [sw, rt, op, ...spec.hosts.map((h) => hostNetns(lab, h.name))];
+  const hosts = opts.hosts === false ? [] : spec.hosts;
+  const all = [sw, rt, op, ...hosts.map((h) => hostNetns(lab, h.name))];
 
   for (const name of all) {
     // One by one: concurrent first-time `ip netns add` calls race on mounting /run/netns,
@@ -96,7 +105,7 @@ export async function buildNetwork(spec: ResolvedLabSpec, created: (netns: strin
     'link set lo up',
   );
 
-  const hostBatches = spec.hosts.map((h) => {
+  const hostBatches = hosts.map((h) => {
     const site = spec.sites.find((s) => s.name === h.site);
     if (!site) throw new Error(`host ${h.name}: unknown site ${h.site}`); // resolveLabSpec rules this out
     const lines = [
@@ -121,7 +130,7 @@ export async function buildNetwork(spec: ResolvedLabSpec, created: (netns: strin
           `link set ${routerPort(s.index)} master ${siteBridge(s.index)}`,
           `link set ${routerPort(s.index)} up`,
         ]),
-        ...spec.hosts.flatMap((h) => {
+        ...hosts.flatMap((h) => {
           const site = spec.sites.find((s) => s.name === h.site)!;
           return [`link set ${hostPort(h.index)} master ${siteBridge(site.index)}`, `link set ${hostPort(h.index)} up`];
         }),

@@ -6,7 +6,8 @@ import type { ResolvedLabSpec } from './lab-spec.js';
 // cleanup): every namespace and every PID it created. Teardown trusts only this file and
 // the lab's own namespace names, never process names.
 
-export type ProcessRole = 'holder' | 'charon' | 'sshd' | 'capture';
+/** `qemu`: a guest of the vm lab (lab/vm), recorded the same way. */
+export type ProcessRole = 'holder' | 'charon' | 'sshd' | 'capture' | 'qemu';
 
 /** A process the lab started. `startTime` (clock ticks since boot) guards against PID reuse. */
 export interface ProcessRecord {

@@ -246,8 +246,8 @@ function isLabStateDir(root: string): boolean {
   }
 }
 
-/** PIDs of processes whose network namespace is one of `names`. */
-function processesInNetns(names: readonly string[]): number[] {
+/** PIDs of processes whose network namespace is one of `names` (also used by lab/vm). */
+export function processesInNetns(names: readonly string[]): number[] {
   const inodes = new Set<string>();
   for (const n of names) {
     try {
