@@ -2,7 +2,7 @@
 // added and removed, a certificate generation bump, a proposal change and destroy, in that
 // order on one lab. The steps build on each other (each starts from the state the previous
 // one left), so they share one lab and run in file order.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LabInventoryOptions, LabSpec, ProcessRecord } from '../../lab/netns/index.js';
 import {
   E2eMesh,
@@ -52,11 +52,22 @@ let processes: readonly ProcessRecord[] = [];
 /** Every host before the first `up`: what `destroy` must bring back. */
 let pristine: Map<string, HostSnapshot>;
 
+/** A missing prerequisite or a lab that does not come up fails every test (never skips one). */
+let setupError: unknown;
+
 beforeAll(async () => {
-  requireE2ePrerequisites();
-  mesh = await E2eMesh.start(SPEC, WITHOUT_E);
-  processes = mesh.processes;
-  pristine = await snapshotHosts(mesh.lab, ALL);
+  try {
+    requireE2ePrerequisites();
+    mesh = await E2eMesh.start(SPEC, WITHOUT_E);
+    processes = mesh.processes;
+    pristine = await snapshotHosts(mesh.lab, ALL);
+  } catch (e) {
+    setupError = e;
+  }
+});
+
+beforeEach(() => {
+  if (setupError !== undefined) throw setupError;
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 // End to end with the real Pulumi engine (docs/e2e.md): a host that cannot be reached during
 // an update, SSH under `require` (also with charon stopped on a host), and the off switch. One lab, steps
 // in file order, each starting from the state the previous one left.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ProcessRecord } from '../../lab/netns/index.js';
 import {
   E2eMesh,
@@ -25,12 +25,23 @@ const HOSTS = ['a', 'b', 'c']; // a, b in east; c in west; one full mesh
 let mesh: E2eMesh;
 let processes: readonly ProcessRecord[] = [];
 
+/** A missing prerequisite or a lab that does not come up fails every test (never skips one). */
+let setupError: unknown;
+
 beforeAll(async () => {
-  requireE2ePrerequisites();
-  // Few, short dials: an unreachable host fails in seconds, not minutes (docs/engine.md).
-  mesh = await E2eMesh.start(threeHostSpec(LAB), {}, { sshDialErrorLimit: '2', sshPerDialTimeout: '5' });
-  processes = mesh.processes;
-  installPeerSsh(mesh.lab);
+  try {
+    requireE2ePrerequisites();
+    // Few, short dials: an unreachable host fails in seconds, not minutes (docs/engine.md).
+    mesh = await E2eMesh.start(threeHostSpec(LAB), {}, { sshDialErrorLimit: '2', sshPerDialTimeout: '5' });
+    processes = mesh.processes;
+    installPeerSsh(mesh.lab);
+  } catch (e) {
+    setupError = e;
+  }
+});
+
+beforeEach(() => {
+  if (setupError !== undefined) throw setupError;
 });
 
 afterAll(async () => {
