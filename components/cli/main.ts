@@ -7,12 +7,12 @@ import { PskDerivationError } from '../credentials/psk-derivation.js';
 import { RenderError } from '../render/index.js';
 import { renderToDir, RenderOptionsError } from './render-to-dir.js';
 import { validateMesh } from './validate-mesh.js';
-import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type MatrixSummary } from '../operations/index.js';
+import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type HostSaReport, type MatrixSummary } from '../operations/index.js';
 
 const USAGE = `usage:
   ipsec-mesh validate INVENTORY
   ipsec-mesh render INVENTORY --out DIR [--psk-master FILE]
-  ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted]`;
+  ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel]`;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -33,6 +33,7 @@ async function main(argv: readonly string[]): Promise<number> {
       'ssh-key': { type: 'string' },
       json: { type: 'boolean' },
       expect: { type: 'string' },
+      kernel: { type: 'boolean' },
     },
   });
   const [inventoryPath, ...extra] = positionals;
@@ -62,10 +63,16 @@ async function main(argv: readonly string[]): Promise<number> {
     if (expect !== undefined && expect !== 'ike' && expect !== 'encrypted') throw new UsageError('--expect takes ike or encrypted');
     const inventory = await loadInventoryFile(inventoryPath);
     const pairs = validateMesh(inventory);
-    const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key });
+    const kernel = values.kernel === true;
+    const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key, kernel });
     for (const r of reports) if (r.error !== undefined) process.stderr.write(`ipsec-mesh: ${r.host}: cannot read SAs: ${r.error}\n`);
-    if (values.json === true) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    else process.stdout.write(`${formatPairStatusMatrix(rows)}\n\n${formatSummary(summarisePairStatus(rows))}\n`);
+    if (values.json === true) {
+      const hosts = kernel ? reports.map((r) => ({ host: r.host, xfrmStat: Object.fromEntries(r.xfrmStat ?? []) })) : undefined;
+      process.stdout.write(`${JSON.stringify(hosts ? { rows, hosts } : rows, null, 2)}\n`);
+    } else {
+      process.stdout.write(`${formatPairStatusMatrix(rows)}\n\n${formatSummary(summarisePairStatus(rows))}\n`);
+      if (kernel) process.stdout.write(`${formatKernelCounters(reports)}\n`);
+    }
     if (expect === undefined) return 0;
     const good = expect === 'encrypted' ? ['encrypted', 'off'] : ['encrypted', 'ike-only', 'off'];
     const bad = rows.filter((r) => !good.includes(r.health));
@@ -73,6 +80,16 @@ async function main(argv: readonly string[]): Promise<number> {
     return bad.length === 0 ? 0 : 1;
   }
   throw new UsageError(`unknown command "${command}"`);
+}
+
+/** Non-zero /proc/net/xfrm_stat error counters per host (XfrmInNoStates: ESP for an SA this host lacks). */
+function formatKernelCounters(reports: readonly HostSaReport[]): string {
+  const lines = reports.map((r) => {
+    if (r.xfrmStat === undefined) return `  ${r.host}: not read`;
+    const bad = [...r.xfrmStat].filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`);
+    return `  ${r.host}: ${bad.length > 0 ? bad.join(', ') : 'no xfrm errors'}`;
+  });
+  return `kernel xfrm_stat:\n${lines.join('\n')}`;
 }
 
 function formatSummary(s: MatrixSummary): string {

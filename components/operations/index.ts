@@ -2,4 +2,8 @@
 export * from './swanctl-status.js';
 export * from './pair-status.js';
 export { runOverSsh, mapLimited, SshRunError, type SshRunOptions, type SshResult } from './ssh-runner.js';
-export { collectSaReports, collectPairStatus } from './collect-status.js';
+export { collectSaReports, collectPairStatus, type CollectOptions } from './collect-status.js';
+export * from './liveness-xfrm.js';
+export * from './liveness-check.js';
+export * from './monitor-script.js';
+export * from './monitor-units.js';

@@ -2,6 +2,7 @@
 // Pure: it reads parsed `swanctl --list-sas` output; collecting it over SSH is elsewhere.
 import type { AddressFamily, Enforcement, Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
+import type { XfrmState } from './liveness-xfrm.js';
 import type { IkeSaStatus } from './swanctl-status.js';
 
 /**
@@ -22,6 +23,12 @@ export interface SideStatus {
   readonly child: string;
   readonly childMode?: string;
   readonly proposal?: string;
+  /**
+   * The kernel's view of the installed CHILD_SA (only when the SAD was read): `ok` both SAs
+   * are in the SAD, `half` only one of them (a sad halfling on this host), `none` neither (a
+   * userland ESP backend, or no ESP in the kernel).
+   */
+  readonly sad?: 'ok' | 'half' | 'none';
 }
 
 export interface PairFamilyStatus {
@@ -40,6 +47,10 @@ export interface HostSaReport {
   readonly host: string;
   readonly sas: readonly IkeSaStatus[] | undefined;
   readonly error?: string;
+  /** The kernel SAD (`ip xfrm state`, header lines only), when it was read. */
+  readonly sad?: readonly XfrmState[];
+  /** /proc/net/xfrm_stat, when it was read. */
+  readonly xfrmStat?: ReadonlyMap<string, number>;
 }
 
 const CHILD_UP = new Set(['INSTALLED', 'REKEYING', 'REKEYED']);
@@ -53,6 +64,12 @@ function side(report: HostSaReport | undefined, host: string, mesh: string, loca
   const ike = candidates.find((sa) => sa.state === 'ESTABLISHED') ?? candidates[0];
   if (ike === undefined) return { host, ike: 'none', child: 'none' };
   const child = ike.children.find((c) => CHILD_UP.has(c.state)) ?? ike.children[0];
+  let sad: SideStatus['sad'];
+  if (report.sad !== undefined && child?.state === 'INSTALLED') {
+    const has = (src: string, dst: string, spi: unknown): boolean => report.sad!.some((x) => x.proto === 'esp' && x.src === src && x.dst === dst && x.spi === spi);
+    const n = Number(has(remote, local, child.raw['spi-in'])) + Number(has(local, remote, child.raw['spi-out']));
+    sad = n === 2 ? 'ok' : n === 1 ? 'half' : 'none';
+  }
   return {
     host,
     ike: ike.state,
@@ -60,6 +77,7 @@ function side(report: HostSaReport | undefined, host: string, mesh: string, loca
     child: child?.state ?? 'none',
     ...(child ? { childMode: child.mode } : {}),
     proposal: ike.proposal,
+    ...(sad ? { sad } : {}),
   };
 }
 
@@ -68,6 +86,8 @@ export function pairFamilyHealth(enforcement: Enforcement, a: SideStatus, b: Sid
   const aChild = CHILD_UP.has(a.child);
   const bChild = CHILD_UP.has(b.child);
   if (aChild !== bChild) return 'half';
+  // charon on both ends says installed, but one kernel holds only one of the two SAs.
+  if (a.sad === 'half' || b.sad === 'half') return 'half';
   if (a.ike !== 'ESTABLISHED' || b.ike !== 'ESTABLISHED') return 'down';
   return aChild ? 'encrypted' : 'ike-only';
 }
