@@ -10,7 +10,7 @@ import { planMtu } from './link-mtu.js';
 import { checkedPairs, planMeshConnections, type MeshConnection } from './mesh-connections.js';
 import { renderContext, type RenderContext } from './render-context.js';
 import type { RenderedFile } from './rendered-file.js';
-import { renderSwanctlConf } from './swanctl-conf.js';
+import { connectionFingerprints, renderSwanctlConf, type SwanctlInput } from './swanctl-conf.js';
 import { renderSysctlConf } from './sysctl-conf.js';
 
 export interface HostConfigInput {
@@ -48,6 +48,13 @@ export interface HostConfigDescription {
   readonly bypass: readonly string[];
   /** The connection holding the shunts. */
   readonly bypassConnection: string;
+  /**
+   * Per mesh connection: sha256 (hex) of the swanctl text that defines it (its section and the
+   * templates it references), from the same strings renderHostConfig writes. Credentials are
+   * not in it (the delivery folds them in): a push closes the IKE_SAs of connections whose
+   * fingerprint changed, so a new proposal or credential reaches running pairs.
+   */
+  readonly connectionFingerprints: Readonly<Record<string, string>>;
 }
 
 interface HostPlan {
@@ -73,6 +80,19 @@ function plan(input: HostConfigInput): HostPlan {
   };
 }
 
+function swanctlInput(input: HostConfigInput, p: HostPlan): SwanctlInput {
+  const name = p.ctx.mesh.name;
+  return {
+    ctx: p.ctx,
+    host: input.host,
+    connections: p.connections,
+    bypass: p.bypass,
+    enabled: p.enabled,
+    caCertFiles: input.caCertFiles ?? [caCertFileName(name, DEFAULT_CA_LABEL)],
+    hostCertFile: hostCertFileName(name, input.host.name),
+  };
+}
+
 /**
  * Every non-secret file of the host: swanctl connections + shunts, charon drop-in, sysctl,
  * then (unless `monitor: false`) the liveness monitor script and its service and timer units.
@@ -84,15 +104,7 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
   const paths = meshFilePaths(ctx.mesh, host);
   const families = hostFamilies(host);
   const mtu = planMtu(ctx, host, p.peerSites, families);
-  const swanctl = renderSwanctlConf({
-    ctx,
-    host,
-    connections: p.connections,
-    bypass: p.bypass,
-    enabled: p.enabled,
-    caCertFiles: input.caCertFiles ?? [caCertFileName(ctx.mesh.name, DEFAULT_CA_LABEL)],
-    hostCertFile: hostCertFileName(ctx.mesh.name, host.name),
-  });
+  const swanctl = renderSwanctlConf(swanctlInput(input, p));
   return [
     { path: paths.swanctlConf, content: swanctl, mode: 0o644, secret: false },
     {
@@ -120,7 +132,10 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
   ];
 }
 
-/** The names `swanctl --list-conns` / `--list-pols` must show for this host (no text rendered). */
+/**
+ * The names `swanctl --list-conns` / `--list-pols` must show for this host, and the
+ * fingerprint of each mesh connection (its text is rendered and hashed, not returned).
+ */
 export function describeHostConfig(input: HostConfigInput): HostConfigDescription {
   const p = plan(input);
   return {
@@ -129,5 +144,6 @@ export function describeHostConfig(input: HostConfigInput): HostConfigDescriptio
     initiators: p.connections.filter((c) => c.role === 'use-initiator').map((c) => c.name),
     bypass: p.bypass.map((s) => s.name),
     bypassConnection: bypassConnectionName(p.ctx.mesh.name),
+    connectionFingerprints: connectionFingerprints(swanctlInput(input, p)),
   };
 }

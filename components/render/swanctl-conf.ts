@@ -1,6 +1,7 @@
 // The swanctl.conf text of one host: shared defaults as top-level sections that every
 // connection references (strongswan.conf "referencing other sections", strongSwan ≥ 5.7),
 // so a per-peer host with ~1000 connections writes only what differs per connection.
+import { createHash } from 'node:crypto';
 import type { Host } from '../inventory/model.js';
 import { bypassConnectionName, type BypassShunt } from './bypass-shunts.js';
 import { commentText, confValue } from './conf-syntax.js';
@@ -49,8 +50,6 @@ export function renderSwanctlConf(input: SwanctlInput): string {
   const { ctx, host, connections, bypass, enabled } = input;
   const mesh = ctx.mesh;
   const m = mesh.name;
-  const lt = mesh.lifetimes;
-  const certMode = mesh.auth === 'certificate';
   const out: string[] = [];
 
   const roles = new Set<ChildRole>();
@@ -63,38 +62,9 @@ export function renderSwanctlConf(input: SwanctlInput): string {
   );
 
   if (connections.length > 0) {
-    out.push(`${templateName(m, 'conn')} {`, '\tversion = 2', `\tproposals = ${ctx.ikeProposals}`);
-    out.push(
-      '\t# retry initiation forever (timeouts only; a peer answering with an error stops it)',
-      '\tkeyingtries = 0',
-      '\tmobike = no',
-      '\t# rekey IKE_SAs, never reauthenticate (reauthentication tears SAs down)',
-      '\treauth_time = 0',
-      `\trekey_time = ${lt.ikeRekeySeconds}s`,
-      `\tdpd_delay = ${lt.dpdDelaySeconds}s`,
-    );
-    if (certMode) out.push('\t# peers have only the CA: always send our certificate', '\tsend_cert = always');
-    out.push('\tlocal {', `\t\tauth = ${certMode ? 'pubkey' : 'psk'}`, `\t\tid = ${ctx.identityValue(host)}`);
-    if (certMode) out.push(`\t\tcerts = ${confValue(input.hostCertFile, 'host certificate file')}`);
-    out.push('\t}', '\tremote {', `\t\tauth = ${certMode ? 'pubkey' : 'psk'}`);
-    if (certMode) out.push(`\t\tcacerts = ${caList(input.caCertFiles, m, host.name)}`);
-    out.push('\t}', '}', '');
+    out.push(connTemplate(input), '');
     for (const role of ['require', 'use-initiator', 'use-responder'] as const) {
-      if (!roles.has(role)) continue;
-      const a = CHILD_ACTIONS[role];
-      out.push(
-        `${templateName(m, role)} {`,
-        `\tmode = ${mesh.mode}`,
-        `\tesp_proposals = ${ctx.espProposals}`,
-        `\trekey_time = ${lt.childRekeySeconds}s`,
-        `\trekey_bytes = ${lt.childRekeyBytes}`,
-        `\tpriority = ${MESH_POLICY_PRIORITY}`,
-        `\tstart_action = ${a.start}`,
-        `\tdpd_action = ${a.dpd}`,
-        `\tclose_action = ${a.close}`,
-        '}',
-        '',
-      );
+      if (roles.has(role)) out.push(roleTemplate(ctx, role), '');
     }
   }
   const pass = templateName(m, 'pass');
@@ -121,24 +91,90 @@ export function renderSwanctlConf(input: SwanctlInput): string {
     }
     out.push('\t\t}', '\t}');
   }
-  const conn = templateName(m, 'conn');
-  for (const c of connections) {
-    // One string per connection: this loop runs ~1000 times per host in a big per-peer mesh.
-    out.push(
-      `\t${c.name} : ${conn} {\n` +
-        `\t\tlocal_addrs = ${c.localAddrs}\n` +
-        // A family-specific wildcard: IPv6 trap policies of a `%any` connection are refused (EINVAL).
-        `\t\tremote_addrs = ${c.remoteAddrs ?? (c.family === 'ipv6' ? '%any6' : '%any4')}\n` +
-        `\t\tremote {\n\t\t\tid = ${c.remoteId ?? '%any'}\n\t\t}\n` +
-        `\t\tchildren {\n` +
-        `\t\t\t${c.name} : ${templateName(m, c.role)} {\n` +
-        `\t\t\t\tlocal_ts = ${c.localTs}\n` +
-        `\t\t\t\tremote_ts = ${c.remoteTs}\n` +
-        `\t\t\t}\n\t\t}\n\t}`,
-    );
-  }
+  for (const c of connections) out.push(connectionSection(m, c));
   out.push('}', '');
   return out.join('\n');
+}
+
+/** The shared IKE defaults every mesh connection references (`name : ipsec-mesh_<mesh>_conn`). */
+function connTemplate(input: SwanctlInput): string {
+  const { ctx, host } = input;
+  const mesh = ctx.mesh;
+  const lt = mesh.lifetimes;
+  const certMode = mesh.auth === 'certificate';
+  const out = [`${templateName(mesh.name, 'conn')} {`, '\tversion = 2', `\tproposals = ${ctx.ikeProposals}`];
+  out.push(
+    '\t# retry initiation forever (timeouts only; a peer answering with an error stops it)',
+    '\tkeyingtries = 0',
+    '\tmobike = no',
+    '\t# rekey IKE_SAs, never reauthenticate (reauthentication tears SAs down)',
+    '\treauth_time = 0',
+    `\trekey_time = ${lt.ikeRekeySeconds}s`,
+    `\tdpd_delay = ${lt.dpdDelaySeconds}s`,
+  );
+  if (certMode) out.push('\t# peers have only the CA: always send our certificate', '\tsend_cert = always');
+  out.push('\tlocal {', `\t\tauth = ${certMode ? 'pubkey' : 'psk'}`, `\t\tid = ${ctx.identityValue(host)}`);
+  if (certMode) out.push(`\t\tcerts = ${confValue(input.hostCertFile, 'host certificate file')}`);
+  out.push('\t}', '\tremote {', `\t\tauth = ${certMode ? 'pubkey' : 'psk'}`);
+  if (certMode) out.push(`\t\tcacerts = ${caList(input.caCertFiles, mesh.name, host.name)}`);
+  out.push('\t}', '}');
+  return out.join('\n');
+}
+
+/** The CHILD_SA defaults of one role (how the SA starts and recovers). */
+function roleTemplate(ctx: RenderContext, role: ChildRole): string {
+  const mesh = ctx.mesh;
+  const lt = mesh.lifetimes;
+  const a = CHILD_ACTIONS[role];
+  return [
+    `${templateName(mesh.name, role)} {`,
+    `\tmode = ${mesh.mode}`,
+    `\tesp_proposals = ${ctx.espProposals}`,
+    `\trekey_time = ${lt.childRekeySeconds}s`,
+    `\trekey_bytes = ${lt.childRekeyBytes}`,
+    `\tpriority = ${MESH_POLICY_PRIORITY}`,
+    `\tstart_action = ${a.start}`,
+    `\tdpd_action = ${a.dpd}`,
+    `\tclose_action = ${a.close}`,
+    '}',
+  ].join('\n');
+}
+
+/** One mesh connection's own section, inside `connections { }`. */
+function connectionSection(meshName: string, c: MeshConnection): string {
+  // One string per connection: this runs ~1000 times per host in a big per-peer mesh.
+  return (
+    `\t${c.name} : ${templateName(meshName, 'conn')} {\n` +
+    `\t\tlocal_addrs = ${c.localAddrs}\n` +
+    // A family-specific wildcard: IPv6 trap policies of a `%any` connection are refused (EINVAL).
+    `\t\tremote_addrs = ${c.remoteAddrs ?? (c.family === 'ipv6' ? '%any6' : '%any4')}\n` +
+    `\t\tremote {\n\t\t\tid = ${c.remoteId ?? '%any'}\n\t\t}\n` +
+    `\t\tchildren {\n` +
+    `\t\t\t${c.name} : ${templateName(meshName, c.role)} {\n` +
+    `\t\t\t\tlocal_ts = ${c.localTs}\n` +
+    `\t\t\t\tremote_ts = ${c.remoteTs}\n` +
+    `\t\t\t}\n\t\t}\n\t}`
+  );
+}
+
+/**
+ * A fingerprint (sha256, hex) per mesh connection over exactly the text swanctl reads for it:
+ * its own section and the two templates it references. Equal text, equal fingerprint; the
+ * push closes the running IKE_SAs of a connection whose fingerprint changed (charon keeps a
+ * running IKE_SA on the configuration it was set up with, across rekeys).
+ */
+export function connectionFingerprints(input: SwanctlInput): Record<string, string> {
+  const m = input.ctx.mesh.name;
+  const out: Record<string, string> = {};
+  if (input.connections.length === 0) return out;
+  const conn = connTemplate(input);
+  const roles = new Map<ChildRole, string>();
+  for (const c of input.connections) {
+    let role = roles.get(c.role);
+    if (role === undefined) roles.set(c.role, (role = roleTemplate(input.ctx, c.role)));
+    out[c.name] = createHash('sha256').update(`${conn}\n${role}\n${connectionSection(m, c)}\n`).digest('hex');
+  }
+  return out;
 }
 
 function caList(files: readonly string[], meshName: string, hostName: string): string {

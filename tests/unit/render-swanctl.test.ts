@@ -241,6 +241,51 @@ describe('describeHostConfig', () => {
   });
 });
 
+describe('connection fingerprints', () => {
+  const pairs = fullMesh(HOSTS);
+  const fp = (host: Host, mesh: Parameters<typeof mkInventory>[1] = {}, extra: Partial<HostConfigInput> = {}, ps: HostPair[] = pairs) =>
+    describeHostConfig(input(host, ps, mesh, extra)).connectionFingerprints;
+
+  it('has one sha256 per mesh connection (none for the bypass connection), stable for the same input', () => {
+    for (const mesh of [{}, { layout: 'compact' as const }, { auth: 'psk' as const }]) {
+      const d = describeHostConfig(input(alpha, pairs, mesh));
+      expect(Object.keys(d.connectionFingerprints).sort()).toEqual([...d.connections].sort());
+      for (const v of Object.values(d.connectionFingerprints)) expect(v).toMatch(/^[0-9a-f]{64}$/);
+      expect(fp(alpha, mesh)).toEqual(d.connectionFingerprints);
+    }
+    // The pair order and a fresh inventory object change nothing.
+    expect(describeHostConfig({ inventory: mkInventory(HOSTS), host: alpha, pairs: pairsOf(pairs, 'alpha').reverse() }).connectionFingerprints).toEqual(fp(alpha));
+    expect(describeHostConfig(input(alpha, pairs, {}, { enabled: false })).connectionFingerprints).toEqual({});
+  });
+
+  it('changes for every connection when a shared template changes (IKE or ESP proposal, lifetimes, CA files)', () => {
+    const base = fp(alpha);
+    const variants = [
+      fp(alpha, { proposals: ['aes128gcm16-prfsha256-ecp256'] }),
+      fp(alpha, { espProposals: ['aes128gcm16-ecp256'] }),
+      fp(alpha, { lifetimes: { ikeRekeySeconds: 7_200, childRekeySeconds: 3_600, childRekeyBytes: 50_000_000_000, dpdDelaySeconds: 30 } }),
+      fp(alpha, {}, { caCertFiles: ['ipsec-mesh_prod_ca_ca1.pem', 'ipsec-mesh_prod_ca_ca2.pem'] }),
+    ];
+    for (const v of variants) {
+      expect(Object.keys(v)).toEqual(Object.keys(base));
+      for (const name of Object.keys(base)) expect(v[name], name).not.toBe(base[name]);
+    }
+  });
+
+  it('changes only for the connections whose own section or role changed', () => {
+    const base = fp(alpha);
+    // bravo's pair drops to `use`: only alpha's connections to bravo reference another role template.
+    const use = fp(alpha, {}, {}, fullMesh(HOSTS, (a, b) => ([a, b].sort().join('~') === 'alpha~bravo' ? 'use' : 'require')));
+    const changed = Object.keys(base).filter((n) => use[n] !== base[n]);
+    expect(changed.sort()).toEqual(['prod_bravo_v4', 'prod_bravo_v6']);
+    // A new address of charlie changes only the connection to charlie of that family.
+    const charlie2 = { ...charlie, addresses: { ...charlie.addresses, ipv4: ['198.51.100.99'] } };
+    const hosts = [alpha, bravo, charlie2, delta];
+    const moved = describeHostConfig({ inventory: mkInventory(hosts), host: alpha, pairs: pairsOf(fullMesh(hosts), 'alpha') }).connectionFingerprints;
+    expect(Object.keys(base).filter((n) => moved[n] !== base[n])).toEqual(['prod_charlie_v4']);
+  });
+});
+
 describe('determinism and input checks', () => {
   it('renders identical text whatever the order of the pairs', () => {
     const pairs = pairsOf(fullMesh(HOSTS), 'alpha');
