@@ -81,11 +81,26 @@ function check(opts: MonitorScriptOptions): void {
     if (!Number.isSafeInteger(v) || v < 0) fail(`${k} must be a whole number ≥ 0, got ${String(v)}`);
   }
   for (const t of opts.targets) {
-    if (!CONN.test(t.connection)) fail(`connection name "${t.connection}" is unsafe`);
-    if (!LABEL.test(t.peer)) fail(`peer name "${t.peer}" is not a DNS label`);
-    if (!ADDR.test(t.local) || !ADDR.test(t.remote)) fail(`addresses "${t.local}" / "${t.remote}" of ${t.connection} are not IP addresses`);
+    if (!safe(CONN, t.connection)) fail(`connection name "${t.connection}" is unsafe`);
+    if (!safe(LABEL, t.peer)) fail(`peer name "${t.peer}" is not a DNS label`);
+    if (!safe(ADDR, t.local) || !safe(ADDR, t.remote)) fail(`addresses "${t.local}" / "${t.remote}" of ${t.connection} are not IP addresses`);
   }
 }
+
+// Every host's script lists its peers: in a 1000-host mesh the same names and addresses are
+// checked ~2000 times each. Remember the ones that passed (bounded by the inventory's size).
+const passed = new Map<RegExp, Set<string>>();
+function safe(re: RegExp, value: string): boolean {
+  let seen = passed.get(re);
+  if (seen === undefined) passed.set(re, (seen = new Set()));
+  if (seen.has(value)) return true;
+  if (!re.test(value)) return false;
+  if (seen.size > 100_000) seen.clear();
+  seen.add(value);
+  return true;
+}
+
+let decideAwk: string | undefined;
 
 // `swanctl --list-sas --pretty` → "I <ike id> <name> <state> <local> <remote> <initiator 0|1> <established|->"
 // and "C <ike id> <name> <child id> <state> <spi-in> <spi-out> <install-time|-> <bytes-in|-> <bytes-out|->".
@@ -268,7 +283,7 @@ export function monitorScript(opts: MonitorScriptOptions): string {
   check(opts);
   const s = { ...DEFAULT_LIVENESS_SETTINGS, ...opts.settings };
   const paths = monitorPaths(opts.mesh);
-  const decide = DECIDE_AWK.replace('__HEADERS__', metricsHeaders());
+  const decide = (decideAwk ??= DECIDE_AWK.replace('__HEADERS__', metricsHeaders()));
   return `#!/bin/sh
 # ipsec-mesh liveness monitor - mesh ${opts.mesh}, host ${opts.host}. Written by every deploy: do not edit.
 # Checks each mesh connection this host expects (listed at the end) against charon's SAs and the
