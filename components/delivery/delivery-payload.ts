@@ -8,7 +8,8 @@
 //   <base64 of the content, 76 characters a line>
 //   K <path>                       (an owned file that stays though not carried, e.g. a key made on the host)
 //   C <connection name>            (the mesh connections this config defines)
-//   END <number of F, K and C records>
+//   D <connection name> <fingerprint>  (of a C connection: hex hash of its config and credentials)
+//   END <number of F, K, C and D records>
 //
 // The END line makes a truncated stdin detectable; the H/M lines make a payload delivered
 // to the wrong host or mesh detectable. Records are sorted, so equal inputs give equal bytes.
@@ -29,6 +30,13 @@ export interface DeliveryBundle {
   readonly keep?: readonly string[];
   /** Names of the mesh connections in `files`: SAs of names that disappear are terminated. */
   readonly connections: readonly string[];
+  /**
+   * Per connection (a subset of `connections`): a one-way hash (hex, 16–128 digits) of
+   * everything that defines it, credentials included — never a secret itself. After a
+   * successful load the push closes the IKE_SAs of connections whose fingerprint differs from
+   * the last push's, so they renegotiate with the new proposal or credentials.
+   */
+  readonly fingerprints?: Readonly<Record<string, string>>;
 }
 
 export interface DecodedFile {
@@ -43,7 +51,11 @@ export interface DecodedPayload {
   readonly files: readonly DecodedFile[];
   readonly keep: readonly string[];
   readonly connections: readonly string[];
+  readonly fingerprints: Readonly<Record<string, string>>;
 }
+
+/** A connection fingerprint: lower-case hex, 16 to 128 digits (a sha256 or a prefix of one). */
+const FINGERPRINT = /^[0-9a-f]{16,128}$/;
 
 function modeText(mode: number): string {
   return mode.toString(8).padStart(4, '0');
@@ -80,6 +92,15 @@ export function validateBundle(bundle: DeliveryBundle): void {
   unique(host, 'path', [...bundle.files.map((f) => f.path), ...keep]);
   for (const c of bundle.connections) checkConnectionName(host, c);
   unique(host, 'connection', bundle.connections);
+  checkFingerprints(host, bundle.connections, Object.entries(bundle.fingerprints ?? {}));
+}
+
+function checkFingerprints(host: string, connections: readonly string[], entries: readonly (readonly [string, string])[]): void {
+  const known = new Set(connections);
+  for (const [name, fp] of entries) {
+    if (!known.has(name)) throw new DeliveryError(host, `fingerprint for "${name}", which is not one of the payload's connections`);
+    if (!FINGERPRINT.test(fp)) throw new DeliveryError(host, `fingerprint of ${name} is not 16 to 128 lower-case hex digits`);
+  }
 }
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -98,7 +119,9 @@ export function encodePayload(bundle: DeliveryBundle): string {
   for (const k of keep) lines.push(`K ${k}`);
   const connections = [...bundle.connections].sort(byText);
   for (const c of connections) lines.push(`C ${c}`);
-  lines.push(`END ${files.length + keep.length + connections.length}`);
+  const fingerprints = Object.entries(bundle.fingerprints ?? {}).sort(([a], [b]) => byText(a, b));
+  for (const [c, fp] of fingerprints) lines.push(`D ${c} ${fp}`);
+  lines.push(`END ${files.length + keep.length + connections.length + fingerprints.length}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -125,6 +148,7 @@ export function decodePayload(payload: string): DecodedPayload {
   const files: DecodedFile[] = [];
   const keep: string[] = [];
   const connections: string[] = [];
+  const fingerprints: [string, string][] = [];
   let i = 3;
   for (;;) {
     const line = lines[i];
@@ -152,8 +176,10 @@ export function decodePayload(payload: string): DecodedPayload {
     } else if ((r = /^C (\S+)$/.exec(line))) {
       checkConnectionName(host, r[1] ?? '');
       connections.push(r[1] ?? '');
+    } else if ((r = /^D (\S+) (\S+)$/.exec(line))) {
+      fingerprints.push([r[1] ?? '', r[2] ?? '']);
     } else if ((r = /^END ([0-9]+)$/.exec(line))) {
-      const count = files.length + keep.length + connections.length;
+      const count = files.length + keep.length + connections.length + fingerprints.length;
       if (Number(r[1]) !== count) fail(i, `END announces ${r[1]} records, found ${count}: payload truncated`);
       if (i !== lines.length - 1) fail(i + 1, 'data after END');
       break;
@@ -163,5 +189,7 @@ export function decodePayload(payload: string): DecodedPayload {
     i++;
   }
   unique(host, 'path', [...files.map((f) => f.path), ...keep]);
-  return { host, mesh, files, keep, connections };
+  unique(host, 'fingerprint of connection', fingerprints.map(([c]) => c));
+  checkFingerprints(host, connections, fingerprints);
+  return { host, mesh, files, keep, connections, fingerprints: Object.fromEntries(fingerprints) };
 }

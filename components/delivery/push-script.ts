@@ -1,6 +1,6 @@
 // The create/update command of one host's push: installs the payload read from stdin,
-// reloads strongSwan (never restarts it), rolls back on failure, and closes the SAs of
-// connections the new config no longer has. See docs/delivery.md for every step.
+// reloads strongSwan (never restarts it), rolls back on failure, closes the SAs of
+// connections the new config no longer has and of those it changed. See docs/delivery.md.
 import { checkLabel } from './delivery-path.js';
 import { PAYLOAD_MAGIC, PAYLOAD_VERSION } from './delivery-payload.js';
 import { prologue, READ_STATE, remoteCommand, SWANCTL_LOAD, TERMINATE_SAS, WORKDIR } from './remote-shell.js';
@@ -17,7 +17,7 @@ export interface PushScriptOptions {
 }
 
 // The payload parser (awk, POSIX): same checks as decodePayload. Writes $W/index
-// ("F <n> <mode> <path>", "K <path>", "C <name>") and $W/<n>.b64 per file.
+// ("F <n> <mode> <path>", "K <path>", "C <name>", "D <name> <fingerprint>") and $W/<n>.b64 per file.
 const PARSE_AWK = `
 function bad(msg) { if (!err) print "payload line " NR ": " msg > "/dev/stderr"; err = 1; exit 1 }
 function okpath(p,   n, a, i) {
@@ -56,7 +56,13 @@ $1 == "F" && NF == 4 {
 $1 == "K" && NF == 2 { if (!okpath($2)) bad("refusing path " $2); once($2); records++; print "K", $2 > (DIR "/index"); next }
 $1 == "C" && NF == 2 {
   if ($2 !~ /^[A-Za-z0-9][A-Za-z0-9._-]*$/) bad("bad connection name " $2)
-  records++; print "C", $2 > (DIR "/index"); next
+  records++; conns[$2] = 1; print "C", $2 > (DIR "/index"); next
+}
+$1 == "D" && NF == 3 {
+  if (!($2 in conns)) bad("fingerprint for " $2 ", which is not a connection of the payload")
+  if ($3 !~ /^[0-9a-f]+$/ || length($3) < 16 || length($3) > 128) bad("bad fingerprint for " $2)
+  if ($2 in fps) bad("fingerprint of " $2 " is listed twice")
+  fps[$2] = 1; records++; print "D", $2, $3 > (DIR "/index"); next
 }
 $1 == "END" && NF == 2 { if ($2 != (records + 0) "") bad("END announces " $2 " records, found " records + 0 ": truncated"); done = 1; next }
 { bad("unexpected line") }
@@ -89,12 +95,13 @@ if ! systemd_up; then
   units_skipped=$(grep -c "^F [0-9]* [0-7]* /etc/systemd/system/" "$W/index")
   grep -v "^F [0-9]* [0-7]* /etc/systemd/system/" "$W/index" > "$W/index.units"; mv -f "$W/index.units" "$W/index"
 fi
-: > "$W/new.paths"; : > "$W/new.keep"; : > "$W/new.conns"; : > "$W/new.files"
+: > "$W/new.paths"; : > "$W/new.keep"; : > "$W/new.conns"; : > "$W/new.files"; : > "$W/new.fps"
 while read -r k a b c; do
   case $k in
     F) printf "%s\\n" "$c" >> "$W/new.paths"; printf "%s %s %s\\n" "$a" "$b" "$c" >> "$W/new.files" ;;
     K) printf "%s\\n" "$a" >> "$W/new.paths"; printf "%s\\n" "$a" >> "$W/new.keep" ;;
     C) printf "%s\\n" "$a" >> "$W/new.conns" ;;
+    D) printf "%s %s\\n" "$a" "$b" >> "$W/new.fps" ;;
   esac
 done < "$W/index"
 ${READ_STATE}
@@ -250,13 +257,26 @@ esac
   echo "ipsec-mesh-state 1"
   echo "N $n"
   while read -r k a b c; do
-    case $k in F) echo "F $c" ;; K) echo "K $a" ;; C) echo "C $a" ;; esac
+    case $k in F) echo "F $c" ;; K) echo "K $a" ;; C) echo "C $a" ;; D) echo "D $a $b" ;; esac
   done < "$W/index"
 } > "$STATE.new" && mv -f "$STATE.new" "$STATE" || die "files applied, but the state file $STATE could not be written"
 
 # 7. SAs of mesh connections this config no longer has: a removed trap connection leaves its SA running.
 grep -vxF -f "$W/new.conns" "$W/old.conns" > "$W/gone.conns"
 terminate_sas "$W/gone.conns"
+orphans=$terminated
+# SAs of connections whose fingerprint changed (proposal, lifetimes, peer, certificate, CA,
+# PSK): charon keeps a running IKE_SA on the configuration it was set up with, even across
+# rekeys, so a changed connection is closed (one at a time); a trap renegotiates it on the next
+# packet, the monitor run below re-initiates "use". A new connection has no previous
+# fingerprint, an unchanged one the same: neither is touched.
+LC_ALL=C sort -k1,1 "$W/old.fps" > "$W/old.fps.s"
+LC_ALL=C sort -k1,1 "$W/new.fps" > "$W/new.fps.s"
+LC_ALL=C join "$W/old.fps.s" "$W/new.fps.s" > "$W/both.fps"
+: > "$W/changed.conns"
+while read -r c o n; do [ "$o" = "$n" ] || printf "%s\\n" "$c" >> "$W/changed.conns"; done < "$W/both.fps"
+terminate_sas "$W/changed.conns"
+renewed=$terminated
 
 # 8. Units of the liveness monitor: reload systemd when one changed, keep the timers enabled.
 [ "$units_skipped" -gt 0 ] && say "systemd is not running: $units_skipped unit file(s) not installed (the monitor runs only after each push)"
@@ -286,7 +306,7 @@ fi
 changed=$(grep -c . "$W/changed")
 conns=$(grep -c . "$W/new.conns")
 loaded=$(grep "^successfully loaded" "$W/apply.out" | tr "\\n" ";" | sed "s/;$//")
-echo "$H: mesh $M: $changed file(s) written, $unchanged unchanged, $removed removed; $conns connection(s) configured; $terminated orphaned IKE_SA(s) closed; strongSwan reloaded ($loaded)"
+echo "$H: mesh $M: $changed file(s) written, $unchanged unchanged, $removed removed; $conns connection(s) configured; $orphans orphaned IKE_SA(s) closed; $renewed IKE_SA(s) of $(grep -c . "$W/changed.conns") changed connection(s) closed; strongSwan reloaded ($loaded)"
 `;
 
 /** The command string of a push (create or update). Deterministic; contains no secret. */

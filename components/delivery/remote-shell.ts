@@ -131,11 +131,12 @@ drop_stages() {
 
 /**
  * Reads the mesh's state file (written by the last successful push) into
- * $W/old.paths (F and K), $W/old.keep (K), $W/old.conns and $old_n (instance count).
+ * $W/old.paths (F and K), $W/old.keep (K), $W/old.conns, $W/old.fps ("<name> <fingerprint>")
+ * and $old_n (instance count). A state file of an older version has no D lines: no fingerprint.
  */
 export const READ_STATE = `
 old_n=0
-: > "$W/old.paths"; : > "$W/old.keep"; : > "$W/old.conns"
+: > "$W/old.paths"; : > "$W/old.keep"; : > "$W/old.conns"; : > "$W/old.fps"
 if [ -f "$STATE" ]; then
   while read -r k v; do
     case $k in
@@ -143,6 +144,9 @@ if [ -f "$STATE" ]; then
       F) if owned_path "$v"; then printf "%s\\n" "$v" >> "$W/old.paths"; fi ;;
       K) if owned_path "$v"; then printf "%s\\n" "$v" >> "$W/old.paths"; printf "%s\\n" "$v" >> "$W/old.keep"; fi ;;
       C) if conn_name "$v"; then printf "%s\\n" "$v" >> "$W/old.conns"; fi ;;
+      D)
+        case $v in *" "*) fn=\${v%% *}; fv=\${v#* } ;; *) fn=; fv= ;; esac
+        case $fv in ""|*[!0-9a-f]*) ;; *) if conn_name "$fn"; then printf "%s %s\\n" "$fn" "$fv" >> "$W/old.fps"; fi ;; esac ;;
     esac
   done < "$STATE"
 fi

@@ -148,6 +148,26 @@ describe('payload checks', () => {
     expect(error(() => encodePayload({ ...BUNDLE, connections: ['a', 'a'] })).message).toContain('listed twice');
   });
 
+  it('carries connection fingerprints as sorted D records after the C records, counted by END, round-tripped', () => {
+    const fps = { prod_cp3_v4: 'b'.repeat(64), prod_cp2_v4: 'a'.repeat(32) };
+    const text = encodePayload({ ...BUNDLE, fingerprints: fps });
+    const lines = text.split('\n');
+    expect(lines.slice(-5)).toEqual(['C prod_cp3_v4', `D prod_cp2_v4 ${'a'.repeat(32)}`, `D prod_cp3_v4 ${'b'.repeat(64)}`, 'END 8', '']);
+    expect(decodePayload(text).fingerprints).toEqual(fps);
+    expect(decodePayload(encodePayload(BUNDLE)).fingerprints).toEqual({});
+    for (let n = 0; n < lines.length - 1; n++) expect(() => decodePayload(`${lines.slice(0, n).join('\n')}\n`)).toThrow(DeliveryError);
+  });
+
+  it('refuses a fingerprint of an unknown connection, or one that is not 16–128 lower-case hex digits', () => {
+    expect(error(() => encodePayload({ ...BUNDLE, fingerprints: { prod_cp9_v4: 'a'.repeat(64) } })).message).toContain('not one of the payload');
+    for (const bad of ['abc', 'A'.repeat(64), 'g'.repeat(64), 'a'.repeat(129), `${'a'.repeat(32)} x`]) {
+      expect(error(() => encodePayload({ ...BUNDLE, fingerprints: { prod_cp2_v4: bad } })).message, bad).toContain('hex digits');
+    }
+    const text = encodePayload({ ...BUNDLE, fingerprints: { prod_cp2_v4: 'a'.repeat(64) } });
+    expect(() => decodePayload(text.replace('D prod_cp2_v4', 'D prod_cp9_v4'))).toThrow(/not one of the payload/);
+    expect(() => decodePayload(text.replace(`D prod_cp2_v4 ${'a'.repeat(64)}`, `D prod_cp2_v4 ${'a'.repeat(64)}\nD prod_cp2_v4 ${'b'.repeat(64)}`).replace('END 7', 'END 8'))).toThrow(/listed twice/);
+  });
+
   it('decodePayload detects truncation at every line and data after END', () => {
     const text = encodePayload(BUNDLE);
     const lines = text.split('\n').slice(0, -1);

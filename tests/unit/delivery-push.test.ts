@@ -137,6 +137,75 @@ describe('push', () => {
     expect(sb.read(STATE)).not.toContain('prod_cp3_v4');
   });
 
+  it('closes the IKE_SAs of exactly the connections whose fingerprint changed, one at a time, after the load', () => {
+    const conns = ['prod_cp2_v4', 'prod_cp2_v6', 'prod_cp3_v4', 'prod_cp3_v6'];
+    const fp = (c: string, v = 0) => `${c.length.toString(16)}${v}`.padEnd(64, c.endsWith('v4') ? 'a' : 'b');
+    const fps = Object.fromEntries(conns.map((c) => [c, fp(c)]));
+    ok(sb.run(create, encodePayload(bundle({ connections: conns, fingerprints: fps }))));
+    expect(sb.read(STATE)).toContain(conns.map((c) => `D ${c} ${fps[c]}\n`).join(''));
+    sb.setSas([...conns, 'operator']);
+
+    // A no-op re-push closes nothing (no SA listing either).
+    sb.clearLog();
+    const same = ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: fps }))));
+    expect(sb.log()).toEqual(['swanctl --load-all --noprompt', `sysctl -p ${sb.path(SYSCTL)}`]);
+    expect(same.stdout).toContain('0 orphaned IKE_SA(s) closed; 0 IKE_SA(s) of 0 changed connection(s) closed');
+
+    // cp3's two connections change (e.g. a new proposal for that pair), a new one (cp4) appears.
+    sb.clearLog();
+    const next = { ...fps, prod_cp3_v4: fp('prod_cp3_v4', 1), prod_cp3_v6: fp('prod_cp3_v6', 1), prod_cp4_v4: fp('prod_cp4_v4') };
+    const files = [file(CONF, 'connections { changed }\n'), ...bundle().files.slice(1)];
+    const r = ok(sb.run(update, encodePayload(bundle({ files, connections: [...conns, 'prod_cp4_v4'], fingerprints: next }))));
+    const log = sb.log();
+    expect(log.filter((l) => l.startsWith('swanctl --terminate'))).toEqual([
+      'swanctl --terminate --ike prod_cp3_v4 --force',
+      'swanctl --terminate --ike prod_cp3_v6 --force',
+    ]);
+    // After the load, never before it.
+    expect(log.indexOf('swanctl --load-all --noprompt')).toBeLessThan(log.indexOf('swanctl --terminate --ike prod_cp3_v4 --force'));
+    expect(sb.sas()).toEqual(['prod_cp2_v4', 'prod_cp2_v6', 'operator']);
+    expect(r.stdout).toContain('0 orphaned IKE_SA(s) closed; 2 IKE_SA(s) of 2 changed connection(s) closed');
+    expect(sb.read(STATE)).toContain(`D prod_cp3_v4 ${next.prod_cp3_v4}\n`);
+    expect(sb.read(STATE)).toContain(`D prod_cp4_v4 ${next.prod_cp4_v4}\n`);
+
+    // A push that rolls back closes nothing and keeps the recorded fingerprints.
+    sb.setSas([...conns, 'prod_cp4_v4']);
+    const state = sb.read(STATE);
+    sb.clearLog();
+    const broken = [file(CONF, 'BROKEN\n'), ...bundle().files.slice(1)];
+    const failed = sb.run(update, encodePayload(bundle({ files: broken, connections: conns, fingerprints: fps })));
+    expect(failed.code).toBe(1);
+    expect(sb.log().filter((l) => l.startsWith('swanctl --terminate') || l.startsWith('swanctl --list-sas'))).toEqual([]);
+    expect(sb.read(STATE)).toBe(state);
+  });
+
+  it('closes nothing for connections without a previous fingerprint (a state from before fingerprints) or without a new one', () => {
+    const conns = ['prod_cp2_v4', 'prod_cp3_v4'];
+    ok(sb.run(create, encodePayload(bundle({ connections: conns }))));
+    sb.setSas(conns);
+    sb.clearLog();
+    const fps = { prod_cp2_v4: 'a'.repeat(64), prod_cp3_v4: 'b'.repeat(64) };
+    ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: fps }))));
+    ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: { prod_cp2_v4: 'c'.repeat(64) } }))));
+    ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: fps }))));
+    expect(sb.log().filter((l) => l.startsWith('swanctl --terminate'))).toEqual(['swanctl --terminate --ike prod_cp2_v4 --force']);
+    // A hand-damaged state line is ignored, not trusted.
+    sb.write(STATE, sb.read(STATE).replace(`D prod_cp3_v4 ${'b'.repeat(64)}`, 'D prod_cp3_v4 $(reboot)'), 0o600);
+    sb.setSas(conns);
+    sb.clearLog();
+    ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: { ...fps, prod_cp3_v4: 'd'.repeat(64) } }))));
+    expect(sb.log().filter((l) => l.startsWith('swanctl --terminate'))).toEqual([]);
+  });
+
+  it('rejects a fingerprint record of an unknown connection or with a bad value before changing anything', () => {
+    const head = 'ipsec-mesh-payload 1\nH cp1\nM prod\nC prod_cp2_v4\n';
+    expect(sb.run(create, `${head}D prod_cp9_v4 ${'a'.repeat(64)}\nEND 2\n`).stderr).toContain('which is not a connection of the payload');
+    expect(sb.run(create, `${head}D prod_cp2_v4 XYZ${'a'.repeat(61)}\nEND 2\n`).stderr).toContain('bad fingerprint');
+    expect(sb.run(create, `${head}D prod_cp2_v4 abc\nEND 2\n`).stderr).toContain('bad fingerprint');
+    expect(sb.run(create, `${head}D prod_cp2_v4 ${'a'.repeat(64)}\nD prod_cp2_v4 ${'b'.repeat(64)}\nEND 3\n`).stderr).toContain('listed twice');
+    expect(sb.files()).toEqual([OPERATOR, '/run/ipsec-mesh.lock']);
+  });
+
   it('keeps `keep` files, refuses to run when one is missing, and drops an old kept key once no longer kept', () => {
     const old = '/etc/swanctl/private/ipsec-mesh_prod_cp1_g0.key';
     const next = '/etc/swanctl/private/ipsec-mesh_prod_cp1_g1.key';
