@@ -10,6 +10,8 @@ import { renderPskSecrets } from '../render/psk-secrets.js';
 import type { RenderedFile } from '../render/rendered-file.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { pskForPairs } from '../credentials/psk-master.js';
+import { perPeerConnectionName } from '../render/mesh-connections.js';
+import { certificateFingerprint, foldFingerprints, pskFingerprint } from './connection-fingerprints.js';
 import { MeshArgsError } from './mesh-error.js';
 
 export interface HostDeliveryInput {
@@ -67,17 +69,37 @@ export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<s
     files.push({ path, content: pem, mode: 0o644, secret: false });
   }
   files.push({ path: plan.hostCertPath, content: hostCertPem, mode: 0o644, secret: false });
-  return encodePayload({ host: plan.host.name, mesh: plan.meshName, files, keep: plan.keep, connections: plan.description.connections });
+  // Every connection authenticates with the host certificate and trusts the same CAs.
+  const credentials = certificateFingerprint(hostCertPem, new Map([...plan.caCertPaths.keys()].map((l) => [l, caPems.get(l) ?? ''])));
+  return encodePayload({
+    host: plan.host.name,
+    mesh: plan.meshName,
+    files,
+    keep: plan.keep,
+    connections: plan.description.connections,
+    fingerprints: foldFingerprints(plan.host.name, plan.description.connectionFingerprints, () => credentials),
+  });
 }
 
 /** PSK mode: the stdin of the push, carrying the host's pair keys. The caller keeps it secret. */
 export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string): string {
-  const secrets = renderPskSecrets({ inventory, host: plan.host, pairs, pskFor: pskForPairs(master, plan.meshName) });
+  const pskFor = pskForPairs(master, plan.meshName);
+  const secrets = renderPskSecrets({ inventory, host: plan.host, pairs, pskFor });
+  // Each per-peer connection authenticates with its pair's key: fold in a one-way HMAC of it
+  // (never the key), so a PSK rotation renews exactly the SAs whose key changed.
+  const tokens = new Map<string, string>();
+  for (const pair of pairs) {
+    if (pair.enforcement === 'off') continue;
+    const peer = pair.a === plan.host.name ? pair.b : pair.a;
+    const token = pskFingerprint(pskFor(pair));
+    for (const ep of pair.families) tokens.set(perPeerConnectionName(plan.meshName, peer, ep.family), token);
+  }
   return encodePayload({
     host: plan.host.name,
     mesh: plan.meshName,
     files: [...plan.files, secrets],
     keep: plan.keep,
     connections: plan.description.connections,
+    fingerprints: foldFingerprints(plan.host.name, plan.description.connectionFingerprints, (c) => tokens.get(c)),
   });
 }

@@ -199,6 +199,9 @@ describe('delivery (push commands)', () => {
     expect(payload.files.find((f) => f.path.endsWith('lab_ams1.pem'))!.content).toContain('HOST:m-ams1-cert');
     expect(payload.files.every((f) => f.mode === 0o644)).toBe(true); // certificate mode carries nothing secret
     expect(payload.connections).toEqual(['lab_ams2_v4', 'lab_ams2_v6', 'lab_fra1_v4', 'lab_fra1_v6', 'lab_fra2_v4', 'lab_fra2_v6']);
+    // One fingerprint per connection (config + certificates folded): the push renews what changed.
+    expect(Object.keys(payload.fingerprints)).toEqual(payload.connections);
+    for (const v of Object.values(payload.fingerprints)) expect(v).toMatch(/^[0-9a-f]{64}$/);
     expect(str(push, 'create')).toContain('push (create)');
     expect(str(push, 'update')).toContain('push (update)');
     expect(str(push, 'delete')).toContain('ipsec-mesh-remove');
@@ -328,6 +331,24 @@ describe('PSK mode', () => {
       expect(secrets.content).toContain(derivePairPsk(PSK_MASTER_MARKER, 'lab', 'ams1', peer));
     }
     expect(secrets.content).not.toContain(PSK_MASTER_MARKER);
+  });
+
+  it('carries a fingerprint per connection in the payload, none of which is or contains a key, and no secret in the command', async () => {
+    const fixture: MeshFixtureOptions = { auth: 'psk', dualStack: true };
+    const { run } = await build(fixture);
+    const keys = [PSK_MASTER_MARKER, ...computeHostPairs(parseInventory(meshInventory(fixture))).pairs.map((p) => derivePairPsk(PSK_MASTER_MARKER, 'lab', p.a, p.b))];
+    for (const push of commands(run, '-push')) {
+      const text = unwrap(push.inputs.stdin) as string;
+      const payload = decodePayload(text);
+      expect(Object.keys(payload.fingerprints).sort(), push.name).toEqual([...payload.connections].filter((c) => c !== 'lab_bypass').sort());
+      expect(Object.keys(payload.fingerprints)).toHaveLength(6);
+      const lines = text.split('\n').filter((l) => l.startsWith('D '));
+      expect(lines).toHaveLength(6);
+      for (const k of keys) {
+        for (const l of lines) expect(l.includes(k) || l.includes(k.replace(/^0x/, '').slice(0, 16)), `${push.name}: ${l}`).toBe(false);
+        for (const cmd of ['create', 'update', 'delete']) expect(String(push.inputs[cmd])).not.toContain(k);
+      }
+    }
   });
 
   it('rotates every pair key by bumping the generation (keepers)', async () => {
