@@ -138,14 +138,16 @@ export function assertVmPrerequisites(): void {
  * failure everything made so far is torn down before the error is thrown.
  */
 export async function startVmLab(spec: LabSpec, opts: StartVmLabOptions = {}): Promise<VmLab> {
-  assertVmPrerequisites();
+  if (process.getuid?.() !== 0) assertVmPrerequisites(); // names root first
   const resolved = resolveLabSpec(spec);
   const stateRoot = labStateRoot(resolved.name, opts.stateRoot);
   const leftovers = labLeftovers(resolved.name, opts);
   if (leftovers.length) throw new LabAlreadyUpError(resolved.name, stateRoot, leftovers);
   const progress = opts.onProgress ?? (() => undefined);
 
+  // The image build installs qemu and its own tools when they are missing: build first.
   const image = opts.image ?? (await ensureGuestImage({ onProgress: (l) => progress(l) }));
+  assertVmPrerequisites();
   const lab = new VmLab({
     version: 1,
     backend: 'vm',

@@ -43,6 +43,7 @@ function useEngine(): void {
   }
 }
 
+/** After the image build (which installs qemu and debootstrap when they are missing). */
 function requirePrerequisites(): void {
   const missing = missingVmPrerequisites();
   if (missing.length) throw new Error(`the vm tier cannot run here:\n  - ${missing.join('\n  - ')}`);
@@ -89,9 +90,10 @@ async function sshBanner(from: string, to: string, family: AddressFamily): Promi
 }
 
 beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('the vm tier needs root (network namespaces, tap devices, the image build)');
+  const image = await ensureGuestImage({ onProgress: (l) => console.log(l) });
   requirePrerequisites();
   await stopVmLab(NAME).catch(() => undefined); // what an interrupted run left
-  const image = await ensureGuestImage({ onProgress: (l) => console.log(l) });
   lab = await startVmLab(labLayout(NAME, 3, 2), { image, onProgress: (m) => console.log(m) });
   inventoryPath = writeLabInventory(lab);
   await prepareLabStack(lab, inventoryPath);
