@@ -2,7 +2,7 @@
 // root filesystem before init starts (lab/vm/guest/initramfs/init). It carries what makes
 // a guest itself — name, addresses, its sshd host key, the lab's SSH key — plus the lab's
 // boot scripts (lab/vm/guest/rootfs), so editing those needs no image rebuild.
-import { chmodSync, cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runOk } from '../netns/run-command.js';
 import type { ResolvedHost, ResolvedSite } from '../netns/lab-spec.js';
@@ -67,6 +67,11 @@ export async function writeGuestSeed(tarFile: string, files: readonly SeedFile[]
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(stage, { mode: 0o755 });
   cpSync(staticRoot, stage, { recursive: true });
+  // Executable whatever the checkout did with file modes (core.fileMode, a umask).
+  for (const dir of ['usr/local/bin', 'usr/local/sbin']) {
+    const at = join(stage, dir);
+    if (existsSync(at)) for (const f of readdirSync(at)) chmodSync(join(at, f), 0o755);
+  }
   for (const f of files) {
     const at = join(stage, f.path);
     mkdirSync(dirname(at), { recursive: true, mode: 0o755 });
