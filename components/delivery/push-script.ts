@@ -196,6 +196,25 @@ while read -r p; do
 done < "$W/stale"
 sync 2>/dev/null
 
+# Connections whose fingerprint changed (proposal, lifetimes, peer, certificate, CA, PSK):
+# charon keeps a running IKE_SA on the configuration it was set up with, even across rekeys.
+# The IKE_SAs they have now are closed after a successful load, so they renegotiate: a trap on
+# the next packet, "use" by the monitor run below. Only these: an SA set up after the load
+# already has the new configuration (charon re-initiates a changed start_action=start
+# connection itself). A new connection has no previous fingerprint, an unchanged one the same:
+# neither is touched.
+ike_ids() {
+  swanctl --list-sas --raw 2>/dev/null |
+    sed -n "s/^list-sa event {\\([A-Za-z0-9._-]*\\) {uniqueid=\\([0-9][0-9]*\\)[ }].*/\\1 \\2/p" |
+    awk "NR == FNR { want[\\$1] = 1; next } (\\$1 in want)" "$1" -
+}
+LC_ALL=C sort -k1,1 "$W/old.fps" > "$W/old.fps.s"
+LC_ALL=C sort -k1,1 "$W/new.fps" > "$W/new.fps.s"
+LC_ALL=C join "$W/old.fps.s" "$W/new.fps.s" > "$W/both.fps"
+: > "$W/changed.conns"; : > "$W/renew.ids"
+while read -r c o n; do [ "$o" = "$n" ] || printf "%s\\n" "$c" >> "$W/changed.conns"; done < "$W/both.fps"
+if [ -s "$W/changed.conns" ]; then ike_ids "$W/changed.conns" > "$W/renew.ids"; fi
+
 # 5. Apply: strongSwan settings (when a drop-in changed), every swanctl config, our sysctl files.
 settings=0
 if grep -q "^[RND] /etc/strongswan.d/" "$W/journal"; then settings=1; fi
@@ -265,18 +284,19 @@ esac
 grep -vxF -f "$W/new.conns" "$W/old.conns" > "$W/gone.conns"
 terminate_sas "$W/gone.conns"
 orphans=$terminated
-# SAs of connections whose fingerprint changed (proposal, lifetimes, peer, certificate, CA,
-# PSK): charon keeps a running IKE_SA on the configuration it was set up with, even across
-# rekeys, so a changed connection is closed (one at a time); a trap renegotiates it on the next
-# packet, the monitor run below re-initiates "use". A new connection has no previous
-# fingerprint, an unchanged one the same: neither is touched.
-LC_ALL=C sort -k1,1 "$W/old.fps" > "$W/old.fps.s"
-LC_ALL=C sort -k1,1 "$W/new.fps" > "$W/new.fps.s"
-LC_ALL=C join "$W/old.fps.s" "$W/new.fps.s" > "$W/both.fps"
-: > "$W/changed.conns"
-while read -r c o n; do [ "$o" = "$n" ] || printf "%s\\n" "$c" >> "$W/changed.conns"; done < "$W/both.fps"
-terminate_sas "$W/changed.conns"
-renewed=$terminated
+# IKE_SAs of changed connections that were up before the load (old configuration), one at a time.
+renewed=0
+if [ -s "$W/renew.ids" ]; then
+  ike_ids "$W/changed.conns" > "$W/renew.now"
+  while read -r c id; do
+    grep -qxF "$c $id" "$W/renew.now" || continue
+    if swanctl --terminate --ike-id "$id" --force > "$W/terminate.out" 2>&1; then
+      renewed=$((renewed + 1))
+    else
+      say "could not terminate IKE_SA $id of $c: $(tr "\\n" " " < "$W/terminate.out")"
+    fi
+  done < "$W/renew.ids"
+fi
 
 # 8. Units of the liveness monitor: reload systemd when one changed, keep the timers enabled.
 [ "$units_skipped" -gt 0 ] && say "systemd is not running: $units_skipped unit file(s) not installed (the monitor runs only after each push)"

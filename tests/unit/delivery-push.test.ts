@@ -143,7 +143,8 @@ describe('push', () => {
     const fps = Object.fromEntries(conns.map((c) => [c, fp(c)]));
     ok(sb.run(create, encodePayload(bundle({ connections: conns, fingerprints: fps }))));
     expect(sb.read(STATE)).toContain(conns.map((c) => `D ${c} ${fps[c]}\n`).join(''));
-    sb.setSas([...conns, 'operator']);
+    // Unique ids 1–4 in the order of conns, a second IKE_SA of cp3_v4 (a duplicate), the operator's.
+    sb.setSas([...conns, 'prod_cp3_v4 7', 'operator 9']);
 
     // A no-op re-push closes nothing (no SA listing either).
     sb.clearLog();
@@ -151,20 +152,24 @@ describe('push', () => {
     expect(sb.log()).toEqual(['swanctl --load-all --noprompt', `sysctl -p ${sb.path(SYSCTL)}`]);
     expect(same.stdout).toContain('0 orphaned IKE_SA(s) closed; 0 IKE_SA(s) of 0 changed connection(s) closed');
 
-    // cp3's two connections change (e.g. a new proposal for that pair), a new one (cp4) appears.
+    // cp3's two connections change (e.g. a new proposal for that pair), a new one (cp4) appears;
+    // during the load charon sets up an IKE_SA of cp3_v6 itself (start_action = start): new config, kept.
     sb.clearLog();
+    sb.setLoadSas(['prod_cp3_v6 8']);
     const next = { ...fps, prod_cp3_v4: fp('prod_cp3_v4', 1), prod_cp3_v6: fp('prod_cp3_v6', 1), prod_cp4_v4: fp('prod_cp4_v4') };
     const files = [file(CONF, 'connections { changed }\n'), ...bundle().files.slice(1)];
     const r = ok(sb.run(update, encodePayload(bundle({ files, connections: [...conns, 'prod_cp4_v4'], fingerprints: next }))));
     const log = sb.log();
+    // The SAs up before the load, by unique id (listing order), one swanctl call after the other, after the load.
     expect(log.filter((l) => l.startsWith('swanctl --terminate'))).toEqual([
-      'swanctl --terminate --ike prod_cp3_v4 --force',
-      'swanctl --terminate --ike prod_cp3_v6 --force',
+      'swanctl --terminate --ike-id 3 --force',
+      'swanctl --terminate --ike-id 4 --force',
+      'swanctl --terminate --ike-id 7 --force',
     ]);
-    // After the load, never before it.
-    expect(log.indexOf('swanctl --load-all --noprompt')).toBeLessThan(log.indexOf('swanctl --terminate --ike prod_cp3_v4 --force'));
-    expect(sb.sas()).toEqual(['prod_cp2_v4', 'prod_cp2_v6', 'operator']);
-    expect(r.stdout).toContain('0 orphaned IKE_SA(s) closed; 2 IKE_SA(s) of 2 changed connection(s) closed');
+    expect(log.indexOf('swanctl --load-all --noprompt')).toBeLessThan(log.indexOf('swanctl --terminate --ike-id 3 --force'));
+    expect(sb.saIds()).toEqual(['prod_cp2_v4 1', 'prod_cp2_v6 2', 'operator 9', 'prod_cp3_v6 8']);
+    expect(r.stdout).toContain('0 orphaned IKE_SA(s) closed; 3 IKE_SA(s) of 2 changed connection(s) closed');
+    sb.setLoadSas([]);
     expect(sb.read(STATE)).toContain(`D prod_cp3_v4 ${next.prod_cp3_v4}\n`);
     expect(sb.read(STATE)).toContain(`D prod_cp4_v4 ${next.prod_cp4_v4}\n`);
 
@@ -175,7 +180,9 @@ describe('push', () => {
     const broken = [file(CONF, 'BROKEN\n'), ...bundle().files.slice(1)];
     const failed = sb.run(update, encodePayload(bundle({ files: broken, connections: conns, fingerprints: fps })));
     expect(failed.code).toBe(1);
-    expect(sb.log().filter((l) => l.startsWith('swanctl --terminate') || l.startsWith('swanctl --list-sas'))).toEqual([]);
+    // Listed before the load (the snapshot), but nothing closed.
+    expect(sb.log().filter((l) => l.startsWith('swanctl --terminate'))).toEqual([]);
+    expect(sb.sas()).toEqual([...conns, 'prod_cp4_v4']);
     expect(sb.read(STATE)).toBe(state);
   });
 
@@ -188,7 +195,7 @@ describe('push', () => {
     ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: fps }))));
     ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: { prod_cp2_v4: 'c'.repeat(64) } }))));
     ok(sb.run(update, encodePayload(bundle({ connections: conns, fingerprints: fps }))));
-    expect(sb.log().filter((l) => l.startsWith('swanctl --terminate'))).toEqual(['swanctl --terminate --ike prod_cp2_v4 --force']);
+    expect(sb.log().filter((l) => l.startsWith('swanctl --terminate'))).toEqual(['swanctl --terminate --ike-id 1 --force']);
     // A hand-damaged state line is ignored, not trusted.
     sb.write(STATE, sb.read(STATE).replace(`D prod_cp3_v4 ${'b'.repeat(64)}`, 'D prod_cp3_v4 $(reboot)'), 0o600);
     sb.setSas(conns);

@@ -14,7 +14,8 @@ export interface RunResult {
 
 // Fake swanctl: --load-all fails like strongSwan 5.9.8 does on an invalid proposal when a
 // conf.d file says BROKEN, and like on a parse error (exit 0, "invalid config file") when one
-// says SYNTAX. SAs "exist" while their IKE name is listed in $SB/sas.
+// says SYNTAX. SAs "exist" while listed in $SB/sas ("<IKE name> <unique id>"); a load appends
+// the lines of $SB/load-sas (SAs charon sets up itself during a load, e.g. start_action = start).
 const FAKE_SWANCTL = `#!/bin/sh
 echo "swanctl $*" >> "$SB/log"
 case "$1" in
@@ -29,12 +30,19 @@ case "$1" in
       echo "no connections found, 1 unloaded"; exit 0
     fi
     echo "plugin 'test-vectors': failed to load - test_vectors_plugin_create not found and no plugin file available" >&2
+    if [ -f "$SB/load-sas" ]; then cat "$SB/load-sas" >> "$SB/sas"; fi
     echo "successfully loaded 2 connections, 0 unloaded" ;;
   --list-sas)
-    while read -r n; do echo "list-sa event {$n {uniqueid=1 state=ESTABLISHED child-sas {}}}"; done < "$SB/sas"
+    while read -r n id; do echo "list-sa event {$n {uniqueid=$id version=2 state=ESTABLISHED local-host=198.51.100.1 child-sas {$n {uniqueid=9$id state=INSTALLED}}}}"; done < "$SB/sas"
     echo "list-sas reply {}" ;;
   --terminate)
-    grep -vxF "$3" "$SB/sas" > "$SB/sas.new"; mv "$SB/sas.new" "$SB/sas"
+    case $2 in
+      --ike) awk -v n="$3" '$1 != n' "$SB/sas" > "$SB/sas.new" ;;
+      --ike-id)
+        if ! awk -v i="$3" '$2 == i { f = 1 } END { exit !f }' "$SB/sas"; then echo "terminate failed: no matching SAs to terminate found" >&2; exit 1; fi
+        awk -v i="$3" '$2 != i' "$SB/sas" > "$SB/sas.new" ;;
+    esac
+    mv "$SB/sas.new" "$SB/sas"
     echo "terminate completed successfully" ;;
 esac
 exit 0
@@ -131,10 +139,20 @@ export class Sandbox {
   clearLog(): void {
     writeFileSync(join(this.dir, 'log'), '');
   }
+  /** IKE_SAs by name; unique ids 1, 2, … in this order unless given as `name id`. */
   setSas(names: readonly string[]): void {
-    writeFileSync(join(this.dir, 'sas'), names.map((n) => `${n}\n`).join(''));
+    writeFileSync(join(this.dir, 'sas'), names.map((n, i) => (n.includes(' ') ? `${n}\n` : `${n} ${i + 1}\n`)).join(''));
   }
+  /** IKE_SAs (`name id`) the next loads set up themselves. */
+  setLoadSas(lines: readonly string[]): void {
+    writeFileSync(join(this.dir, 'load-sas'), lines.map((l) => `${l}\n`).join(''));
+  }
+  /** Names of the IKE_SAs that exist. */
   sas(): string[] {
+    return this.saIds().map((l) => l.split(' ')[0]!);
+  }
+  /** `name id` of the IKE_SAs that exist. */
+  saIds(): string[] {
     return readFileSync(join(this.dir, 'sas'), 'utf8').split('\n').filter(Boolean);
   }
   flag(name: string, on: boolean): void {
