@@ -134,16 +134,20 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
 
 /**
  * The names `swanctl --list-conns` / `--list-pols` must show for this host, and the
- * fingerprint of each mesh connection (its text is rendered and hashed, not returned).
+ * fingerprint of each mesh connection (its text is rendered and hashed on first use, not returned).
  */
 export function describeHostConfig(input: HostConfigInput): HostConfigDescription {
   const p = plan(input);
+  // Computed on first use (hashing ~1000 sections per host is most of the cost of a describe).
+  let fingerprints: Readonly<Record<string, string>> | undefined;
   return {
     connections: p.connections.map((c) => c.name),
     children: p.connections.map((c) => c.name),
     initiators: p.connections.filter((c) => c.role === 'use-initiator').map((c) => c.name),
     bypass: p.bypass.map((s) => s.name),
     bypassConnection: bypassConnectionName(p.ctx.mesh.name),
-    connectionFingerprints: connectionFingerprints(swanctlInput(input, p)),
+    get connectionFingerprints(): Readonly<Record<string, string>> {
+      return (fingerprints ??= connectionFingerprints(swanctlInput(input, p)));
+    },
   };
 }

@@ -168,11 +168,16 @@ export function connectionFingerprints(input: SwanctlInput): Record<string, stri
   const out: Record<string, string> = {};
   if (input.connections.length === 0) return out;
   const conn = connTemplate(input);
-  const roles = new Map<ChildRole, string>();
+  // The templates are hashed once per role, each connection then hashes only its own section
+  // (~1000 connections per host in a big per-peer mesh).
+  const templates = new Map<ChildRole, string>();
   for (const c of input.connections) {
-    let role = roles.get(c.role);
-    if (role === undefined) roles.set(c.role, (role = roleTemplate(input.ctx, c.role)));
-    out[c.name] = createHash('sha256').update(`${conn}\n${role}\n${connectionSection(m, c)}\n`).digest('hex');
+    let t = templates.get(c.role);
+    if (t === undefined) {
+      t = createHash('sha256').update(`${conn}\n${roleTemplate(input.ctx, c.role)}\n`).digest('hex');
+      templates.set(c.role, t);
+    }
+    out[c.name] = createHash('sha256').update(`${t}\n${connectionSection(m, c)}\n`).digest('hex');
   }
   return out;
 }
