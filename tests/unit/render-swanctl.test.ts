@@ -279,7 +279,7 @@ describe('connection fingerprints', () => {
     const changed = Object.keys(base).filter((n) => use[n] !== base[n]);
     expect(changed.sort()).toEqual(['prod_bravo_v4', 'prod_bravo_v6']);
     // A new address of charlie changes only the connection to charlie of that family.
-    const charlie2 = { ...charlie, addresses: { ...charlie.addresses, ipv4: ['198.51.100.99'] } };
+    const charlie2 = { ...charlie, addresses: { ...charlie.addresses, ipv4: [{ address: '198.51.100.99', network: 'default' }] } };
     const hosts = [alpha, bravo, charlie2, delta];
     const moved = describeHostConfig({ inventory: mkInventory(hosts), host: alpha, pairs: pairsOf(fullMesh(hosts), 'alpha') }).connectionFingerprints;
     expect(Object.keys(base).filter((n) => moved[n] !== base[n])).toEqual(['prod_charlie_v4']);
