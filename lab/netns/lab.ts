@@ -17,10 +17,11 @@ import {
   writeHostFile,
 } from './host-filesystem.js';
 import { LabAlreadyUpError, LabDaemonError, LabError, LabNotFoundError } from './lab-errors.js';
-import { DEFAULT_STATE_BASE, hostNetns, hostPort, isLabNetns, operatorNetns, routerNetns, siteBridge, switchNetns } from './lab-names.js';
+import { LabBase, knownHostsPath, labKeyPath } from './lab-base.js';
+import { DEFAULT_STATE_BASE, hostNetns, hostPort, isLabNetns, siteBridge, switchNetns } from './lab-names.js';
 import { NETNS_DIR, buildNetwork, deleteNetns, listNetns } from './lab-network.js';
 import { spawnDetached, spawnHolder, stopProcess, waitFor } from './lab-process.js';
-import { type LabSpec, type ResolvedLabSpec, resolveLabSpec } from './lab-spec.js';
+import { type LabSpec, resolveLabSpec } from './lab-spec.js';
 import { type LabStateFile, type ProcessRecord, isRunning, processStartTime, readState, writeState } from './lab-state.js';
 import { assertPrerequisites } from './prerequisites.js';
 import { type ConnectionStatus, type IkeSaStatus, type PolicyStatus, parseListConns, parseListPols, parseListSas } from '../../components/operations/swanctl-status.js';
@@ -43,12 +44,7 @@ export interface LabHost {
   readonly sshHostKey: string;
 }
 
-/** The namespace ssh and the Pulumi engine reach the hosts from (through the router). */
-export interface LabOperator {
-  readonly netns: string;
-  readonly ipv4?: string;
-  readonly ipv6?: string;
-}
+export type { LabOperator } from './lab-base.js';
 
 export interface LabLocation {
   /** Where the lab keeps its state; default `/run/ipsec-mesh-lab/<lab name>`. */
@@ -101,8 +97,6 @@ export interface LabDownReport {
 }
 
 export const labStateRoot = (name: string, stateRoot?: string): string => stateRoot ?? join(DEFAULT_STATE_BASE, name);
-const labKeyPath = (stateRoot: string): string => join(stateRoot, 'ssh', 'id_ed25519');
-const knownHostsPath = (stateRoot: string): string => join(stateRoot, 'ssh', 'known_hosts');
 
 /** What of a lab named `name` exists on this machine right now (state, namespaces). */
 export function labLeftovers(name: string, opts: LabLocation = {}): string[] {
@@ -274,19 +268,7 @@ function shellQuote(arg: string): string {
 }
 
 /** A lab that is up. All state lives in its state file, so another process can attach. */
-export class Lab {
-  /** @internal use startLab / attachLab */
-  constructor(private state: LabStateFile) {}
-
-  get name(): string {
-    return this.state.name;
-  }
-  get stateRoot(): string {
-    return this.state.stateRoot;
-  }
-  get spec(): ResolvedLabSpec {
-    return this.state.spec;
-  }
+export class Lab extends LabBase<LabStateFile> {
   get hosts(): readonly LabHost[] {
     return this.state.spec.hosts.map((h) => ({
       name: h.name,
@@ -298,40 +280,9 @@ export class Lab {
       sshHostKey: this.state.hosts[h.name]?.sshHostKey ?? '',
     }));
   }
-  get operator(): LabOperator {
-    const o = this.state.spec.operator;
-    return { netns: operatorNetns(this.name), ...(o.ipv4 && { ipv4: o.ipv4.address }), ...(o.ipv6 && { ipv6: o.ipv6.address }) };
-  }
-  get switchNetns(): string {
-    return switchNetns(this.name);
-  }
-  get routerNetns(): string {
-    return routerNetns(this.name);
-  }
-  /** The lab's SSH private key (authorized for root on every host). */
-  get sshKeyPath(): string {
-    return labKeyPath(this.stateRoot);
-  }
-  get sshPublicKey(): string {
-    return readFileSync(`${this.sshKeyPath}.pub`, 'utf8').trim();
-  }
-  /** known_hosts pinning every host's addresses to its sshd host key. */
-  get knownHostsPath(): string {
-    return knownHostsPath(this.stateRoot);
-  }
-  /** Processes the lab started and that still run. */
-  get processes(): readonly ProcessRecord[] {
-    return this.state.processes.filter(isRunning);
-  }
-
   /** @internal */
   save(): void {
     writeState(this.state);
-  }
-  /** @internal */
-  update(f: (s: LabStateFile) => LabStateFile): void {
-    this.state = f(this.state);
-    this.save();
   }
 
   host(name: string): LabHost {

@@ -11,12 +11,13 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabAlreadyUpError, LabError, LabNotFoundError, LabPrerequisiteError } from '../netns/lab-errors.js';
-import { hostPort, isLabNetns, operatorNetns, routerNetns, siteBridge, switchNetns } from '../netns/lab-names.js';
+import { hostPort, isLabNetns, siteBridge, switchNetns } from '../netns/lab-names.js';
 import { NETNS_DIR, buildNetwork, deleteNetns, listNetns } from '../netns/lab-network.js';
 import { spawnDetached, stopProcess, waitFor } from '../netns/lab-process.js';
 import { type LabSpec, type ResolvedHost, type ResolvedLabSpec, resolveLabSpec } from '../netns/lab-spec.js';
 import { type ProcessRecord, isRunning, processStartTime } from '../netns/lab-state.js';
-import { type LabLocation, type LabOperator, labLeftovers, labStateRoot, processesInNetns } from '../netns/lab.js';
+import { type LabLocation, labLeftovers, labStateRoot, processesInNetns } from '../netns/lab.js';
+import { LabBase, knownHostsPath, labKeyPath } from '../netns/lab-base.js';
 import { type ExecResult, type RunOptions, labEnv, run, runOk } from '../netns/run-command.js';
 import { type IkeSaStatus, parseListSas } from '../../components/operations/swanctl-status.js';
 import { type GuestImage, ensureGuestImage } from './guest-image.js';
@@ -117,8 +118,6 @@ export interface VmLabDownReport {
   readonly stateRemoved: boolean;
 }
 
-const labKeyPath = (stateRoot: string): string => join(stateRoot, 'ssh', 'id_ed25519');
-const knownHostsPath = (stateRoot: string): string => join(stateRoot, 'ssh', 'known_hosts');
 const guestDir = (stateRoot: string, host: string): string => join(stateRoot, 'guests', host);
 
 /** True when lab `name` is up and is a vm lab (its state file says so). */
@@ -286,21 +285,9 @@ function shellQuote(arg: string): string {
 }
 
 /** A vm lab that is up. All state lives in its state file, so another process can attach. */
-export class VmLab {
-  /** @internal use startVmLab / attachVmLab */
-  constructor(private state: VmLabStateFile) {}
-
+export class VmLab extends LabBase<VmLabStateFile> {
   readonly backend = 'vm';
 
-  get name(): string {
-    return this.state.name;
-  }
-  get stateRoot(): string {
-    return this.state.stateRoot;
-  }
-  get spec(): ResolvedLabSpec {
-    return this.state.spec;
-  }
   get image(): GuestImage {
     return this.state.image;
   }
@@ -319,38 +306,9 @@ export class VmLab {
       };
     });
   }
-  get operator(): LabOperator {
-    const o = this.state.spec.operator;
-    return { netns: operatorNetns(this.name), ...(o.ipv4 && { ipv4: o.ipv4.address }), ...(o.ipv6 && { ipv6: o.ipv6.address }) };
-  }
-  get switchNetns(): string {
-    return switchNetns(this.name);
-  }
-  get routerNetns(): string {
-    return routerNetns(this.name);
-  }
-  get sshKeyPath(): string {
-    return labKeyPath(this.stateRoot);
-  }
-  get sshPublicKey(): string {
-    return readFileSync(`${this.sshKeyPath}.pub`, 'utf8').trim();
-  }
-  get knownHostsPath(): string {
-    return knownHostsPath(this.stateRoot);
-  }
-  /** Processes the lab started and that still run. */
-  get processes(): readonly ProcessRecord[] {
-    return this.state.processes.filter(isRunning);
-  }
-
   /** @internal */
   save(): void {
     writeVmState(this.state);
-  }
-  /** @internal */
-  update(f: (s: VmLabStateFile) => VmLabStateFile): void {
-    this.state = f(this.state);
-    this.save();
   }
   private remember(rec: ProcessRecord): void {
     this.update((s) => ({ ...s, processes: [...s.processes, rec] }));
