@@ -263,10 +263,6 @@ export function processesInNetns(names: readonly string[]): number[] {
   return pids;
 }
 
-function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
 /** A lab that is up. All state lives in its state file, so another process can attach. */
 export class Lab extends LabBase<LabStateFile> {
   get hosts(): readonly LabHost[] {
@@ -388,25 +384,6 @@ export class Lab extends LabBase<LabStateFile> {
   /** Runs argv in the operator namespace, from where every host is reachable. */
   async execOperator(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     return this.execNetns(this.operator.netns, argv, opts);
-  }
-
-  /** argv for `ssh` from the operator namespace to `host` as root, pinned to its host key. */
-  sshArgv(host: string, remote: readonly string[], family?: 'ipv4' | 'ipv6'): string[] {
-    const h = this.host(host);
-    const address = family ? h[family][0] : (h.ipv4[0] ?? h.ipv6[0]);
-    if (!address) throw new LabError(`host "${host}" has no ${family ?? ''} address`, this.name);
-    return [
-      'nsenter', `--net=${NETNS_DIR}/${this.operator.netns}`, '--',
-      'ssh', '-F', '/dev/null', '-i', this.sshKeyPath,
-      '-o', 'IdentitiesOnly=yes',
-      '-o', `UserKnownHostsFile=${this.knownHostsPath}`,
-      '-o', 'GlobalKnownHostsFile=/dev/null',
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'BatchMode=yes',
-      '-o', 'ConnectTimeout=10',
-      '-o', 'LogLevel=ERROR',
-      `root@${address}`, '--', remote.map(shellQuote).join(' '),
-    ];
   }
 
   /** Runs `remote` on `host` over real SSH (lab key, pinned host key) from the operator namespace. */
