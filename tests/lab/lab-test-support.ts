@@ -28,14 +28,17 @@ export function expectNothingLeft(name: string, processes: readonly ProcessRecor
   expect(existsSync(stateRoot), 'lab state directory left behind').toBe(false);
 }
 
+/** The two dual-stack sites most lab tests use, joined by the lab router. */
+export const TWO_SITES: LabSpec['sites'] = [
+  { name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' },
+  { name: 'west', ipv4: '203.0.113.0/26', ipv6: '2001:db8:f::/64' },
+];
+
 /** The lab most tests use: hosts a and b in site east, c in site west (behind the router), dual-stack. */
 export function threeHostSpec(name: string): LabSpec {
   return {
     name,
-    sites: [
-      { name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' },
-      { name: 'west', ipv4: '203.0.113.0/26', ipv6: '2001:db8:f::/64' },
-    ],
+    sites: TWO_SITES,
     hosts: [
       { name: 'a', site: 'east' },
       { name: 'b', site: 'east' },

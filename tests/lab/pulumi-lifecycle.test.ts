@@ -21,17 +21,14 @@ import {
   snapshotHosts,
   sshSessions,
 } from './pulumi-support.js';
-import { expectNothingLeft } from './lab-test-support.js';
+import { expectNothingLeft, TWO_SITES } from './lab-test-support.js';
 
 const LAB = 'e2e-life';
 const MESH = LAB; // the lab inventory names the mesh after the lab
 // a, b in east; c, d, e in west. e is up from the start but joins the inventory later.
 const SPEC: LabSpec = {
   name: LAB,
-  sites: [
-    { name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' },
-    { name: 'west', ipv4: '203.0.113.0/26', ipv6: '2001:db8:f::/64' },
-  ],
+  sites: TWO_SITES,
   hosts: [
     { name: 'a', site: 'east' },
     { name: 'b', site: 'east' },
