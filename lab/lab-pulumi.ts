@@ -54,6 +54,11 @@ export interface LabPulumiOptions {
   readonly stdin?: string;
   /** Resolve with a non-zero exit instead of throwing. */
   readonly allowFailure?: boolean;
+  /**
+   * Another Pulumi project's directory (e.g. a consumer of the packed package): run there,
+   * with that project's own stack config file, instead of this repository's stack program.
+   */
+  readonly project?: string;
 }
 
 /** The stack's config file lives with the lab, not in the project dir (which is the repo). */
@@ -65,10 +70,10 @@ const TAKES_CONFIG_FILE = new Set(['config', 'up', 'preview', 'destroy', 'refres
 
 /** `pulumi <args>` in the operator namespace, cwd = the project. */
 export async function labPulumi(lab: LabPulumiTarget, args: readonly string[], opts: LabPulumiOptions = {}): Promise<PulumiRun> {
-  const configFile = TAKES_CONFIG_FILE.has(args[0] ?? '') ? ['--config-file', labConfigFile(lab)] : [];
+  const configFile = opts.project === undefined && TAKES_CONFIG_FILE.has(args[0] ?? '') ? ['--config-file', labConfigFile(lab)] : [];
   const argv = ['netns', 'exec', lab.operator.netns, 'pulumi', ...args, ...configFile, '--non-interactive'];
   const result = await new Promise<PulumiRun>((resolvePromise, reject) => {
-    const child = spawn('ip', argv, { cwd: PROJECT_DIR, env: labPulumiEnv(lab), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ip', argv, { cwd: opts.project ?? PROJECT_DIR, env: labPulumiEnv(lab), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -102,4 +107,21 @@ export async function prepareLabStack(lab: LabPulumiTarget, inventoryPath: strin
   for (const [key, value] of Object.entries(settings)) {
     await labPulumi(lab, ['config', 'set', `ipsec-mesh:${key}`, value]);
   }
+}
+
+/**
+ * The shell lines that run `pulumi` by hand against the lab stack: the same engine, private
+ * PULUMI_HOME, backend and passphrase the lab uses (never the user's ~/.pulumi).
+ */
+export function labPulumiShellLines(lab: LabPulumiTarget): string[] {
+  const env = labPulumiEnv(lab);
+  const q = (v: string): string => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+  const names = ['PULUMI_HOME', 'PULUMI_BACKEND_URL', 'PULUMI_CONFIG_PASSPHRASE', 'PULUMI_SKIP_UPDATE_CHECK', 'PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION', 'PULUMI_STACK'];
+  const bin = env.IPSEC_MESH_ENGINE_BIN;
+  return [
+    ...(bin ? [`export PATH=${q(bin)}:"$PATH"`] : []),
+    ...names.filter((n) => env[n] !== undefined).map((n) => `export ${n}=${q(env[n]!)}`),
+    `cd ${q(PROJECT_DIR)}`,
+    `ip netns exec ${q(lab.operator.netns)} pulumi --config-file ${q(labConfigFile(lab))} preview   # or up, stack output, …`,
+  ];
 }

@@ -13,7 +13,7 @@ import { loadInventoryFile } from '../components/inventory/index.js';
 import { validateMesh } from '../components/cli/validate-mesh.js';
 import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus } from '../components/operations/index.js';
 import { labLayout } from './lab-layout.js';
-import { labPulumi, prepareLabStack } from './lab-pulumi.js';
+import { labPulumi, labPulumiShellLines, prepareLabStack } from './lab-pulumi.js';
 import { sendPairTraffic } from './pair-traffic.js';
 import { attachLab, labStateRoot, LabError, startLab, stopLab, writeLabInventory, type Lab } from './netns/index.js';
 import { attachVmLab, isVmLab, startVmLab, stopVmLab, VmLab } from './vm/index.js';
@@ -134,13 +134,14 @@ async function main(argv: string[]): Promise<number> {
         step('on the wire: SAs, kernel state and a payload captured on the bridge');
         const proof = await espProof(lab);
         console.log(formatEspProof(proof));
-        console.log('\nNext: `npm run lab -- status`, `npm run lab -- pulumi stack output`, `npm run lab:down`.');
+        printNext(lab);
         return up.code !== 0 ? up.code : proof.ok ? 0 : 1;
       }
       console.log(
         '\nThis kernel has no ESP: IKE_SAs are real, CHILD_SAs cannot be installed (ike-only is the expected best here).' +
-          '\nSee README "What the lab proves". Next: `npm run lab -- status`, `npm run lab -- pulumi stack output`, `npm run lab:down`.',
+          '\nSee README "What the lab proves".',
       );
+      printNext(lab);
       return up.code;
     }
     case 'status': {
@@ -170,6 +171,12 @@ async function main(argv: string[]): Promise<number> {
       console.error(USAGE);
       return 2;
   }
+}
+
+function printNext(lab: AnyLab): void {
+  console.log('\nNext: `npm run lab -- status`, `npm run lab -- pulumi stack output`, `npm run lab:down`.');
+  console.log('Pulumi by hand on the lab stack (the lab\'s own engine and PULUMI_HOME, not ~/.pulumi):');
+  for (const line of labPulumiShellLines(lab)) console.log(`    ${line}`);
 }
 
 main(process.argv.slice(2)).then(

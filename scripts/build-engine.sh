@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
-# Builds the Pulumi engine this project runs on, offline, from the Go module
-# proxy: the CLI (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi through a
-# generated wrapper module) and ipsec-mesh-engine, one multi-call binary that
-# serves as the Node.js language host and the command/tls/random providers
-# (their upstream modules are not served here: see docs/engine.md).
+# Builds the Pulumi engine this project runs on, all of it upstream:
+#   - the CLI from the Go module proxy (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi,
+#     through a generated wrapper module);
+#   - the Node.js and Python language hosts and the command, tls and random providers
+#     from the upstream source archives in ../shared/upstream (its build.sh and README:
+#     provenance, licenses, versions), because the proxy refuses their modules.
+# The providers are installed with `pulumi plugin install --file` into a PULUMI_HOME of
+# the build's own; the user's ~/.pulumi is never read or written.
 #
 #   scripts/build-engine.sh              build if missing, print the bin dir
 #   scripts/build-engine.sh --check      the same, then a real up/destroy smoke test
 #   scripts/build-engine.sh --print-dir  print the bin dir if built (exit 1 if not); builds nothing
 #   scripts/build-engine.sh --env        print the shell settings engine-env.sh applies; builds nothing
 #   scripts/build-engine.sh --key        print the build directory for the current versions (built or not)
-#   scripts/build-engine.sh --providers  with a pulumi of your own on PATH: build the providers anyway
 #
-# Output: ${IPSEC_MESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-mesh}/engine/<key>/bin,
-# <key> changing with any pinned version, the Go version or the stand-in
-# sources. A build is renamed into place with a stamp, so an interrupted one
-# never looks complete and a second run only prints the path.
+# Output: ${IPSEC_MESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-mesh}/engine/<key>/{bin,home},
+# <key> changing with any pinned version, the Go version or the upstream sources. A build
+# is renamed into place with a stamp, so an interrupted one never looks complete and a
+# second run only prints the path.
 #
 # Environment: IPSEC_MESH_BUILD_ENGINE=1 builds even when a pulumi is on PATH;
+# IPSEC_MESH_UPSTREAM (default ../shared/upstream beside the repo) is where the archives are;
 # IPSEC_MESH_GO_PARALLEL (default 2) is `go build -p`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_BASE="${IPSEC_MESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-mesh}"
 ENGINE_ROOT="$CACHE_BASE/engine"
+UPSTREAM="${IPSEC_MESH_UPSTREAM:-$ROOT/../shared/upstream}"
 GO_PARALLEL="${IPSEC_MESH_GO_PARALLEL:-2}"
+# Where a pulumi of the user's own keeps the lab's plugins when no engine is built here.
+AMBIENT_HOME="$CACHE_BASE/pulumi-home"
 START=$SECONDS
 
 log() { printf '[engine] %s\n' "$*" >&2; }
@@ -39,11 +45,10 @@ for arg in "$@"; do
   case "$arg" in
     --check) mode=check ;;
     --print-dir) mode=print-dir ;;
-    --env) mode=env ;;
+    --env) mode="env" ;;
     --key) mode=key ;;
-    --providers) IPSEC_MESH_BUILD_PROVIDERS=1 ;;
     -h | --help)
-      sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *) die "unknown argument $arg (try --help)" ;;
@@ -66,30 +71,18 @@ versions="$(node -e '
   console.log(["@pulumi/pulumi", "@pulumi/command", "@pulumi/tls", "@pulumi/random"].map(v).join(" "));
 ' "$ROOT/package.json")" || die "could not read the pinned versions from package.json"
 read -r PULUMI_V COMMAND_V TLS_V RANDOM_V <<<"$versions"
+PROVIDERS=("command $COMMAND_V" "tls $TLS_V" "random $RANDOM_V")
 
-SRC_DIR="$ROOT/scripts/engine"
 GO_V="$(go env GOVERSION 2>/dev/null || echo nogo)"
-SRC_HASH="$(cat "$SRC_DIR"/*.go | sha256sum | cut -c1-12)"
-LAYOUT=2 # bump when the layout of a build changes
+# The upstream inputs: the archives' names carry their versions, build.sh how they are built.
+if [[ -d "$UPSTREAM" ]]; then
+  SRC_HASH="$(cd "$UPSTREAM" && shopt -s nullglob && sha256sum build.sh pulumi-*.tar.gz terraform-provider-*.tar.gz 2>/dev/null | sha256sum | cut -c1-12)"
+else
+  SRC_HASH=no-upstream
+fi
+LAYOUT=3 # bump when the layout of a build changes
 KEY="pulumi-$PULUMI_V-command-$COMMAND_V-tls-$TLS_V-random-$RANDOM_V-$(printf '%s %s %s' "$GO_V" "$SRC_HASH" "$LAYOUT" | sha256sum | cut -c1-10)"
 DEST="$ENGINE_ROOT/$KEY"
-
-# Providers go into the plugin cache of the current PULUMI_HOME as links to
-# the built binary: `pulumi plugin ls` lists them, the engine matches their
-# exact versions, and no "using ... from $PATH" warning is printed. A real
-# plugin already installed there is never replaced.
-link_plugins() {
-  local bin="$1" plugins="${PULUMI_HOME:-$HOME/.pulumi}/plugins" name ver dir
-  for pair in "command $COMMAND_V" "tls $TLS_V" "random $RANDOM_V"; do
-    read -r name ver <<<"$pair"
-    dir="$plugins/resource-$name-v$ver"
-    if [[ -e "$dir/pulumi-resource-$name" && ! -L "$dir/pulumi-resource-$name" ]]; then
-      continue
-    fi
-    mkdir -p "$dir"
-    ln -sfn "$bin/ipsec-mesh-engine" "$dir/pulumi-resource-$name"
-  done
-}
 
 if [[ "$mode" == key ]]; then
   printf '%s\n' "$DEST"
@@ -101,25 +94,22 @@ if [[ "$mode" == print-dir ]]; then
   exit 0
 fi
 
-# --env: shell lines for engine-env.sh. With a built engine: its bin dir first
-# on PATH and everything offline. Without one, a pulumi of the user's own is
-# left to download plugins as it normally does.
+# --env: shell lines for engine-env.sh. With a built engine: its bin dir first on PATH,
+# its own PULUMI_HOME and everything offline. Without one, a pulumi of the user's own
+# gets a private PULUMI_HOME too and downloads the plugins there as it normally does.
 if [[ "$mode" == env ]]; then
   q() { printf '%q' "$1"; }
   if [[ -f "$DEST/.complete" ]]; then
-    link_plugins "$DEST/bin"
     case ":$PATH:" in
       *":$DEST/bin:"*) ;;
       *) printf 'export PATH=%s:"$PATH"\n' "$(q "$DEST/bin")" ;;
     esac
+    printf 'export PULUMI_HOME=%s\n' "$(q "$DEST/home")"
     printf 'export IPSEC_MESH_ENGINE_BIN=%s\n' "$(q "$DEST/bin")"
     printf 'export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true\n'
-  elif [[ -f "$DEST-providers/.complete" ]] && command -v pulumi >/dev/null; then
-    link_plugins "$DEST-providers/bin"
-    printf 'export IPSEC_MESH_ENGINE_BIN=%s\n' "$(q "$DEST-providers/bin")"
-    printf 'export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true\n'
   elif command -v pulumi >/dev/null; then
-    log "no engine built here; using $(command -v pulumi), which fetches its own plugins"
+    log "no engine built here; using $(command -v pulumi), which fetches its own plugins into $AMBIENT_HOME"
+    printf 'export PULUMI_HOME=%s\n' "$(q "$AMBIENT_HOME")"
   else
     log "no pulumi on PATH and no engine built: run scripts/build-engine.sh first"
     exit 1
@@ -133,22 +123,18 @@ if [[ "$mode" == env ]]; then
 fi
 
 # ---- a workstation with its own pulumi builds nothing unless asked ----
-# want: full (CLI + plugins), plugins (providers only), none.
-want=full
 ambient="$(command -v pulumi || true)"
 if [[ -n "$ambient" && "$ambient" != "$ENGINE_ROOT"/* && "${IPSEC_MESH_BUILD_ENGINE:-}" != 1 ]]; then
-  log "using the pulumi on PATH: $ambient ($(pulumi version 2>/dev/null || echo 'version unknown'))"
-  if [[ "${IPSEC_MESH_BUILD_PROVIDERS:-}" == 1 || "${PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION:-}" == true ]]; then
-    want=plugins
-    DEST="$DEST-providers"
-  else
-    want=none
-    log "providers: pulumi downloads them itself (pass --providers to build them here)"
-  fi
+  log "using the pulumi on PATH: $ambient ($(pulumi version 2>/dev/null || echo 'version unknown'));"
+  log "  it installs the upstream plugins itself, into $AMBIENT_HOME (IPSEC_MESH_BUILD_ENGINE=1 builds them here)"
+  [[ "$mode" == check ]] || exit 0
+  want=none
+else
+  want=full
 fi
 
-# gobuild LABEL OUT PKG LDFLAGS...: go build with a heartbeat, as the CLI
-# link alone is minutes of silence.
+# gobuild LABEL OUT PKG LDFLAGS...: go build with a heartbeat, as the CLI link alone is
+# minutes of silence.
 gobuild() {
   local label="$1" out="$2" pkg="$3" t0=$SECONDS hb rc=0
   shift 3
@@ -161,8 +147,7 @@ gobuild() {
   log "  built $label in $((SECONDS - t0))s"
 }
 
-# A CLI built earlier for the same pulumi and Go versions (only the stand-in
-# sources differed) is reused: it is the 4-5 minute part.
+# A CLI built earlier for the same pulumi and Go versions is reused: it is the 4-5 minute part.
 reusable_cli() {
   local d
   for d in "$ENGINE_ROOT"/pulumi-"$PULUMI_V"-*/; do
@@ -173,8 +158,23 @@ reusable_cli() {
   return 1
 }
 
+# The archives must hold exactly the versions package.json pins: the SDKs ask for them.
+check_upstream() {
+  [[ -x "$UPSTREAM/build.sh" || -f "$UPSTREAM/build.sh" ]] ||
+    die "no upstream plugin sources at $UPSTREAM (set IPSEC_MESH_UPSTREAM to the folder holding build.sh and the pulumi-*.tar.gz archives)"
+  local name ver
+  for pair in "${PROVIDERS[@]}"; do
+    read -r name ver <<<"$pair"
+    [[ -f "$UPSTREAM/pulumi-$name-v$ver.tar.gz" ]] ||
+      die "package.json pins @pulumi/$name $ver but $UPSTREAM has $(cd "$UPSTREAM" && ls pulumi-"$name"-v*.tar.gz 2>/dev/null || echo 'no source for it'): pin the version the archive holds"
+  done
+  [[ -f "$UPSTREAM/pulumi-language-hosts-v$PULUMI_V.tar.gz" ]] ||
+    die "package.json pins @pulumi/pulumi $PULUMI_V but $UPSTREAM has no pulumi-language-hosts-v$PULUMI_V.tar.gz"
+}
+
 build() {
-  command -v go >/dev/null || die "go is not on PATH (Go >= 1.25 builds the Pulumi CLI $PULUMI_V)"
+  command -v go >/dev/null || die "go is not on PATH (Go >= 1.25 builds the Pulumi CLI $PULUMI_V and the plugins)"
+  check_upstream
   mkdir -p "$ENGINE_ROOT"
   exec 9>"$ENGINE_ROOT/.lock"
   if ! flock -n 9; then
@@ -187,195 +187,143 @@ build() {
   TMP="$(mktemp -d "$ENGINE_ROOT/.tmp-XXXXXX")"
   trap 'rm -rf "$TMP"' EXIT
   MOD="$TMP/mod"
-  mkdir -p "$TMP/bin" "$MOD/cmd/ipsec-mesh-engine"
-  cp "$SRC_DIR"/*.go "$MOD/cmd/ipsec-mesh-engine/"
+  mkdir -p "$TMP/bin" "$TMP/home" "$MOD"
   export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
-  local total=4 n=2 old_cli=""
-  [[ "$want" == full ]] && old_cli="$(reusable_cli || true)"
-  [[ "$want" == full && -z "$old_cli" ]] || total=3
-
-  step "[1/$total] wrapper module requiring github.com/pulumi/pulumi/{pkg,sdk}/v3@v$PULUMI_V"
-  (
-    cd "$MOD"
-    go mod init ipsec-mesh.local/engine >/dev/null 2>&1
-    # pkg/v3's replace directives do not apply to a module that requires it:
-    # copy those that point at another module (not the ../sdk directory).
-    gomod="$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_V" | node -e '
-      let s = "";
-      process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        const j = JSON.parse(s);
-        if (j.Error) { console.error(j.Error); process.exit(1); }
-        console.log(j.GoMod);
-      });')" || exit 1
-    go mod edit -json "$gomod" | node -e '
-      let s = "";
-      process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        for (const r of JSON.parse(s).Replace || []) {
-          if (r.New.Version) console.log(`${r.Old.Path}${r.Old.Version ? "@" + r.Old.Version : ""}=${r.New.Path}@${r.New.Version}`);
-        }
-      });' | while read -r rep; do
-      log "  replace $rep (copied from pkg/v3's go.mod)"
-      go mod edit -replace "$rep"
-    done
-    if ! go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_V" \
-      "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_V" >"$TMP/go-get.log" 2>&1; then
-      tail -n 30 "$TMP/go-get.log" >&2
-      exit 1
-    fi
-  ) || die "could not resolve the modules (is the Go module proxy reachable?)"
-
-  local ver_flag="-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_V"
+  local old_cli
+  old_cli="$(reusable_cli || true)"
   if [[ -n "$old_cli" ]]; then
-    log "  reusing the pulumi CLI v$PULUMI_V from $old_cli"
+    log "[1/3] reusing the pulumi CLI v$PULUMI_V from $old_cli"
     cp "$old_cli" "$TMP/bin/pulumi"
-  elif [[ "$want" == full ]]; then
-    step "[$n/$total] pulumi CLI v$PULUMI_V (the long step: about 4-5 min cold on 2 cores)"
-    gobuild "the pulumi CLI" "$TMP/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "$ver_flag"
-    n=$((n + 1))
+  else
+    step "[1/3] pulumi CLI v$PULUMI_V from the Go module proxy (the long step: about 4-5 min cold on 2 cores)"
+    (
+      cd "$MOD"
+      go mod init ipsec-mesh.local/engine >/dev/null 2>&1
+      # pkg/v3's replace directives do not apply to a module that requires it:
+      # copy those that point at another module (not the ../sdk directory).
+      gomod="$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_V" | node -e '
+        let s = "";
+        process.stdin.on("data", (d) => (s += d)).on("end", () => {
+          const j = JSON.parse(s);
+          if (j.Error) { console.error(j.Error); process.exit(1); }
+          console.log(j.GoMod);
+        });')" || exit 1
+      go mod edit -json "$gomod" | node -e '
+        let s = "";
+        process.stdin.on("data", (d) => (s += d)).on("end", () => {
+          for (const r of JSON.parse(s).Replace || []) {
+            if (r.New.Version) console.log(`${r.Old.Path}${r.Old.Version ? "@" + r.Old.Version : ""}=${r.New.Path}@${r.New.Version}`);
+          }
+        });' | while read -r rep; do
+        log "  replace $rep (copied from pkg/v3's go.mod)"
+        go mod edit -replace "$rep"
+      done
+      if ! go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_V" \
+        "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_V" >"$TMP/go-get.log" 2>&1; then
+        tail -n 30 "$TMP/go-get.log" >&2
+        exit 1
+      fi
+    ) || die "could not resolve the modules (is the Go module proxy reachable?)"
+    gobuild "the pulumi CLI" "$TMP/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+      "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_V"
   fi
-  step "[$n/$total] ipsec-mesh-engine: nodejs language host, command $COMMAND_V, tls $TLS_V, random $RANDOM_V"
-  gobuild "ipsec-mesh-engine" "$TMP/bin/ipsec-mesh-engine" ./cmd/ipsec-mesh-engine "$ver_flag" \
-    "-X main.commandVersion=$COMMAND_V" "-X main.tlsVersion=$TLS_V" "-X main.randomVersion=$RANDOM_V"
-  n=$((n + 1))
+  local got
+  got="$("$TMP/bin/pulumi" version)"
+  [[ "$got" == "v$PULUMI_V" ]] || die "the built pulumi reports version '$got', expected v$PULUMI_V"
 
-  step "[$n/$total] layout and self-test"
-  # Only the language host is linked here, next to pulumi (where Pulumi looks
-  # for it without a warning). The providers are not: on PATH they would win
-  # over the plugin cache, with a warning on every run; link_plugins puts them
-  # in the cache.
-  ln -s ipsec-mesh-engine "$TMP/bin/pulumi-language-nodejs"
-  # Dynamic providers (pulumi.dynamic.Resource) run through this script, as in upstream releases.
-  printf '%s\n' '#!/bin/sh' 'exec node ./node_modules/@pulumi/pulumi/cmd/dynamic-provider "$@"' \
-    >"$TMP/bin/pulumi-resource-pulumi-nodejs"
-  chmod +x "$TMP/bin/pulumi-resource-pulumi-nodejs"
-  if [[ "$want" == full ]]; then
-    local got
-    got="$("$TMP/bin/pulumi" version)"
-    [[ "$got" == "v$PULUMI_V" ]] || die "the built pulumi reports version '$got', expected v$PULUMI_V"
+  step "[2/3] upstream plugins from $UPSTREAM: language hosts nodejs+python $PULUMI_V, command $COMMAND_V, tls $TLS_V, random $RANDOM_V"
+  local t0=$SECONDS
+  # build.sh prints every go download; keep its output for a failure only.
+  if ! bash "$UPSTREAM/build.sh" "$TMP/plugins" "$TMP/upstream-src" >"$TMP/upstream.log" 2>&1; then
+    tail -n 40 "$TMP/upstream.log" >&2
+    die "building the upstream plugins failed (last lines of ../shared/upstream/build.sh above)"
   fi
-  rm -rf "$MOD"
-  printf 'pulumi=%s command=%s tls=%s random=%s go=%s want=%s built=%s seconds=%s\n' \
-    "$PULUMI_V" "$COMMAND_V" "$TLS_V" "$RANDOM_V" "$GO_V" "$want" "$(date -u +%FT%TZ)" \
+  log "  built in $((SECONDS - t0))s"
+  rm -rf "$TMP/upstream-src"
+  # Language hosts sit next to pulumi, where upstream releases put them (bundled plugins).
+  local f
+  for f in pulumi-language-nodejs pulumi-language-python pulumi-resource-pulumi-nodejs pulumi-resource-pulumi-python; do
+    mv "$TMP/plugins/$f" "$TMP/bin/$f"
+  done
+
+  step "[3/3] providers into the build's own PULUMI_HOME (pulumi plugin install --file)"
+  local name ver
+  for pair in "${PROVIDERS[@]}"; do
+    read -r name ver <<<"$pair"
+    PULUMI_HOME="$TMP/home" PULUMI_SKIP_UPDATE_CHECK=true "$TMP/bin/pulumi" plugin install resource "$name" "$ver" \
+      --file "$TMP/plugins/pulumi-resource-$name" --non-interactive >&2 ||
+      die "pulumi plugin install resource $name $ver failed"
+  done
+  rm -rf "$TMP/plugins" "$MOD"
+  printf 'pulumi=%s command=%s tls=%s random=%s go=%s built=%s seconds=%s\n' \
+    "$PULUMI_V" "$COMMAND_V" "$TLS_V" "$RANDOM_V" "$GO_V" "$(date -u +%FT%TZ)" \
     "$((SECONDS - START))" >"$TMP/.complete"
   mv -T "$TMP" "$DEST"
   trap - EXIT
-  # Older builds of the same pulumi version only differ in stand-in sources: superseded.
+  verify_build "$DEST"
+  # Older builds of the same pulumi version only differ in plugin sources: superseded.
   local d
   for d in "$ENGINE_ROOT"/pulumi-"$PULUMI_V"-*/; do
     d="${d%/}"
-    [[ "$d" == "$DEST" || "$d" == "$DEST-providers" || "$d" == "${DEST%-providers}" ]] || rm -rf "$d"
+    [[ "$d" == "$DEST" ]] || rm -rf "$d"
   done
   step "done"
 }
 
+# Each plugin is the upstream build at the pinned version, where Pulumi looks for it.
+verify_build() {
+  local dest="$1" name ver bin listed
+  listed="$(PULUMI_HOME="$dest/home" PULUMI_SKIP_UPDATE_CHECK=true "$dest/bin/pulumi" plugin ls --json)" ||
+    die "pulumi plugin ls failed in $dest/home"
+  for pair in "${PROVIDERS[@]}"; do
+    read -r name ver <<<"$pair"
+    printf '%s' "$listed" | node -e '
+      let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+        const [name, ver] = process.argv.slice(1);
+        const ok = JSON.parse(s).some((p) => p.kind === "resource" && p.name === name && p.version === ver);
+        process.exit(ok ? 0 : 1);
+      });' "$name" "$ver" || die "pulumi plugin ls in $dest/home does not list resource $name $ver"
+    bin="$dest/home/plugins/resource-$name-v$ver/pulumi-resource-$name"
+    [[ -x "$bin" ]] || die "$bin is missing"
+  done
+  grep -qa 'github.com/pulumi/pulumi-command/provider/pkg/provider/remote' "$dest/home/plugins/resource-command-v$COMMAND_V/pulumi-resource-command" ||
+    die "pulumi-resource-command is not the upstream build (no pulumi-command/provider/pkg/provider/remote in it)"
+  for name in nodejs python; do
+    grep -qa "github.com/pulumi/pulumi/sdk/$name/cmd/pulumi-language-$name" "$dest/bin/pulumi-language-$name" ||
+      die "pulumi-language-$name is not the upstream build"
+  done
+}
+
 # ---- smoke check: real `pulumi up`s and `destroy` through every provider, offline ----
-# One program, driven by stack config: the brief's smoke resources (password,
-# P-384 key, `echo hi`), a CA and a host certificate checked with openssl, and
-# a command whose create/update/delete each append to a log, so the lifecycle
-# (update in place, replacement by triggers, delete) is asserted, plus a
-# remote.Command over SSH to an sshd started on 127.0.0.1 for the check.
+# One program, driven by stack config: a password, a P-384 key, `echo hi`, a CA and a host
+# certificate checked with openssl, and a command whose create/update/delete each append
+# to a log, so the lifecycle (update in place, replacement by triggers, delete) is
+# asserted, plus a remote.Command over SSH to an sshd started on 127.0.0.1 for the check.
 smoke_check() {
   local t
   t="$(mktemp -d "${TMPDIR:-/tmp}/ipsec-mesh-engine-check.XXXXXX")"
   # Subshell: the check's environment (PULUMI_HOME, backend) must not leak.
   (
     sshd_pid=""
+    # shellcheck disable=SC2317 # called by the EXIT trap
     cleanup() {
       [[ -z "$sshd_pid" ]] || kill "$sshd_pid" 2>/dev/null || true
       rm -rf "$t"
     }
     trap cleanup EXIT
     set -euo pipefail
-    mkdir -p "$t/state" "$t/home" "$t/prog" "$t/ssh"
-    export PULUMI_HOME="$t/home" PULUMI_BACKEND_URL="file://$t/state" PULUMI_CONFIG_PASSPHRASE=engine-check
+    mkdir -p "$t/state" "$t/prog" "$t/ssh"
+    export PULUMI_BACKEND_URL="file://$t/state" PULUMI_CONFIG_PASSPHRASE=engine-check
     # shellcheck source=scripts/engine-env.sh
     . "$ROOT/scripts/engine-env.sh"
     cd "$t/prog"
     ln -s "$ROOT/node_modules" node_modules
     printf '%s\n' 'name: engine-check' 'runtime: nodejs' >Pulumi.yaml
     printf '%s\n' '{ "name": "engine-check", "type": "module", "main": "index.js" }' >package.json
-    cat >index.js <<'EOF'
-import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
-import * as tls from "@pulumi/tls";
-import * as command from "@pulumi/command";
+    cp "$ROOT/scripts/engine-check-program.js" index.js
 
-const cfg = new pulumi.Config();
-const dir = cfg.require("dir");
-
-// The brief's smoke resources.
-const password = new random.RandomPassword("password", { length: 24, keepers: { gen: cfg.require("gen") } });
-const key = new tls.PrivateKey("key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
-const hi = new command.local.Command("hi", { create: "echo hi" });
-export const stdout = hi.stdout;
-export const curve = key.ecdsaCurve;
-export const publicKey = key.publicKeyPem;
-export const passwordLength = password.result.apply((r) => r.length);
-export const passwordValue = password.result;
-
-// A CA (path length 0) and a host certificate for IPsec, as the mesh uses them.
-const caKey = new tls.PrivateKey("ca-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
-const ca = new tls.SelfSignedCert("ca", {
-  privateKeyPem: caKey.privateKeyPem,
-  subject: { commonName: "check CA", organization: "ipsec-mesh" },
-  isCaCertificate: true,
-  maxPathLength: 0,
-  validityPeriodHours: 24,
-  allowedUses: ["cert_signing", "crl_signing"],
-});
-const hostKey = new tls.PrivateKey("host-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
-const csr = new tls.CertRequest("host-csr", {
-  privateKeyPem: hostKey.privateKeyPem,
-  subject: { commonName: "host1.example.net" },
-  dnsNames: ["host1.example.net"],
-  ipAddresses: ["198.51.100.1", "2001:db8::1"],
-});
-const cert = new tls.LocallySignedCert("host-cert", {
-  certRequestPem: csr.certRequestPem,
-  caPrivateKeyPem: caKey.privateKeyPem,
-  caCertPem: ca.certPem,
-  validityPeriodHours: 24,
-  allowedUses: ["digital_signature", "key_encipherment", "ipsec_end_system", "server_auth"],
-});
-export const caPem = ca.certPem;
-export const certPem = cert.certPem;
-
-// Lifecycle: every script appends to a log the check reads.
-const log = `${dir}/lifecycle.log`;
-const life = new command.local.Command("life", {
-  create: `echo "create $V" >> ${log}; echo "out-$V"`,
-  update: `echo "update $V prev=$PULUMI_COMMAND_STDOUT" >> ${log}; echo "out-$V"`,
-  delete: `echo "delete prev=$PULUMI_COMMAND_STDOUT" >> ${log}`,
-  environment: { V: cfg.require("v") },
-  triggers: [cfg.require("t")],
-});
-export const lifeStdout = life.stdout;
-
-// remote.Command over SSH with a pinned host key, stdin and an accepted variable.
-const sshPort = cfg.getNumber("sshPort");
-let remoteOut;
-if (sshPort !== undefined) {
-  const remote = new command.remote.Command("remote", {
-    connection: {
-      host: "127.0.0.1",
-      port: sshPort,
-      user: cfg.require("sshUser"),
-      privateKey: cfg.requireSecret("sshKey"),
-      hostKey: cfg.require("hostKey"),
-      dialErrorLimit: 3,
-    },
-    create: `umask 077; cat > ${dir}/remote.out; echo "env=$IPSEC_MESH_CHECK"`,
-    stdin: "payload over stdin",
-    environment: { IPSEC_MESH_CHECK: "accepted" },
-    addPreviousOutputInEnv: false,
-  });
-  remoteOut = remote.stdout;
-}
-export const remoteStdout = remoteOut;
-EOF
-
-    log "check: pulumi $(pulumi version) from $(command -v pulumi)"
+    log "check: pulumi $(pulumi version) from $(command -v pulumi), PULUMI_HOME=$PULUMI_HOME"
     pulumi stack init check --non-interactive >/dev/null 2>&1
     pulumi config set dir "$t" >/dev/null
     pulumi config set v 1 >/dev/null
@@ -422,13 +370,13 @@ EOF
     }
     out() { pulumi stack output --show-secrets "$1"; }
     expect_log() { # expected lines of the lifecycle log
-      local want got
-      want="$(printf '%s\n' "$@")"
+      local expected got
+      expected="$(printf '%s\n' "$@")"
       got="$(cat "$t/lifecycle.log")"
-      [[ "$got" == "$want" ]] || die "check: lifecycle log is
+      [[ "$got" == "$expected" ]] || die "check: lifecycle log is
 $got
 expected
-$want"
+$expected"
     }
 
     up "create"
@@ -440,7 +388,9 @@ $want"
     out certPem >"$t/cert.pem"
     openssl verify -x509_strict -purpose sslserver -CAfile "$t/ca.pem" "$t/cert.pem" >/dev/null ||
       die "check: openssl does not verify the host certificate against the CA"
-    openssl x509 -in "$t/ca.pem" -noout -text | grep -q 'CA:TRUE, pathlen:0' || die "check: CA is not CA:TRUE, pathlen:0"
+    # Upstream tls sets Go's MaxPathLen without MaxPathLenZero: maxPathLength 0 encodes no
+    # path-length constraint (docs/components.md), so only CA:TRUE is certain.
+    openssl x509 -in "$t/ca.pem" -noout -text | grep -q 'CA:TRUE' || die "check: CA is not CA:TRUE"
     openssl x509 -in "$t/cert.pem" -noout -text | grep -qi 'IP Address:2001:db8:0:0:0:0:0:1' ||
       die "check: host certificate lacks its IPv6 SAN"
     openssl x509 -in "$t/cert.pem" -noout -text | grep -q 'IPSec End System' ||
@@ -484,14 +434,13 @@ $want"
   step "check passed: up, outputs, certificates, update/replace/delete, no-change preview and destroy, offline"
 }
 
-if [[ "$want" != none ]]; then
+if [[ "$want" == full ]]; then
   if [[ -f "$DEST/.complete" ]]; then
     log "up to date: $DEST/bin"
   else
     log "building into $DEST"
     build
   fi
-  link_plugins "$DEST/bin"
 fi
 [[ "$mode" == check ]] && smoke_check
 [[ "$want" == none ]] || printf '%s\n' "$DEST/bin"

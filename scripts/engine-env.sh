@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Puts the engine built by scripts/build-engine.sh first on PATH and switches
-# Pulumi to offline operation: no update check, no plugin downloads (the
-# stand-in providers are linked into $PULUMI_HOME/plugins at their pinned
-# versions), and a default PULUMI_CONFIG_PASSPHRASE when none is set.
+# Puts the engine built by scripts/build-engine.sh first on PATH, points PULUMI_HOME at
+# the build's own home (the upstream providers are installed there; the user's
+# ~/.pulumi is never used) and switches Pulumi to offline operation: no update check,
+# no plugin downloads, and a default PULUMI_CONFIG_PASSPHRASE when none is set.
 # Builds nothing; fails when there is neither a built engine nor a pulumi.
 #
 #   . scripts/engine-env.sh            (bash: source it)
 #   eval "$(scripts/engine-env.sh)"    (any POSIX shell)
-#
-# Set PULUMI_HOME before this if you use another one: the plugin links go there.
 __ipsec_mesh_engine_env() {
   local here
   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

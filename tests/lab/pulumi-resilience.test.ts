@@ -1,12 +1,15 @@
-// End to end with the real Pulumi engine (docs/e2e.md): a host that cannot be reached during
-// an update, SSH under `require` (also with charon stopped on a host), and the off switch. One lab, steps
-// in file order, each starting from the state the previous one left.
+// End to end with the real Pulumi engine and the upstream plugins (docs/e2e.md): a host that
+// cannot be reached during an update, SSH under `require` (also with charon stopped on a host),
+// the off switch and destroy. One lab, steps in file order; each step puts back what it broke
+// (in a `finally`), so one failure reads as one failure.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ProcessRecord } from '../../lab/netns/index.js';
 import {
   E2eMesh,
   anySas,
   establishedSas,
+  hostFiles,
+  isMeshPath,
   expectedPairKeys,
   installPeerSsh,
   keysSeen,
@@ -62,25 +65,36 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
 
     const c = mesh.lab.host('c');
     await mesh.lab.stopSshd('c');
-    mesh.writeInventory({ mesh: { lifetimes: { ikeRekeySeconds: 7200 } } });
-    // Without --continue-on-error the engine starts no new step after the first error.
-    const r = await mesh.up(['--continue-on-error'], { allowFailure: true });
-    const output = `${r.stdout}\n${r.stderr}`;
-    expect(r.code, output).not.toBe(0);
-    // The error names the host's resource and where it tried to connect; no other host has one.
-    expect(output).toContain(`error: ${MESH}-c-push: ssh root@${c.ipv4[0]}:22`);
-    expect(output).toMatch(/connection refused/);
-    const errorLines = output.split('\n').filter((l) => /\berror:/.test(l));
-    const others = ['a', 'b'].flatMap((h) => [`${MESH}-${h}-`, ...mesh.lab.host(h).ipv4, ...mesh.lab.host(h).ipv6]);
-    expect(errorLines.filter((l) => others.some((o) => l.includes(o))), 'errors about other hosts').toEqual([]);
-    // a and b have the change, c still the old configuration; the SAs stay up.
-    expect(mesh.lab.readHostFile('a', conf), output).toContain(changed);
-    expect(mesh.lab.readHostFile('b', conf), output).toContain(changed);
-    expect(mesh.lab.readHostFile('c', conf)).not.toContain(changed);
-    expect(keysUpOnBothEnds(await negotiate(mesh.lab, hosts, expected))).toEqual(expected);
+    try {
+      mesh.writeInventory({ mesh: { lifetimes: { ikeRekeySeconds: 7200 } } });
+      // Without --continue-on-error the engine starts no new step after the first error.
+      const r = await mesh.up(['--continue-on-error'], { allowFailure: true });
+      const output = `${r.stdout}\n${r.stderr}`;
+      expect(r.code, output).not.toBe(0);
+      // Upstream pulumi-resource-command words it as `after N failed attempts: dial tcp
+      // ADDRESS:22: connect: connection refused`, reported under the resource's name, which
+      // names the host (docs/engine.md: what a user sees).
+      const diagnostics = diagnosticsByResource(output);
+      const cPush = `command:remote:Command (${MESH}-c-push)`;
+      const stack = 'pulumi:pulumi:Stack (ipsec-mesh-lab)';
+      expect([...diagnostics.keys()].sort(), output).toEqual([cPush, stack]);
+      expect(diagnostics.get(cPush)).toBe(`error: after 2 failed attempts: dial tcp ${c.ipv4[0]}:22: connect: connection refused\n`);
+      expect(diagnostics.get(stack)).toBe('error: update failed\n');
+      // No other host's resource, name or address shows up in an error.
+      const errorLines = output.split('\n').filter((l) => /\berror:/.test(l));
+      const others = ['a', 'b'].flatMap((h) => [`${MESH}-${h}-`, ...mesh.lab.host(h).ipv4, ...mesh.lab.host(h).ipv6]);
+      expect(errorLines.filter((l) => others.some((o) => l.includes(o))), 'errors about other hosts').toEqual([]);
+      // a and b have the change, c still the old configuration; the SAs stay up.
+      expect(mesh.lab.readHostFile('a', conf), output).toContain(changed);
+      expect(mesh.lab.readHostFile('b', conf), output).toContain(changed);
+      expect(mesh.lab.readHostFile('c', conf)).not.toContain(changed);
+      expect(keysUpOnBothEnds(await negotiate(mesh.lab, hosts, expected))).toEqual(expected);
+    } finally {
+      // c back whatever happened above, so the next steps start from a whole mesh.
+      if (mesh.lab.sshdPid('c') === undefined) await mesh.lab.startSshd('c');
+    }
 
     // Once c is back, the next up finishes the job.
-    await mesh.lab.startSshd('c');
     await mesh.up();
     expect(mesh.lab.readHostFile('c', conf)).toContain(changed);
     expect(keysUpOnBothEnds(await negotiate(mesh.lab, hosts, expected))).toEqual(expected);
@@ -100,16 +114,19 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
 
   it('SSH still works everywhere with charon stopped on a host', async () => {
     await mesh.lab.stopCharon('c');
-    // a and b still hold their trap policies towards c: c's IKE is gone, SSH must not care.
-    for (const h of ['a', 'b']) {
-      const traps = (await mesh.lab.listPols(h)).filter((p) => p.mode === 'TRANSPORT' && p.name.includes('_c_'));
-      expect(traps.length, `trap policies of ${h} towards c`).toBe(2);
+    try {
+      // a and b still hold their trap policies towards c: c's IKE is gone, SSH must not care.
+      for (const h of ['a', 'b']) {
+        const traps = (await mesh.lab.listPols(h)).filter((p) => p.mode === 'TRANSPORT' && p.name.includes('_c_'));
+        expect(traps.length, `trap policies of ${h} towards c`).toBe(2);
+      }
+      expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
+    } finally {
+      // charon back (as its service would start it: daemon, then swanctl --load-all).
+      if (mesh.lab.charonPid('c') === undefined) await mesh.lab.startCharon('c');
+      await mesh.lab.swanctl('c', ['--load-all', '--noprompt'], { check: true });
     }
-    expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
-
-    // charon back (as its service would start it: daemon, then swanctl --load-all); the mesh heals.
-    await mesh.lab.startCharon('c');
-    await mesh.lab.swanctl('c', ['--load-all', '--noprompt'], { check: true });
+    // The mesh heals.
     const { pairs, hosts } = await mesh.pairs();
     const expected = expectedPairKeys(pairs);
     const sas = await negotiate(mesh.lab, hosts, expected);
@@ -119,28 +136,62 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
   it('enabled: false unloads the mesh, keeps the bypass, and SSH works; enabling again brings the SAs back', async () => {
     expect((await establishedSas(mesh.lab, HOSTS)).length).toBeGreaterThan(0);
     await mesh.setConfig('enabled', 'false');
-    await mesh.up();
-    for (const h of HOSTS) {
-      const conns = await mesh.lab.listConns(h);
-      expect(conns.map((c) => c.name), `connections of ${h}`).toEqual([`${MESH}_bypass`]);
-      expect(conns[0]!.children.every((child) => child.mode === 'PASS')).toBe(true);
-      const pols = await mesh.lab.listPols(h);
-      expect(pols.filter((p) => p.mode !== 'PASS').map((p) => p.name), `non-bypass policies on ${h}`).toEqual([]);
-      expect(pols.some((p) => p.name.includes('ssh'))).toBe(true);
+    try {
+      await mesh.up();
+      for (const h of HOSTS) {
+        const conns = await mesh.lab.listConns(h);
+        expect(conns.map((c) => c.name), `connections of ${h}`).toEqual([`${MESH}_bypass`]);
+        expect(conns[0]!.children.every((child) => child.mode === 'PASS')).toBe(true);
+        const pols = await mesh.lab.listPols(h);
+        expect(pols.filter((p) => p.mode !== 'PASS').map((p) => p.name), `non-bypass policies on ${h}`).toEqual([]);
+        expect(pols.some((p) => p.name.includes('ssh'))).toBe(true);
+      }
+      // The push closed the IKE_SAs of the connections it unloaded.
+      expect((await anySas(mesh.lab, HOSTS)).map(saIdentity)).toEqual([]);
+      expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
+      // Traffic now negotiates nothing.
+      await negotiate(mesh.lab, HOSTS, [], { timeoutMs: 0 });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(keysSeen(await anySas(mesh.lab, HOSTS))).toEqual([]);
+    } finally {
+      await mesh.setConfig('enabled', 'true');
     }
-    // The push closed the IKE_SAs of the connections it unloaded.
-    expect((await anySas(mesh.lab, HOSTS)).map(saIdentity)).toEqual([]);
-    expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
-    // Traffic now negotiates nothing.
-    await negotiate(mesh.lab, HOSTS, [], { timeoutMs: 0 });
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(keysSeen(await anySas(mesh.lab, HOSTS))).toEqual([]);
 
-    await mesh.setConfig('enabled', 'true');
     await mesh.up();
     const { pairs, hosts } = await mesh.pairs();
     const expected = expectedPairKeys(pairs);
     const sas = await negotiate(mesh.lab, hosts, expected);
     expect(keysUpOnBothEnds(sas)).toEqual(expected);
   });
+
+  it('pulumi destroy with the upstream provider removes the mesh from every host and keeps SSH working', async () => {
+    await mesh.destroy();
+    for (const h of HOSTS) {
+      expect([...hostFiles(mesh.lab, h).keys()].filter(isMeshPath), `mesh files left on ${h}`).toEqual([]);
+      expect((await mesh.lab.listConns(h)).map((c) => c.name), `connections of ${h}`).toEqual([]);
+      expect((await mesh.lab.listPols(h)).map((p) => p.name), `policies on ${h}`).toEqual([]);
+    }
+    expect((await anySas(mesh.lab, HOSTS)).map(saIdentity)).toEqual([]);
+    expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
+  });
 });
+
+/**
+ * The engine's "Diagnostics:" section as `type (name)` → its lines:
+ *   command:remote:Command (NAME):
+ *     error: …
+ */
+function diagnosticsByResource(output: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const section = output.slice(output.indexOf('Diagnostics:'));
+  let current: string | undefined;
+  for (const line of section.split('\n').slice(1)) {
+    const head = /^ {2}(\S+ \([^)]+\)):$/.exec(line);
+    if (head) current = head[1]!;
+    else if (/^\S/.test(line)) current = undefined;
+    else if (current !== undefined && line.trim() !== '' && /^ {4}/.test(line)) out.set(current, `${out.get(current) ?? ''}${line.trim()}\n`);
+  }
+  // Resources with only warnings/info are not failures.
+  for (const [k, v] of out) if (!/\berror:/.test(v)) out.delete(k);
+  return out;
+}

@@ -6,7 +6,6 @@
 // Pulumi engine (scripts/build-engine.sh) and `npm run build`. The guest image is built on
 // first use (about a minute) into ~/.cache/ipsec-mesh/guest. Anything missing fails the file
 // with a message; nothing is skipped.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import { type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, waitFor
 import { type VmLab, ensureGuestImage, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
 import { probePayload } from '../../lab/vm/payload-probe.js';
 import { listNetns } from '../../lab/netns/lab-network.js';
+import { useEngine } from './pulumi-support.js';
 
 const NAME = 'vmt';
 const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
@@ -31,17 +31,6 @@ const ESP_PROPOSAL = /^AES_GCM_16_256(\/ECP_384)?$/;
 let lab: VmLab;
 let inventoryPath: string;
 let processes: readonly ProcessRecord[] = [];
-
-/** What `source scripts/engine-env.sh` does, so a plain `npx vitest` finds the engine. */
-function useEngine(): void {
-  const r = spawnSync('bash', ['-c', 'source scripts/engine-env.sh >/dev/null && env -0'], { cwd: PROJECT_DIR, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`no Pulumi engine (scripts/engine-env.sh: ${r.stderr.trim()}); build it with scripts/build-engine.sh`);
-  for (const entry of r.stdout.split('\0')) {
-    const eq = entry.indexOf('=');
-    const key = entry.slice(0, eq);
-    if (key === 'PATH' || key.startsWith('PULUMI_')) process.env[key] = entry.slice(eq + 1);
-  }
-}
 
 /** After the image build (which installs qemu and debootstrap when they are missing). */
 function requirePrerequisites(): void {
