@@ -63,6 +63,7 @@ ROOTFS_PACKAGES=(
   iproute2
   procps
   busybox-static
+  nftables                       # the require backstop ipsec-mesh loads with nft -f
 )
 
 # Modules loaded at boot, in this order (modprobe adds their dependencies). Built-in ones
@@ -73,6 +74,7 @@ MODULES=(
   virtio_pci virtio_blk virtio_net
   crc32c_generic ext4
   xfrm_user esp4 esp6
+  nf_tables
   authenc gcm ghash_generic aesni_intel ctr seqiv echainiv cbc sha256_generic sha512_generic
   chacha20poly1305
   sha3_generic jitterentropy_rng drbg

@@ -26,6 +26,7 @@ PACKAGES=(
   sudo                          # the non-root SSH user case (NOPASSWD) in the delivery tests
   openssl                       # certificate checks in the tests
   shellcheck                    # every tracked .sh is checked in the unit tests
+  nftables                      # the require backstop (nft), checked with nft --check in the unit tests
 )
 
 # Optional group: the vm lab. Not part of the default install (qemu alone is ~30 packages).

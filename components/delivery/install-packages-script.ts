@@ -15,6 +15,8 @@ export const STRONGSWAN_PACKAGES = [
   'libcharon-extra-plugins',
   'libstrongswan-standard-plugins',
   'strongswan-pki',
+  // nft: the kernel backstop of `require` pairs (docs/render.md, "Fail closed").
+  'nftables',
 ] as const;
 export const DAEMON_PACKAGE = 'charon-systemd';
 export const DAEMON_UNIT = 'strongswan.service';

@@ -153,7 +153,7 @@ done < "$W/old.only"
 : > "$W/disabled"
 if systemd_up; then
   while read -r p; do
-    case $p in /etc/systemd/system/*.timer)
+    case $p in /etc/systemd/system/*.timer|/etc/systemd/system/*_backstop.service)
       systemctl disable --now "\${p##*/}" > /dev/null 2>&1 && printf "%s\\n" "\${p##*/}" >> "$W/disabled" ;;
     esac
   done < "$W/stale"
@@ -229,8 +229,21 @@ while read -r k p; do
     case $k in R|D) clear=--clear ;; esac
   fi
 done < "$W/journal"
+# The require backstop (nftables): the new table before the new traps, so a new require peer is
+# never reachable in cleartext between the two. $1: the backstop file to load (none: this
+# mesh has no table), $2: the one of the configuration being left (its table is deleted).
+apply_backstop() {
+  if [ -n "$1" ] && [ -f "$R$1" ]; then
+    command -v nft >/dev/null 2>&1 || { echo "nft not found: the require backstop needs nftables (apt-get install nftables)" >> "$W/apply.out"; return 1; }
+    nft -f "$R$1" >> "$W/apply.out" 2>&1 || { echo "nft -f $1 failed" >> "$W/apply.out"; return 1; }
+  elif [ -n "$2" ] && command -v nft >/dev/null 2>&1; then
+    nft delete table "$NFT_TABLE" > /dev/null 2>&1 || true
+  fi
+  return 0
+}
 apply() {
   : > "$W/apply.out"
+  apply_backstop "$2" "$3" || return 1
   if [ "$settings" = 1 ]; then
     swanctl_ok swanctl --reload-settings || { echo "swanctl --reload-settings failed" >> "$W/apply.out"; return 1; }
   fi
@@ -248,13 +261,15 @@ apply() {
   return 0
 }
 sysctl_new=$(grep "^/etc/sysctl.d/" "$W/new.paths")
-if ! apply "$sysctl_new"; then
+backstop_new=$(grep "_backstop[.]nft$" "$W/new.paths")
+backstop_old=$(grep "_backstop[.]nft$" "$W/old.paths")
+if ! apply "$sysctl_new" "$backstop_new" "$backstop_old"; then
   cp "$W/apply.out" "$W/failed.out"
   rollback_files
   reenable_units
   clear=$clear_rollback
   sysctl_old=$(grep "^/etc/sysctl.d/" "$W/old.paths")
-  if apply "$sysctl_old"; then again="the previous configuration was restored and reloaded"
+  if apply "$sysctl_old" "$backstop_old" "$backstop_new"; then again="the previous configuration was restored and reloaded"
   else again="the previous configuration was restored, but reloading it failed too (see its messages below)"; fi
   cp "$W/apply.out" "$W/rollback.out"
   say "applying the new configuration failed; $again. strongSwan said:"
@@ -305,8 +320,12 @@ if systemd_up; then
     systemctl daemon-reload > "$W/systemctl.out" 2>&1 || say "warning: systemctl daemon-reload failed: $(tr "\\n" " " < "$W/systemctl.out")"
   fi
   while read -r n mode p; do
-    case $p in /etc/systemd/system/*.timer)
-      systemctl enable --now "\${p##*/}" > "$W/systemctl.out" 2>&1 || say "warning: cannot enable \${p##*/}: $(tr "\\n" " " < "$W/systemctl.out")" ;;
+    case $p in
+      /etc/systemd/system/*.timer)
+        systemctl enable --now "\${p##*/}" > "$W/systemctl.out" 2>&1 || say "warning: cannot enable \${p##*/}: $(tr "\\n" " " < "$W/systemctl.out")" ;;
+      # Loaded by the push already: enabled for the next boot only (no --now, nothing to run).
+      /etc/systemd/system/*_backstop.service)
+        systemctl enable "\${p##*/}" > "$W/systemctl.out" 2>&1 || say "warning: cannot enable \${p##*/}: $(tr "\\n" " " < "$W/systemctl.out")" ;;
     esac
   done < "$W/new.files"
 fi
@@ -326,7 +345,8 @@ fi
 changed=$(grep -c . "$W/changed")
 conns=$(grep -c . "$W/new.conns")
 loaded=$(grep "^successfully loaded" "$W/apply.out" | tr "\\n" ";" | sed "s/;$//")
-echo "$H: mesh $M: $changed file(s) written, $unchanged unchanged, $removed removed; $conns connection(s) configured; $orphans orphaned IKE_SA(s) closed; $renewed IKE_SA(s) of $(grep -c . "$W/changed.conns") changed connection(s) closed; strongSwan reloaded ($loaded)"
+if [ -n "$backstop_new" ]; then backstop="require backstop loaded ($NFT_TABLE)"; else backstop="no require backstop"; fi
+echo "$H: mesh $M: $changed file(s) written, $unchanged unchanged, $removed removed; $conns connection(s) configured; $backstop; $orphans orphaned IKE_SA(s) closed; $renewed IKE_SA(s) of $(grep -c . "$W/changed.conns") changed connection(s) closed; strongSwan reloaded ($loaded)"
 `;
 
 /** The command string of a push (create or update). Deterministic; contains no secret. */

@@ -12,6 +12,7 @@
 // part of the command string. Single quotes are the only quoting, so a script must not
 // contain one (checked at build time). Extra trailing arguments (`--root DIR`) are a test
 // hook that prefixes every on-host path; production commands never carry them.
+import { backstopTable } from '../render/backstop-nft.js';
 import { DeliveryError } from './delivery-error.js';
 
 export type ScriptKind = 'push' | 'remove' | 'host-key' | 'remove-host-key' | 'install-packages';
@@ -62,6 +63,7 @@ if [ "$#" -gt 0 ]; then
   if [ "$#" = 2 ] && [ "$1" = --root ]; then R=$2; else echo "$H: unexpected arguments: $*" >&2; exit 2; fi
 fi
 STATE=$R/etc/swanctl/.ipsec-mesh-state.$M
+NFT_TABLE="${backstopTable(mesh)}"
 say() { printf "%s\\n" "$H: $*" >&2; }
 die() { say "$*"; exit 1; }
 # One ipsec-mesh run at a time on a host, whatever the mesh: every run reloads strongSwan.

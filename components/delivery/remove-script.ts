@@ -42,7 +42,7 @@ units=0
 if systemd_up; then
   while read -r p; do
     case $p in
-      /etc/systemd/system/*.timer) systemctl disable --now "\${p##*/}" > /dev/null 2>&1 ;;
+      /etc/systemd/system/*.timer|/etc/systemd/system/*_backstop.service) systemctl disable --now "\${p##*/}" > /dev/null 2>&1 ;;
       /etc/systemd/system/*.service) systemctl stop "\${p##*/}" > /dev/null 2>&1 ;;
     esac
   done < "$W/old.paths"
@@ -79,6 +79,10 @@ else
   terminated=0
 fi
 if [ "$units" = 1 ] && systemd_up; then systemctl daemon-reload > /dev/null 2>&1; fi
+# The require backstop goes last, after the connections are unloaded and their SAs closed.
+if grep -q "_backstop[.]nft$" "$W/old.paths" && command -v nft >/dev/null 2>&1; then
+  nft delete table "$NFT_TABLE" > /dev/null 2>&1 || true
+fi
 if grep -qxF "/etc/swanctl/ipsec-mesh_\${M}_monitor.sh" "$W/old.paths"; then monitor_cleanup; fi
 rm -f "$STATE" || die "cannot remove $STATE"
 echo "$H: mesh $M: $removed file(s) removed; connections unloaded; $terminated IKE_SA(s) closed (sysctl values stay until reboot)"

@@ -28,6 +28,10 @@ export interface MeshFilePaths {
   readonly charonLog: string;
   /** Kernel settings (xfrm GC thresholds, PMTU probing). */
   readonly sysctlConf: string;
+  /** The `require` backstop: an `nft -f` script (backstop-nft.ts). */
+  readonly backstopNft: string;
+  /** The systemd unit that loads it at boot, before the network and strongSwan. */
+  readonly backstopUnit: string;
 }
 
 export const SWANCTL_DIR = '/etc/swanctl';
@@ -73,5 +77,7 @@ export function meshFilePaths(mesh: MeshSettings, host: Host): MeshFilePaths {
     charonConf: CHARON_CONF_PATH,
     charonLog: CHARON_LOG_PATH,
     sysctlConf: `/etc/sysctl.d/60-${base}.conf`,
+    backstopNft: `${SWANCTL_DIR}/${base}_backstop.nft`,
+    backstopUnit: `/etc/systemd/system/${base}_backstop.service`,
   };
 }

@@ -5,7 +5,8 @@ import type { HostPair } from '../topology/host-pair.js';
 import { bypassConnectionName, hostFamilies, planBypass, type BypassShunt } from './bypass-shunts.js';
 import { renderCharonConf } from './charon-conf.js';
 import { renderMonitorFiles, type MonitorSettings } from './monitor-files.js';
-import { caCertFileName, hostCertFileName, meshFilePaths } from './file-paths.js';
+import { renderBackstopNft, renderBackstopUnit } from './backstop-nft.js';
+import { caCertFileName, hostCertFileName, meshFilePaths, type MeshFilePaths } from './file-paths.js';
 import { planMtu } from './link-mtu.js';
 import { checkedPairs, planMeshConnections, type MeshConnection } from './mesh-connections.js';
 import { renderContext, type RenderContext } from './render-context.js';
@@ -126,9 +127,21 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
       mode: 0o644,
       secret: false,
     },
+    ...backstopFiles(input, p, paths),
     ...(input.monitor === false
       ? []
       : renderMonitorFiles({ inventory: input.inventory, host, pairs: input.pairs, enabled: p.enabled, ...(input.monitor ? { settings: input.monitor } : {}) })),
+  ];
+}
+
+/** The `require` backstop and its boot unit, when the host has a `require` peer and the mesh is on. */
+function backstopFiles(input: HostConfigInput, p: HostPlan, paths: MeshFilePaths): RenderedFile[] {
+  if (!p.enabled) return [];
+  const nft = renderBackstopNft({ meshName: p.ctx.mesh.name, host: input.host, pairs: input.pairs, bypass: p.bypass });
+  if (nft === undefined) return [];
+  return [
+    { path: paths.backstopNft, content: nft, mode: 0o644, secret: false },
+    { path: paths.backstopUnit, content: renderBackstopUnit(p.ctx.mesh.name, paths.backstopNft), mode: 0o644, secret: false },
   ];
 }
 

@@ -33,6 +33,7 @@ export {
   type EspOverhead,
 } from './esp-overhead.js';
 export { BYPASS_POLICY_PRIORITY, MESH_POLICY_PRIORITY, CHILD_ACTIONS } from './swanctl-conf.js';
-export { bypassConnectionName, ND_NEIGHBOR_SOLICITATION, ND_NEIGHBOR_ADVERTISEMENT } from './bypass-shunts.js';
+export { bypassConnectionName, icmpSelectorPort, ICMP_FRAG_NEEDED, ICMPV6_PACKET_TOO_BIG, ND_NEIGHBOR_SOLICITATION, ND_NEIGHBOR_ADVERTISEMENT, type BypassShunt, type IcmpMessage } from './bypass-shunts.js';
+export { backstopTable, renderBackstopNft, renderBackstopUnit, requirePeerAddresses, IKE_PORTS, type BackstopInput } from './backstop-nft.js';
 export { perPeerConnectionName, compactConnectionName, type ChildRole } from './mesh-connections.js';
 export { RETRANSMIT, IKE_FRAGMENT_SIZE_MAX } from './charon-conf.js';

@@ -7,6 +7,8 @@ import type { ProcessRecord } from '../../lab/netns/index.js';
 import {
   E2eMesh,
   anySas,
+  backstopDrops,
+  backstopRuleset,
   establishedSas,
   hostFiles,
   isMeshPath,
@@ -20,6 +22,7 @@ import {
   sshFailures,
 } from './pulumi-support.js';
 import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
+import { sendDatagrams } from '../../lab/pair-traffic.js';
 
 const LAB = 'e2e-res';
 const MESH = LAB;
@@ -108,6 +111,12 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
       const pols = await mesh.lab.listPols(h);
       expect(pols.filter((p) => p.mode === 'TRANSPORT').length, `trap policies on ${h}`).toBe(4);
       expect(pols.some((p) => p.mode === 'PASS' && p.name.includes('ssh')), `SSH bypass on ${h}`).toBe(true);
+      // And the kernel backstop, with both peers' addresses in each family.
+      const ruleset = await backstopRuleset(mesh.lab, h, MESH);
+      expect(ruleset, `require backstop on ${h}`).toBeDefined();
+      for (const peer of hosts.filter((x) => x !== h)) {
+        for (const address of [...mesh.lab.host(peer).ipv4, ...mesh.lab.host(peer).ipv6]) expect(ruleset).toContain(address);
+      }
     }
     expect(await sshFailures(mesh.lab, hosts)).toEqual([]);
   });
@@ -121,6 +130,16 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
         expect(traps.length, `trap policies of ${h} towards c`).toBe(2);
       }
       expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
+      // c's charon took every XFRM policy with it (SIGTERM), yet c sends nothing to its require
+      // peers in cleartext: the backstop drops it in c's kernel, and counts it.
+      expect((await mesh.lab.exec('c', ['ip', 'xfrm', 'policy'], { check: true })).stdout.trim(), "c's XFRM policies").toBe('');
+      const before = backstopDrops((await backstopRuleset(mesh.lab, 'c', MESH))!);
+      const wire = await mesh.lab.capture({ host: 'c', filter: ['udp', 'port', '9'] });
+      const peers = ['a', 'b'].flatMap((h) => [...mesh.lab.host(h).ipv4, ...mesh.lab.host(h).ipv6]);
+      for (let i = 0; i < 3; i++) await sendDatagrams(mesh.lab, 'c', peers);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await wire.stop(), 'cleartext datagrams from c on the wire').toEqual([]);
+      expect(backstopDrops((await backstopRuleset(mesh.lab, 'c', MESH))!) - before).toBeGreaterThanOrEqual(3 * peers.length);
     } finally {
       // charon back (as its service would start it: daemon, then swanctl --load-all).
       if (mesh.lab.charonPid('c') === undefined) await mesh.lab.startCharon('c');
@@ -146,6 +165,8 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
         expect(pols.filter((p) => p.mode !== 'PASS').map((p) => p.name), `non-bypass policies on ${h}`).toEqual([]);
         expect(pols.some((p) => p.name.includes('ssh'))).toBe(true);
       }
+      // Switched off: no require pair is left, so no backstop either.
+      for (const h of HOSTS) expect(await backstopRuleset(mesh.lab, h, MESH), `backstop on ${h}`).toBeUndefined();
       // The push closed the IKE_SAs of the connections it unloaded.
       expect((await anySas(mesh.lab, HOSTS)).map(saIdentity)).toEqual([]);
       expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);
@@ -158,6 +179,7 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
     }
 
     await mesh.up();
+    for (const h of HOSTS) expect(await backstopRuleset(mesh.lab, h, MESH), `backstop on ${h}`).toBeDefined();
     const { pairs, hosts } = await mesh.pairs();
     const expected = expectedPairKeys(pairs);
     const sas = await negotiate(mesh.lab, hosts, expected);
@@ -170,6 +192,7 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
       expect([...hostFiles(mesh.lab, h).keys()].filter(isMeshPath), `mesh files left on ${h}`).toEqual([]);
       expect((await mesh.lab.listConns(h)).map((c) => c.name), `connections of ${h}`).toEqual([]);
       expect((await mesh.lab.listPols(h)).map((p) => p.name), `policies on ${h}`).toEqual([]);
+      expect(await backstopRuleset(mesh.lab, h, MESH), `backstop on ${h}`).toBeUndefined();
     }
     expect((await anySas(mesh.lab, HOSTS)).map(saIdentity)).toEqual([]);
     expect(await sshFailures(mesh.lab, HOSTS)).toEqual([]);

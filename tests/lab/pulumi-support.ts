@@ -430,3 +430,14 @@ export async function sshFailures(lab: Lab, hosts: readonly string[]): Promise<s
   );
   return failures.sort();
 }
+
+/** `nft list table` of the mesh's require backstop on a host; undefined when there is none. */
+export async function backstopRuleset(lab: Lab, host: string, mesh: string): Promise<string | undefined> {
+  const r = await lab.exec(host, ['nft', 'list', 'table', 'inet', `ipsec-mesh_${mesh}`]);
+  return r.code === 0 ? r.stdout : undefined;
+}
+
+/** Packets the backstop dropped on a host (sum of its drop counters). */
+export function backstopDrops(ruleset: string): number {
+  return [...ruleset.matchAll(/counter packets (\d+) bytes \d+ drop/g)].reduce((n, m) => n + Number(m[1]), 0);
+}

@@ -63,6 +63,61 @@ describe('command strings', () => {
   });
 });
 
+const BACKSTOP = '/etc/swanctl/ipsec-mesh_prod_backstop.nft';
+const NFT_V1 = 'table inet ipsec-mesh_prod {}\ndelete table inet ipsec-mesh_prod\ntable inet ipsec-mesh_prod { } # v1\n';
+
+describe('push: the require backstop (nftables)', () => {
+  const withBackstop = (content = NFT_V1): DeliveryBundle => bundle({ files: [...bundle().files, file(BACKSTOP, content)] });
+
+  it('loads the table before strongSwan loads the traps, and reports it', () => {
+    const r = ok(sb.run(create, encodePayload(withBackstop())));
+    expect(sb.read(BACKSTOP)).toBe(NFT_V1);
+    expect(sb.read('/../nft-table')).toBe(NFT_V1);
+    const log = sb.log();
+    expect(log.indexOf(`nft -f ${sb.path(BACKSTOP)}`)).toBeGreaterThan(-1);
+    expect(log.indexOf(`nft -f ${sb.path(BACKSTOP)}`)).toBeLessThan(log.indexOf('swanctl --load-all --noprompt'));
+    expect(r.stdout).toContain('require backstop loaded (inet ipsec-mesh_prod)');
+  });
+
+  it('deletes the table when a push no longer carries it (no require peer left, or enabled: false)', () => {
+    ok(sb.run(create, encodePayload(withBackstop())));
+    sb.clearLog();
+    const r = ok(sb.run(update, encodePayload(bundle())));
+    expect(sb.exists(BACKSTOP)).toBe(false);
+    expect(sb.log()).toContain('nft delete table inet ipsec-mesh_prod');
+    expect(sb.exists('/../nft-table')).toBe(false);
+    expect(r.stdout).toContain('no require backstop');
+    // A mesh that never had one does not touch nftables at all.
+    sb.clearLog();
+    ok(sb.run(update, encodePayload(bundle())));
+    expect(sb.log().filter((l) => l.startsWith('nft'))).toEqual([]);
+  });
+
+  it('rolls back when the kernel refuses the new table: old files and the old table are back, strongSwan not reloaded with the new config', () => {
+    ok(sb.run(create, encodePayload(withBackstop())));
+    const conf = sb.read(CONF);
+    sb.clearLog();
+    const r = sb.run(update, encodePayload(withBackstop('NFTFAIL\n')));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('nft -f /etc/swanctl/ipsec-mesh_prod_backstop.nft failed');
+    expect(sb.read(BACKSTOP)).toBe(NFT_V1);
+    expect(sb.read(CONF)).toBe(conf);
+    expect(sb.read('/../nft-table')).toBe(NFT_V1);
+    expect(sb.log().filter((l) => l.startsWith('nft -f'))).toEqual([`nft -f ${sb.path(BACKSTOP)}`, `nft -f ${sb.path(BACKSTOP)}`]);
+  });
+
+  it('is removed by the delete, after the connections are unloaded', () => {
+    ok(sb.run(create, encodePayload(withBackstop())));
+    sb.clearLog();
+    ok(sb.run(remove));
+    expect(sb.exists(BACKSTOP)).toBe(false);
+    const log = sb.log();
+    expect(log.at(-1)).toBe('nft delete table inet ipsec-mesh_prod');
+    expect(log.indexOf('swanctl --load-all --noprompt')).toBeLessThan(log.length - 1);
+    expect(sb.exists('/../nft-table')).toBe(false);
+  });
+});
+
 describe('push', () => {
   it.each([['/bin/sh'], ['/bin/bash']])('installs every file with its mode, root-owned, from the stdin payload (login shell %s)', (shell) => {
     const r = ok(sb.run(create, encodePayload(bundle()), { shell }));

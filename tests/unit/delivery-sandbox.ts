@@ -57,6 +57,19 @@ if grep -q INVALID "$f"; then echo "sysctl: setting key \\"net.ipv4.invalid\\": 
 exit 0
 `;
 
+// Fake nft: records what it is asked; NFTFAIL in a file it loads is a ruleset the kernel
+// refuses. The loaded table's text is kept in $SB/nft-table (deleted by `delete table`).
+const FAKE_NFT = `#!/bin/sh
+echo "nft $*" >> "$SB/log"
+case "$1" in
+  -f) if grep -q NFTFAIL "$2"; then echo "$2:1:1-3: Error: Could not process rule: No such file or directory" >&2; exit 1; fi
+      cp "$2" "$SB/nft-table" ;;
+  delete) if [ ! -f "$SB/nft-table" ]; then echo "Error: No such file or directory" >&2; exit 1; fi
+      rm -f "$SB/nft-table" ;;
+esac
+exit 0
+`;
+
 export class Sandbox {
   readonly dir: string;
   readonly root: string;
@@ -73,6 +86,7 @@ export class Sandbox {
     mkdirSync(this.bin);
     this.tool('swanctl', FAKE_SWANCTL);
     this.tool('sysctl', FAKE_SYSCTL);
+    this.tool('nft', FAKE_NFT);
     writeFileSync(join(this.dir, 'log'), '');
     writeFileSync(join(this.dir, 'sas'), '');
   }

@@ -60,10 +60,13 @@ describe('bypass shunts', () => {
     expect(val(shunts(v4only).get('prod_pass_ssh-in_v4'), 'local_ts')).toBe('0.0.0.0/0[6/22]');
   });
 
-  it('let ICMP and ICMPv6 through, for the families the host has', () => {
+  it('let only PMTU discovery through of ICMP (frag-needed 3/4 as type<<8|code, ICMPv6 packet too big), for the families the host has', () => {
     const s = shunts(dual);
-    expect([val(s.get('prod_pass_icmp_v4'), 'local_ts'), val(s.get('prod_pass_icmp_v4'), 'remote_ts')]).toEqual(['0.0.0.0/0[1]', '0.0.0.0/0[1]']);
-    expect([val(s.get('prod_pass_icmpv6_v6'), 'local_ts'), val(s.get('prod_pass_icmpv6_v6'), 'remote_ts')]).toEqual(['::/0[58]', '::/0[58]']);
+    expect([val(s.get('prod_pass_frag-needed_v4'), 'local_ts'), val(s.get('prod_pass_frag-needed_v4'), 'remote_ts')]).toEqual(['0.0.0.0/0[1/772]', '0.0.0.0/0[1/772]']);
+    expect([val(s.get('prod_pass_ptb_v6'), 'local_ts'), val(s.get('prod_pass_ptb_v6'), 'remote_ts')]).toEqual(['::/0[58/2]', '::/0[58/2]']);
+    // No blanket ICMP: echo, port unreachable and the rest go through IPsec like other traffic.
+    const selectors = [...s.values()].flatMap((c) => [val(c, 'local_ts'), val(c, 'remote_ts')]);
+    expect(selectors.filter((t) => /\[(1|58)\]/.test(t ?? ''))).toEqual([]);
     expect([...shunts(v4only).keys()].some((n) => n.endsWith('_v6'))).toBe(false);
     expect([...shunts(v6only).keys()].some((n) => n.endsWith('_v4'))).toBe(false);
   });

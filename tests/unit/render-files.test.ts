@@ -70,7 +70,7 @@ describe('renderHostConfig files', () => {
     const p = meshFilePaths(mkMesh(), alpha);
     const f = files(alpha);
     const monitor = monitorPaths(mkMesh().name);
-    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf, monitor.script, monitor.service, monitor.timer]);
+    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf, p.backstopNft, p.backstopUnit, monitor.script, monitor.service, monitor.timer]);
     for (const x of f) {
       expect(x.mode).toBe(0o644);
       expect(x.secret).toBe(false);

@@ -1,0 +1,142 @@
+// The kernel backstop for `require` (docs/render.md, "Fail closed"): an nftables table of the
+// mesh that drops traffic between this host and its `require` peers unless IPsec protects it.
+// charon's trap policies vanish when charon stops (SIGTERM removes every policy it installed)
+// and are not there before it starts at boot; this table does not depend on charon at all.
+//
+// Outbound, `rt ipsec exists` is true when the route of the packet carries an XFRM bundle (an
+// SA will encrypt it); inbound, `meta ipsec exists` when the packet was decrypted (it has a
+// secpath). IKE, ESP itself and every bypass shunt are accepted first, from the same typed
+// plan the pass policies are rendered from.
+import type { AddressFamily, Host } from '../inventory/model.js';
+import type { HostPair } from '../topology/host-pair.js';
+import { PROTO, type BypassShunt } from './bypass-shunts.js';
+import { FAMILY_SUFFIX } from './mesh-connections.js';
+
+/** UDP ports of IKE: 500, and 4500 for NAT traversal (also carries ESP-in-UDP). */
+export const IKE_PORTS = [500, 4500] as const;
+
+/** `inet ipsec-mesh_<mesh>`: the table's family and name (mesh names are DNS labels). */
+export function backstopTable(meshName: string): string {
+  return `inet ipsec-mesh_${meshName}`;
+}
+
+export interface BackstopInput {
+  readonly meshName: string;
+  readonly host: Host;
+  /** The pairs involving this host; only `require` ones are backstopped. */
+  readonly pairs: readonly HostPair[];
+  readonly bypass: readonly BypassShunt[];
+}
+
+/** Per family, the addresses of this host's `require` peers (sorted, unique). */
+export function requirePeerAddresses(host: string, pairs: readonly HostPair[]): Record<AddressFamily, string[]> {
+  const out: Record<AddressFamily, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
+  for (const pair of pairs) {
+    if (pair.enforcement !== 'require' || (pair.a !== host && pair.b !== host)) continue;
+    for (const ep of pair.families) out[ep.family].add(pair.a === host ? ep.b : ep.a);
+  }
+  return { ipv4: [...out.ipv4].sort(), ipv6: [...out.ipv6].sort() };
+}
+
+const IP: Readonly<Record<AddressFamily, string>> = { ipv4: 'ip', ipv6: 'ip6' };
+const ADDR_TYPE: Readonly<Record<AddressFamily, string>> = { ipv4: 'ipv4_addr', ipv6: 'ipv6_addr' };
+
+function list(values: readonly (string | number)[]): string {
+  return values.length === 1 ? String(values[0]) : `{ ${values.join(', ')} }`;
+}
+
+/** The nft match of one shunt, for packets to the peer (`out`) or from it (`in`). */
+function shuntMatch(s: BypassShunt, direction: 'out' | 'in'): string {
+  const parts: string[] = [];
+  if (s.remoteCidrs?.length) parts.push(`${IP[s.family]} ${direction === 'out' ? 'daddr' : 'saddr'} ${list(s.remoteCidrs)}`);
+  if (s.icmp !== undefined) {
+    const kw = s.protocol === PROTO.icmp ? 'icmp' : 'icmpv6';
+    parts.push(`${kw} type ${s.icmp.type}`);
+    if (s.icmp.code !== undefined) parts.push(`${kw} code ${s.icmp.code}`);
+  } else if (s.protocol === PROTO.tcp || s.protocol === PROTO.udp) {
+    const kw = s.protocol === PROTO.tcp ? 'tcp' : 'udp';
+    const local = s.localPort === undefined ? undefined : `${kw} ${direction === 'out' ? 'sport' : 'dport'} ${s.localPort}`;
+    const remote = s.remotePorts?.length ? `${kw} ${direction === 'out' ? 'dport' : 'sport'} ${list(s.remotePorts)}` : undefined;
+    if (local === undefined && remote === undefined) parts.push(`meta l4proto ${kw}`);
+    if (local !== undefined) parts.push(local);
+    if (remote !== undefined) parts.push(remote);
+  } else if (s.protocol !== undefined) {
+    parts.push(`meta l4proto ${s.protocol}`);
+  }
+  return parts.join(' ');
+}
+
+/**
+ * The backstop for one host, as an `nft -f` script that replaces the mesh's table atomically;
+ * undefined when the host has no `require` peer (no table is needed: the push deletes one).
+ */
+export function renderBackstopNft(input: BackstopInput): string | undefined {
+  const peers = requirePeerAddresses(input.host.name, input.pairs);
+  const families = (['ipv4', 'ipv6'] as const).filter((f) => peers[f].length > 0);
+  if (families.length === 0) return undefined;
+  const table = backstopTable(input.meshName);
+  const out = [
+    `# Managed by ipsec-mesh (mesh ${input.meshName}, host ${input.host.name}). Do not edit: every deploy overwrites this file.`,
+    '# Kernel backstop for `require`: traffic to or from a require peer that IPsec does not protect',
+    '# is dropped here, whether charon runs or not. Applied with `nft -f` (atomic: the table is',
+    `# replaced whole); \`nft delete table ${table}\` removes it (enabled: false and destroy do).`,
+    `table ${table} {}`,
+    `delete table ${table}`,
+    `table ${table} {`,
+  ];
+  for (const f of families) {
+    out.push(`\tset require_${FAMILY_SUFFIX[f]} {`, `\t\ttype ${ADDR_TYPE[f]}`, `\t\telements = { ${peers[f].join(', ')} }`, '\t}');
+  }
+  out.push('\tchain output {', '\t\ttype filter hook output priority filter; policy accept;');
+  for (const f of families) out.push(`\t\t${IP[f]} daddr @require_${FAMILY_SUFFIX[f]} jump to_peer_${FAMILY_SUFFIX[f]}`);
+  out.push('\t}', '\tchain input {', '\t\ttype filter hook input priority filter; policy accept;');
+  for (const f of families) out.push(`\t\t${IP[f]} saddr @require_${FAMILY_SUFFIX[f]} jump from_peer_${FAMILY_SUFFIX[f]}`);
+  out.push('\t}');
+  const ike = list([...IKE_PORTS]);
+  for (const f of families) {
+    const v = FAMILY_SUFFIX[f];
+    const shunts = input.bypass.filter((s) => s.family === f);
+    for (const direction of ['out', 'in'] as const) {
+      out.push(
+        `\tchain ${direction === 'out' ? 'to_peer' : 'from_peer'}_${v} {`,
+        '\t\t# IKE and ESP themselves (ESP-in-UDP on 4500)',
+        '\t\tmeta l4proto esp accept',
+        `\t\tudp sport ${ike} accept`,
+        `\t\tudp dport ${ike} accept`,
+      );
+      for (const s of shunts) out.push(`\t\t${shuntMatch(s, direction)} accept comment "${s.name}"`);
+      out.push(
+        direction === 'out' ? '\t\trt ipsec exists accept' : '\t\tmeta ipsec exists accept',
+        `\t\tcounter drop comment "${direction === 'out' ? 'not encrypted' : 'not decrypted'}: require"`,
+        '\t}',
+      );
+    }
+  }
+  out.push('}', '');
+  return out.join('\n');
+}
+
+/**
+ * The boot unit: loads the table before the network comes up and before strongSwan starts,
+ * so `require` holds from the first packet. No ExecStop: stopping the unit (or shutting
+ * down) leaves the table in place; only the delivery's delete removes it.
+ */
+export function renderBackstopUnit(meshName: string, nftPath: string): string {
+  return `# Managed by ipsec-mesh (mesh ${meshName}). Do not edit: every deploy overwrites this file.
+[Unit]
+Description=ipsec-mesh kernel backstop for require pairs (mesh ${meshName})
+DefaultDependencies=no
+Wants=network-pre.target
+Before=network-pre.target strongswan.service strongswan-starter.service
+After=local-fs.target
+ConditionPathExists=${nftPath}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f ${nftPath}
+
+[Install]
+WantedBy=sysinit.target
+`;
+}

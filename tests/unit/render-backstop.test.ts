@@ -1,0 +1,120 @@
+// The `require` backstop (nftables) and its boot unit: which peers it covers, that every
+// bypass shunt is accepted before the drop, and that nft and systemd accept what is rendered.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Host } from '../../components/inventory/model.js';
+import { backstopTable, describeHostConfig, meshFilePaths, renderBackstopUnit, renderHostConfig, requirePeerAddresses } from '../../components/render/index.js';
+import { fullMesh, mkHost, mkInventory, pairsOf } from './render-fixtures.js';
+
+const alpha = mkHost('alpha', 1, { sshPort: 2222 });
+const bravo = mkHost('bravo', 2, { v6: false });
+const charlie = mkHost('charlie', 3);
+const delta = mkHost('delta', 4);
+const HOSTS = [alpha, bravo, charlie, delta];
+// alpha–delta is `use`, every other pair `require`.
+const level = (a: string, b: string): 'use' | 'require' => (a === 'alpha' && b === 'delta' ? 'use' : 'require');
+const PAIRS = fullMesh(HOSTS, level);
+const tmp = mkdtempSync(join(tmpdir(), 'backstop-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function backstop(host: Host, opts: { enabled?: boolean; pairs?: typeof PAIRS; mesh?: Parameters<typeof mkInventory>[1] } = {}): string | undefined {
+  const files = renderHostConfig({
+    inventory: mkInventory(HOSTS, opts.mesh ?? {}),
+    host,
+    pairs: pairsOf(opts.pairs ?? PAIRS, host.name),
+    monitor: false,
+    ...(opts.enabled !== undefined && { enabled: opts.enabled }),
+  });
+  return files.find((f) => f.path === meshFilePaths(mkInventory(HOSTS).mesh, host).backstopNft)?.content;
+}
+
+/** The rule lines of one chain, in order. */
+function chain(text: string, name: string): string[] {
+  const start = text.indexOf(`\tchain ${name} {`);
+  expect(start, `chain ${name}`).toBeGreaterThan(-1);
+  const body = text.slice(start, text.indexOf('\n\t}', start)).split('\n').slice(1);
+  return body.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+describe('require backstop (nftables)', () => {
+  it('covers exactly the require peers, per family: a use pair is left to IPsec alone', () => {
+    expect(requirePeerAddresses('alpha', pairsOf(PAIRS, 'alpha'))).toEqual({ ipv4: ['198.51.100.2', '198.51.100.3'], ipv6: ['2001:db8::3'] });
+    const text = backstop(alpha)!;
+    expect(text).toContain('elements = { 198.51.100.2, 198.51.100.3 }');
+    expect(text).toContain('elements = { 2001:db8::3 }');
+    expect(text).not.toContain('198.51.100.4'); // delta: use
+    // bravo has no IPv6: its table has no IPv6 set or chains.
+    const b = backstop(bravo)!;
+    expect(b).not.toContain('ip6');
+    expect(b).not.toContain('to_peer_v6');
+  });
+
+  it('replaces the whole table atomically (create, delete, define in one nft -f transaction)', () => {
+    const lines = backstop(alpha)!.split('\n').filter((l) => !l.startsWith('#'));
+    expect(lines.slice(0, 3)).toEqual([`table ${backstopTable('prod')} {}`, `delete table ${backstopTable('prod')}`, `table ${backstopTable('prod')} {`]);
+  });
+
+  it('accepts IKE, ESP and every bypass shunt before it drops what IPsec does not protect', () => {
+    const text = backstop(alpha)!;
+    const shunts = describeHostConfig({ inventory: mkInventory(HOSTS), host: alpha, pairs: pairsOf(PAIRS, 'alpha') }).bypass;
+    for (const [name, verdict] of [
+      ['to_peer_v4', 'rt ipsec exists accept'],
+      ['from_peer_v4', 'meta ipsec exists accept'],
+      ['to_peer_v6', 'rt ipsec exists accept'],
+      ['from_peer_v6', 'meta ipsec exists accept'],
+    ] as const) {
+      const rules = chain(text, name);
+      expect(rules.slice(0, 3)).toEqual(['meta l4proto esp accept', 'udp sport { 500, 4500 } accept', 'udp dport { 500, 4500 } accept']);
+      expect(rules.at(-2)).toBe(verdict);
+      expect(rules.at(-1)).toMatch(/^counter drop comment/);
+      const family = name.endsWith('v4') ? '_v4' : '_v6';
+      const commented = rules.map((r) => /comment "([^"]+)"/.exec(r)?.[1]).filter((c): c is string => c !== undefined && c.endsWith(family));
+      expect(commented.sort()).toEqual(shunts.filter((s) => s.endsWith(family)).sort());
+    }
+    // Directions mirror each other: this host's sshd port is the source going out, the destination coming in.
+    expect(chain(text, 'to_peer_v4')).toContain('tcp sport 2222 accept comment "prod_pass_ssh-in_v4"');
+    expect(chain(text, 'from_peer_v4')).toContain('tcp dport 2222 accept comment "prod_pass_ssh-in_v4"');
+    expect(chain(text, 'to_peer_v4')).toContain('icmp type 3 icmp code 4 accept comment "prod_pass_frag-needed_v4"');
+  });
+
+  it('user bypass rules become accept rules scoped to their CIDRs and ports', () => {
+    const text = backstop(alpha, { mesh: { bypass: [{ name: 'dns', protocol: 'udp', port: 53, cidrs: ['198.51.100.0/24'] }] } })!;
+    expect(chain(text, 'to_peer_v4')).toContain('ip daddr 198.51.100.0/24 udp dport 53 accept comment "prod_rule_dns_out_v4"');
+    expect(chain(text, 'from_peer_v4')).toContain('ip saddr 198.51.100.0/24 udp sport 53 accept comment "prod_rule_dns_out_v4"');
+    expect(text).not.toContain('prod_rule_dns_out_v6'); // an IPv4 rule only
+  });
+
+  it('is not rendered with no require peer, nor with the mesh switched off (the push then deletes the table)', () => {
+    expect(backstop(alpha, { enabled: false })).toBeUndefined();
+    expect(backstop(alpha, { pairs: fullMesh(HOSTS, () => 'use') })).toBeUndefined();
+    expect(backstop(alpha, { pairs: [] })).toBeUndefined();
+  });
+
+  it('is a valid nft script (nft -c), also when applied twice', () => {
+    const file = join(tmp, 'backstop.nft');
+    writeFileSync(file, backstop(alpha, { mesh: { bypass: [{ name: 'dns', protocol: 'udp', port: 53, cidrs: ['198.51.100.0/24', '2001:db8::/32'] }] } })!);
+    // --check parses and validates against the kernel without committing anything.
+    const r = spawnSync('nft', ['--check', '-f', file], { encoding: 'utf8' });
+    if (r.error) throw new Error(`nft did not run (${r.error.message}): scripts/install-system-deps.sh installs nftables`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('boots before the network and strongSwan, and never removes the table when stopped (systemd-analyze verify)', () => {
+    const unit = renderBackstopUnit('prod', '/etc/swanctl/ipsec-mesh_prod_backstop.nft');
+    expect(unit).toContain('Before=network-pre.target strongswan.service strongswan-starter.service');
+    expect(unit).toContain('DefaultDependencies=no');
+    expect(unit).toContain('WantedBy=sysinit.target');
+    expect(unit).not.toMatch(/ExecStop/);
+    const file = join(tmp, 'ipsec-mesh_prod_backstop.service');
+    writeFileSync(file, unit);
+    const r = spawnSync('systemd-analyze', ['verify', '--man=no', file], { encoding: 'utf8', env: { ...process.env, SYSTEMD_LOG_LEVEL: 'warning' } });
+    if (r.error) throw new Error(`systemd-analyze did not run: ${r.error.message}`);
+    // Only complaints about this unit count (other units on the machine are not ours).
+    const ours = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes('ipsec-mesh_prod_backstop'));
+    expect(ours).toEqual([]);
+  });
+});
