@@ -35,6 +35,7 @@ VM_PACKAGES=(
   debootstrap                   # the guests' root filesystem
   e2fsprogs                     # mke2fs -d: the root filesystem image without mounting it
   xz-utils                      # decompressing the kernel (vmlinuz → vmlinux)
+  qemu-utils                    # qemu-img: each guest's overlay disk (a reboot keeps its files)
 )
 for arg in "$@"; do
   case "$arg" in

@@ -2,15 +2,17 @@
 // The `ipsec-mesh` command: validate an inventory, or render every host's files to a folder.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { InventoryError, loadInventoryFile } from '../inventory/index.js';
+import { InventoryError, insecureHostKeyWarnings, loadInventoryFile, type Inventory } from '../inventory/index.js';
 import { PskDerivationError } from '../credentials/psk-derivation.js';
 import { RenderError } from '../render/index.js';
 import { renderToDir, RenderOptionsError } from './render-to-dir.js';
 import { validateMesh } from './validate-mesh.js';
+import { formatHostKeySnippets, scanHostKeys } from '../operations/host-key-scan.js';
 import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type HostSaReport, type MatrixSummary } from '../operations/index.js';
 
 const USAGE = `usage:
   ipsec-mesh validate INVENTORY
+  ipsec-mesh hostkeys scan INVENTORY [--type ed25519|ecdsa|rsa]
   ipsec-mesh render INVENTORY --out DIR [--psk-master FILE]
   ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel]`;
 
@@ -24,6 +26,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined ? 2 : 0;
   }
+  if (command === 'hostkeys') return hostKeys(rest);
   const { values, positionals } = parseArgs({
     args: [...rest],
     allowPositionals: true,
@@ -41,14 +44,14 @@ async function main(argv: readonly string[]): Promise<number> {
 
   if (command === 'validate') {
     if (Object.keys(values).length > 0) throw new UsageError('validate takes no options');
-    const inventory = await loadInventoryFile(inventoryPath);
+    const inventory = await loadChecked(inventoryPath);
     const pairs = validateMesh(inventory);
     process.stdout.write(`${inventoryPath}: valid — ${inventory.hosts.length} hosts, ${pairs.pairs.length} pairs\n`);
     return 0;
   }
   if (command === 'render') {
     if (values.out === undefined) throw new UsageError('render needs --out DIR');
-    const inventory = await loadInventoryFile(inventoryPath);
+    const inventory = await loadChecked(inventoryPath);
     const pairs = validateMesh(inventory);
     const masterPath = values['psk-master'];
     const pskMaster = masterPath === undefined ? undefined : await readMaster(masterPath);
@@ -61,7 +64,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (key === undefined) throw new UsageError('status needs --ssh-key FILE');
     const expect = values.expect;
     if (expect !== undefined && expect !== 'ike' && expect !== 'encrypted') throw new UsageError('--expect takes ike or encrypted');
-    const inventory = await loadInventoryFile(inventoryPath);
+    const inventory = await loadChecked(inventoryPath);
     const pairs = validateMesh(inventory);
     const kernel = values.kernel === true;
     const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key, kernel });
@@ -80,6 +83,29 @@ async function main(argv: readonly string[]): Promise<number> {
     return bad.length === 0 ? 0 : 1;
   }
   throw new UsageError(`unknown command "${command}"`);
+}
+
+/** `hostkeys scan INVENTORY`: every host's key as an inventory snippet; exit 1 when one is missing. */
+async function hostKeys(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, options: { type: { type: 'string' } } });
+  const [sub, inventoryPath, ...extra] = positionals;
+  if (sub !== 'scan' || inventoryPath === undefined || extra.length > 0) throw new UsageError('hostkeys: expected `hostkeys scan INVENTORY`');
+  const type = values.type ?? 'ed25519';
+  if (!['ed25519', 'ecdsa', 'rsa'].includes(type)) throw new UsageError('--type takes ed25519, ecdsa or rsa');
+  // Loaded without the trust check: an inventory without keys is what this is for.
+  const inventory = await loadInventoryFile(inventoryPath);
+  const keys = await scanHostKeys(inventory, { type });
+  process.stdout.write(formatHostKeySnippets(inventoryPath, keys, new Date()));
+  const missing = keys.filter((k) => k.key === undefined);
+  for (const k of missing) process.stderr.write(`ipsec-mesh: ${k.name} (${k.address}:${k.port}): no ${type} key: ${k.error ?? ''}\n`);
+  return missing.length === 0 ? 0 : 1;
+}
+
+/** Loads an inventory and prints, on every run, a warning per host that accepts any SSH host key. */
+async function loadChecked(path: string): Promise<Inventory> {
+  const inventory = await loadInventoryFile(path);
+  for (const w of insecureHostKeyWarnings(inventory)) process.stderr.write(`ipsec-mesh: warning: ${w}\n`);
+  return inventory;
 }
 
 /** Non-zero /proc/net/xfrm_stat error counters per host (XfrmInNoStates: ESP for an SA this host lacks). */

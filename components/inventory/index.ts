@@ -7,3 +7,4 @@ export { parseInventory } from './parse-inventory.js';
 export { loadInventoryFile, loadInventoryYaml } from './load-inventory.js';
 export { matchesSelector, selectHosts, type SelectableHost } from './host-selector.js';
 export * from './defaults.js';
+export { checkHostTrust, insecureHostKeyWarnings } from './host-trust.js';

@@ -67,7 +67,9 @@ export interface SshInput {
   readonly port?: number; // 22
   readonly user?: string; // root
   readonly hostKey?: string;
-  readonly jumpHost?: { readonly host: string; readonly port?: number; readonly user?: string };
+  /** Explicit, loud opt-out of host key pinning for this host (and its jump host). */
+  readonly insecureAcceptAnyHostKey?: boolean;
+  readonly jumpHost?: { readonly host: string; readonly port?: number; readonly user?: string; readonly hostKey?: string };
 }
 
 /** Every given criterion must match (AND); at least one is required. */

@@ -129,16 +129,19 @@ export const siteSchema = z.strictObject({
   enforcement: enforcement.optional(),
 });
 
+const hostKey = checkedString((s) => {
+  const r = parseSshHostKey(s);
+  return r.ok ? r : { ok: false, message: `${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s)} ${r.message}` };
+});
+
 const sshSchema = z.strictObject({
   host: checkedString(parseAddressOrName).optional(),
   port: port.optional(),
   user: sshUser.optional(),
-  hostKey: checkedString((s) => {
-    const r = parseSshHostKey(s);
-    return r.ok ? r : { ok: false, message: `${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s)} ${r.message}` };
-  }).optional(),
+  hostKey: hostKey.optional(),
+  insecureAcceptAnyHostKey: z.boolean().optional(),
   jumpHost: z
-    .strictObject({ host: checkedString(parseAddressOrName), port: port.optional(), user: sshUser.optional() })
+    .strictObject({ host: checkedString(parseAddressOrName), port: port.optional(), user: sshUser.optional(), hostKey: hostKey.optional() })
     .optional(),
 });
 

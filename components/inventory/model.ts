@@ -29,10 +29,12 @@ export interface SshAccess {
   readonly host: string; // address or DNS name to reach sshd
   readonly port: number; // default 22
   readonly user: string; // default 'root'
-  /** Pinned host key, OpenSSH public key line (`ssh-ed25519 AAAA...`). */
+  /** Pinned host key, OpenSSH public key line (`ssh-ed25519 AAAA...`). Required unless the opt-out below. */
   readonly hostKey?: string;
-  /** Optional bastion, `user@host:port`-style parts. */
-  readonly jumpHost?: { readonly host: string; readonly port: number; readonly user: string };
+  /** The inventory said `insecureAcceptAnyHostKey: true`: any server key is accepted (warned on every run). */
+  readonly insecureAcceptAnyHostKey: boolean;
+  /** Optional bastion, `user@host:port`-style parts, with its own pinned key. */
+  readonly jumpHost?: { readonly host: string; readonly port: number; readonly user: string; readonly hostKey?: string };
 }
 
 export interface Host {

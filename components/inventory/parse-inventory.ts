@@ -256,9 +256,17 @@ function normalise(d: InventoryParsed, source: string): Inventory {
         port: ssh.port ?? DEFAULT_SSH_PORT,
         user: sshUser,
         ...(ssh.hostKey === undefined ? {} : { hostKey: ssh.hostKey }),
+        insecureAcceptAnyHostKey: ssh.insecureAcceptAnyHostKey ?? false,
         ...(ssh.jumpHost === undefined
           ? {}
-          : { jumpHost: { host: ssh.jumpHost.host, port: ssh.jumpHost.port ?? DEFAULT_SSH_PORT, user: ssh.jumpHost.user ?? sshUser } }),
+          : {
+              jumpHost: {
+                host: ssh.jumpHost.host,
+                port: ssh.jumpHost.port ?? DEFAULT_SSH_PORT,
+                user: ssh.jumpHost.user ?? sshUser,
+                ...(ssh.jumpHost.hostKey === undefined ? {} : { hostKey: ssh.jumpHost.hostKey }),
+              },
+            }),
       },
       identity: h.identity ?? fqdn,
       fqdn,

@@ -6,6 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
+import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
 import { pairsForHost } from '../topology/host-pair-set.js';
 import { CertificateAuthority } from './certificate-authority.js';
 import type { HostSummary } from './host-summary.js';
@@ -35,6 +36,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
       { meshName: mesh.name, auth: mesh.auth, hostCount: inventory.hosts.length, pairCount: o.pairs.pairs.length, enabled: o.enabled },
       opts,
     );
+    for (const w of insecureHostKeyWarnings(inventory)) pulumi.log.warn(w, this);
 
     const cas = new Map<string, CertificateAuthority>();
     let certificate: HostCertificateArgs | undefined;

@@ -12,6 +12,8 @@ import {
 import { CredentialsError } from '../credentials/credentials-error.js';
 import { parseInventory } from '../inventory/parse-inventory.js';
 import type { Inventory } from '../inventory/model.js';
+import { checkHostTrust } from '../inventory/host-trust.js';
+import { InventoryError } from '../inventory/inventory-error.js';
 import { computeHostPairs } from '../topology/compute-host-pairs.js';
 import type { HostPairSet } from '../topology/host-pair-set.js';
 import { applyEnforcementOverrides } from './enforcement-overrides.js';
@@ -89,6 +91,9 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
     ...(args.pairEnforcement === undefined ? {} : { pairEnforcement: args.pairEnforcement }),
   });
   const pairs = computeHostPairs(inventory);
+  // Root-level config goes over SSH to every host: only to the key the inventory pins.
+  const untrusted = checkHostTrust(inventory);
+  if (untrusted.length > 0) throw new InventoryError(inventory.source, untrusted);
 
   const enabled = optionalBoolean('enabled', args.enabled, true);
   const installPackages = optionalBoolean('installPackages', args.installPackages, false);

@@ -29,7 +29,8 @@ export function hostConnection(ssh: SshAccess, args: SshArgs): HostConnection {
     privateKey: pulumi.secret(args.privateKey),
   };
   if (args.privateKeyPassword !== undefined) conn.privateKeyPassword = pulumi.secret(args.privateKeyPassword);
-  // Without hostKey the provider accepts any server key; pinning is per host in the inventory.
+  // The inventory pins every key unless the host opted out explicitly (checkHostTrust, with a
+  // warning on every run): without hostKey the provider accepts any server key.
   if (ssh.hostKey !== undefined) conn.hostKey = ssh.hostKey;
   if (args.perDialTimeout !== undefined) conn.perDialTimeout = args.perDialTimeout;
   if (args.dialErrorLimit !== undefined) conn.dialErrorLimit = args.dialErrorLimit;
@@ -40,6 +41,7 @@ export function hostConnection(ssh: SshAccess, args: SshArgs): HostConnection {
       user: ssh.jumpHost.user,
       privateKey: pulumi.secret(args.jumpHostPrivateKey ?? args.privateKey),
     };
+    if (ssh.jumpHost.hostKey !== undefined) proxy.hostKey = ssh.jumpHost.hostKey;
     if (args.jumpHostPrivateKey === undefined && args.privateKeyPassword !== undefined) {
       proxy.privateKeyPassword = pulumi.secret(args.privateKeyPassword);
     }

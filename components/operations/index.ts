@@ -2,6 +2,7 @@
 export * from './swanctl-status.js';
 export * from './pair-status.js';
 export { runOverSsh, mapLimited, SshRunError, type SshRunOptions, type SshResult } from './ssh-runner.js';
+export { scanHostKeys, formatHostKeySnippets, type HostKeyScanOptions, type ScannedKey } from './host-key-scan.js';
 export { collectSaReports, collectPairStatus, type CollectOptions } from './collect-status.js';
 export * from './liveness-xfrm.js';
 export * from './liveness-check.js';

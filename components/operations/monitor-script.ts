@@ -291,9 +291,11 @@ export function monitorScript(opts: MonitorScriptOptions): string {
 # connections this host starts that are not up, logs pairs whose traffic leaves in cleartext,
 # and writes Prometheus metrics. See docs/operations.md.
 #
-# usage: sh ${paths.script} [--after-load] [--no-act] [--textfile-dir DIR]
+# usage: sh ${paths.script} [--after-load | --charon-start] [--no-act] [--textfile-dir DIR]
 #   --after-load      run right after a deploy loaded the configuration (no back-off; a "use"
 #                     responder with no IKE_SA to its peer initiates once)
+#   --charon-start    run by charon as it starts (strongswan.conf start-scripts): removes the
+#                     ESP SAs an earlier charon left in the kernel towards mesh peers, and exits
 #   --no-act          report and write metrics only
 #   --textfile-dir    where the metrics go (default $IPSEC_MESH_TEXTFILE_DIR, else ${opts.textfileDir ?? DEFAULT_TEXTFILE_DIR};
 #                     when that directory does not exist: ${paths.stateDir})
@@ -314,10 +316,11 @@ BACKOFF_BASE=${s.backoffBaseSeconds}
 BACKOFF_MAX=${s.backoffMaxSeconds}
 MAX_INIT=${s.maxInitiations}
 MAX_TERM=${s.maxTerminations}
-usage() { echo "usage: $0 [--after-load] [--no-act] [--textfile-dir DIR]" >&2; exit 2; }
+usage() { echo "usage: $0 [--after-load | --charon-start] [--no-act] [--textfile-dir DIR]" >&2; exit 2; }
 while [ "$#" -gt 0 ]; do
   case $1 in
     --after-load) MODE=after-load ;;
+    --charon-start) MODE=charon-start ;;
     --no-act) ACT=0 ;;
     --textfile-dir) [ "$#" -ge 2 ] || usage; TEXTFILE_DIR=$2; shift ;;
     --root) [ "$#" -ge 2 ] || usage; R=$2; shift ;; # test hook: prefixes every on-host path
@@ -387,6 +390,20 @@ if [ -f "$S/counters" ]; then grep "^K [a-z]* [0-9]*$" "$S/counters" > "$W/count
 cat > "$W/targets" <<"TARGETS"
 ${targetLines(opts.targets)}
 TARGETS
+
+# A charon that just started owns no SA in the kernel. ESP SAs between this host and a mesh peer
+# were left by an earlier charon (a SIGKILL leaves them all): charon would never manage them
+# (its new traps reuse their reqids, so no acquire ever comes) and the peer's DPD never fires
+# while ESP flows. Removed here, traffic hits the traps and charon negotiates SAs it knows; the
+# require backstop drops what is sent meanwhile. One ip batch: fast for any number of peers.
+if [ "$MODE" = charon-start ]; then
+  awk '$1 == "T" { print $5, $6; print $6, $5 }' "$W/targets" | sort -u > "$W/pairs"
+  before=$(ip xfrm state 2>/dev/null | grep -c "proto esp")
+  awk '{ print "xfrm state deleteall src", $1, "dst", $2, "proto esp" }' "$W/pairs" | ip -force -batch - > /dev/null 2>&1
+  after=$(ip xfrm state 2>/dev/null | grep -c "proto esp")
+  echo "$H: mesh $M: charon started: $((before - after)) orphaned ESP SA(s) towards mesh peers removed"
+  exit 0
+fi
 
 read_sources
 decide 1 actions "$W/retry" > "$W/decision"

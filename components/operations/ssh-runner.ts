@@ -10,8 +10,6 @@ export interface SshRunOptions {
   /** Private key file for every host (and jump host). */
   readonly identityFile: string;
   readonly connectTimeoutSeconds?: number;
-  /** Extra known_hosts file(s) for hosts whose key the inventory does not pin. */
-  readonly knownHostsFiles?: readonly string[];
   /** Runs ssh through this argv, e.g. `['ip', 'vrf', 'exec', 'mgmt']` or a network namespace. */
   readonly wrapper?: readonly string[];
 }
@@ -33,33 +31,41 @@ export class SshRunError extends Error {
   }
 }
 
-function knownHostsLine(host: Host): string | undefined {
-  const key = host.ssh.hostKey;
+function knownHostsLine(address: string, port: number, key: string | undefined): string | undefined {
   if (key === undefined) return undefined;
-  const target = host.ssh.port === 22 ? host.ssh.host : `[${host.ssh.host}]:${host.ssh.port}`;
-  return `${target} ${key}`;
+  return `${port === 22 ? address : `[${address}]:${port}`} ${key}`;
+}
+
+/** Single-quoted for the shell ProxyCommand runs under. */
+function sq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The host key options of one hop, by the rule `pulumi up` follows (inventory/host-trust.ts):
+ * the pinned key, or any key only when the inventory opted out explicitly.
+ */
+function trustOptions(pinned: string | undefined, knownHosts: string, optOut: boolean): string[] {
+  if (pinned === undefined && optOut) return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null'];
+  return ['-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`];
 }
 
 /** `argv` runs through the login shell as one command line: pass only fixed, quoted words. */
 export async function runOverSsh(host: Host, command: string, opts: SshRunOptions): Promise<SshResult> {
   const dir = await mkdtemp(join(tmpdir(), 'ipsec-mesh-ssh-'));
   try {
-    const pinned = knownHostsLine(host);
-    const knownHosts = join(dir, 'known_hosts');
-    await writeFile(knownHosts, pinned === undefined ? '' : `${pinned}\n`, { mode: 0o600 });
-    const files = [knownHosts, ...(opts.knownHostsFiles ?? [])];
-    const args = [
-      '-i', opts.identityFile,
-      '-o', 'BatchMode=yes',
-      '-o', 'IdentitiesOnly=yes',
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${files.join(' ')}`,
-      '-o', `ConnectTimeout=${opts.connectTimeoutSeconds ?? 5}`,
-      '-o', 'LogLevel=ERROR',
-      '-p', String(host.ssh.port),
-    ];
     const jump = host.ssh.jumpHost;
-    if (jump !== undefined) args.push('-J', `${jump.user}@${jump.host}:${jump.port}`);
+    const optOut = host.ssh.insecureAcceptAnyHostKey;
+    const knownHosts = join(dir, 'known_hosts');
+    const lines = [knownHostsLine(host.ssh.host, host.ssh.port, host.ssh.hostKey), jump && knownHostsLine(jump.host, jump.port, jump.hostKey)];
+    await writeFile(knownHosts, lines.filter((l) => l).map((l) => `${l}\n`).join(''), { mode: 0o600 });
+    const common = ['-i', opts.identityFile, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `ConnectTimeout=${opts.connectTimeoutSeconds ?? 5}`, '-o', 'LogLevel=ERROR'];
+    const args = [...common, ...trustOptions(host.ssh.hostKey, knownHosts, optOut), '-p', String(host.ssh.port)];
+    if (jump !== undefined) {
+      // Not -J: options on the command line do not reach the jump hop, its key must be pinned too.
+      const hop = ['ssh', ...common, ...trustOptions(jump.hostKey, knownHosts, optOut), '-p', String(jump.port), '-W', '%h:%p', `${jump.user}@${jump.host}`];
+      args.push('-o', `ProxyCommand=${hop.map((w) => (w === '%h:%p' ? w : sq(w))).join(' ')}`);
+    }
     const privileged = host.ssh.user === 'root' ? command : `sudo -n ${command}`;
     args.push(`${host.ssh.user}@${host.ssh.host}`, privileged);
     return await new Promise<SshResult>((resolve, reject) => {

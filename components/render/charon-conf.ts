@@ -3,6 +3,9 @@
 // its content depends on the host (mode, link MTUs), not on per-mesh secrets or names.
 import { CHARON_LOG_PATH } from './file-paths.js';
 
+/** Every mesh's monitor script on a host (operations/monitor-script.ts monitorPaths). */
+export const MONITOR_SCRIPT_GLOB = '/etc/swanctl/ipsec-mesh_*_monitor.sh';
+
 /** IKE fragments never exceed this (IPv6's minimum MTU, strongSwan's own default). */
 export const IKE_FRAGMENT_SIZE_MAX = 1280;
 
@@ -52,6 +55,11 @@ export function renderCharonConf(input: CharonConfInput): string {
     '\t\t\tflush_line = yes',
     '\t\t\tdefault = 1',
     '\t\t}',
+    '\t}',
+    '\t# A (re)started charon owns no kernel SA: each mesh\'s monitor removes the ESP SAs an earlier',
+    '\t# charon left towards mesh peers (after a SIGKILL), so the traps negotiate SAs charon manages.',
+    '\tstart-scripts {',
+    `\t\tipsec-mesh = "for f in ${MONITOR_SCRIPT_GLOB}; do [ -f $f ] && /bin/sh $f --charon-start; done"`,
     '\t}',
     '\t# Any configured logger disables charon\'s built-in syslog default; keep it.',
     '\tsyslog {',

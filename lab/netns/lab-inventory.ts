@@ -23,6 +23,8 @@ export interface LabInventoryOptions {
   readonly rules?: readonly RuleInput[];
   /** Only these hosts (default all). */
   readonly hosts?: readonly string[];
+  /** Pinned SSH host keys to write instead of the ones the hosts have (a test of key pinning), by host name. */
+  readonly sshHostKeys?: Readonly<Record<string, string>>;
   /** Extra per-host fields (cluster, tags, identity…), by host name. */
   readonly hostFields?: Readonly<Record<string, Partial<Omit<HostInput, 'name' | 'site' | 'addresses' | 'ssh'>>>>;
 }
@@ -43,7 +45,7 @@ export function labInventory(lab: LabInventorySource, opts: LabInventoryOptions 
       site: h.site,
       ...opts.hostFields?.[h.name],
       addresses: { ...(h.ipv4.length && { ipv4: [...h.ipv4] }), ...(h.ipv6.length && { ipv6: [...h.ipv6] }) },
-      ssh: { host: h.ipv4[0] ?? h.ipv6[0]!, port: 22, user: 'root', ...(h.sshHostKey && { hostKey: h.sshHostKey }) },
+      ssh: { host: h.ipv4[0] ?? h.ipv6[0]!, port: 22, user: 'root', ...((opts.sshHostKeys?.[h.name] ?? h.sshHostKey) && { hostKey: opts.sshHostKeys?.[h.name] ?? h.sshHostKey }) },
     })),
     rules: opts.rules ? [...opts.rules] : [{ mesh: { sites: [...siteNames] } }],
   };

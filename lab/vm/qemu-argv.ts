@@ -4,8 +4,9 @@
 //     a guest near 400 MB RSS.
 //   - The kernel is the decompressed vmlinux (PVH entry): about twice as fast to boot as the
 //     bzImage under TCG, which would spend seconds decompressing itself.
-//   - Root disk: the shared ext4 image with snapshot=on, so each guest's writes go to a
-//     throw-away temp file and the image is never modified. Seed: a read-only tar.
+//   - Root disk: a qcow2 overlay per guest backed by the shared ext4 image, so the image is
+//     never modified and a guest keeps what was written to it across a reboot (as a real
+//     host keeps ipsec-mesh's files), until the lab goes down. Seed: a read-only tar.
 //   - -nodefaults -nographic: no VGA, no default NIC; the serial console goes to a file.
 //     `romfile=` skips the NIC's PXE option ROM (nothing boots from the network).
 //   - -no-reboot + panic=-1: a guest that panics or powers off ends its qemu, so the lab
@@ -15,7 +16,8 @@ export interface QemuGuestOptions {
   readonly name: string;
   readonly kernel: string;
   readonly initrd: string;
-  readonly rootfs: string;
+  /** The guest's own qcow2 overlay of the shared root image (guestOverlayArgv makes it). */
+  readonly disk: string;
   readonly seed: string;
   readonly consoleLog: string;
   /** Tap device (already created, in the namespace qemu runs in). */
@@ -45,11 +47,16 @@ export function qemuArgv(o: QemuGuestOptions): string[] {
     '-kernel', o.kernel,
     '-initrd', o.initrd,
     '-append', GUEST_KERNEL_ARGS.join(' '),
-    '-drive', `file=${o.rootfs},if=virtio,format=raw,snapshot=on`,
+    '-drive', `file=${o.disk},if=virtio,format=qcow2`,
     '-drive', `file=${o.seed},if=virtio,format=raw,readonly=on`,
     '-netdev', `tap,id=net0,ifname=${o.tap},script=no,downscript=no`,
     '-device', `virtio-net-pci,netdev=net0,mac=${o.mac},romfile=`,
   ];
+}
+
+/** qemu-img's command line that makes a guest's overlay disk over the shared (read-only) image. */
+export function guestOverlayArgv(rootfs: string, disk: string): string[] {
+  return ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', rootfs, disk];
 }
 
 /** A locally administered MAC per guest: 52:54:00 (qemu's prefix), then site and host index. */

@@ -23,7 +23,7 @@ import { type IkeSaStatus, parseListSas } from '../../components/operations/swan
 import { type GuestImage, ensureGuestImage } from './guest-image.js';
 import { guestSeedFiles, writeGuestSeed } from './guest-seed.js';
 import { type PcapFrame, parsePcap } from './pcap.js';
-import { guestMac, qemuArgv } from './qemu-argv.js';
+import { guestMac, guestOverlayArgv, qemuArgv } from './qemu-argv.js';
 import { VmGuestError, VmLabError } from './vm-errors.js';
 import { type VmLabStateFile, VM_STATE_FILE, isVmLabState, readVmState, vmStatePath, writeVmState } from './vm-state.js';
 
@@ -42,6 +42,7 @@ export const VM_BINARIES: readonly { readonly name: string; readonly pkg: string
   { name: 'ssh-keygen', pkg: 'openssh-client' },
   { name: 'tcpdump', pkg: 'tcpdump' },
   { name: 'tar', pkg: 'tar' },
+  { name: 'qemu-img', pkg: 'qemu-utils' },
 ];
 const SEARCH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
@@ -188,6 +189,8 @@ export async function startVmLab(spec: LabSpec, opts: StartVmLabOptions = {}): P
             authorizedKey: labPublicKey,
           }),
         );
+        // The guest's own disk: an overlay, so what a push writes survives a reboot of the guest.
+        await runOk(guestOverlayArgv(image.rootfs, join(dir, 'disk.qcow2')));
         const sshHostKey = publicKey.split(' ').slice(0, 2).join(' ');
         lab.update((s) => ({ ...s, guests: { ...s.guests, [h.name]: { sshHostKey, mac: guestMac(site.index, h.index), tap: hostPort(h.index) } } }));
       }),
@@ -365,7 +368,7 @@ export class VmLab extends LabBase<VmLabStateFile> {
         name: `imlab-${this.name}-${h.name}`,
         kernel: this.image.kernel,
         initrd: this.image.initrd,
-        rootfs: this.image.rootfs,
+        disk: join(dir, 'disk.qcow2'),
         seed: join(dir, 'seed.tar'),
         consoleLog: this.consoleLog(h.name),
         tap: g.tap,
@@ -409,6 +412,23 @@ export class VmLab extends LabBase<VmLabStateFile> {
       300,
     );
     if (answered !== true) fail(answered === false ? 'died (qemu exited)' : 'booted but SSH does not answer');
+  }
+
+  /**
+   * Reboots `host` as `reboot -f` does (no clean shutdown, like a power cycle of the OS: its
+   * disk keeps what was written): qemu ends (-no-reboot), then the guest boots again from its
+   * overlay. Resolves once SSH answers.
+   */
+  async rebootGuest(host: string, timeoutMs = DEFAULT_BOOT_TIMEOUT_MS): Promise<void> {
+    const h = this.spec.hosts.find((x) => x.name === host);
+    if (!h) throw new LabError(`lab "${this.name}" has no host "${host}"`, this.name);
+    const rec = this.state.processes.find((p) => p.role === 'qemu' && p.host === host);
+    // sync first: the guest's page cache would be lost with its qemu.
+    await this.exec(host, ['sh', '-c', 'sync; (sleep 0.2; busybox reboot -f) > /dev/null 2>&1 &'], { timeoutMs: 20_000 });
+    const gone = await waitFor(() => (rec && isRunning(rec) ? undefined : true), 30_000, 100);
+    if (gone !== true) throw new VmGuestError(`guest ${host} did not go down for its reboot`, this.name, host, this.consoleTail(host));
+    if (rec) this.forget(rec);
+    await this.bootGuest(h, timeoutMs);
   }
 
   /** Runs `remote` on `host` over real SSH (lab key, pinned host key) from the operator namespace. */

@@ -9,6 +9,7 @@ import {
   anySas,
   backstopDrops,
   backstopRuleset,
+  contentOf,
   establishedSas,
   hostFiles,
   isMeshPath,
@@ -20,9 +21,14 @@ import {
   requireE2ePrerequisites,
   saIdentity,
   sshFailures,
+  sshSessions,
 } from './pulumi-support.js';
 import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
 import { sendDatagrams } from '../../lab/pair-traffic.js';
+import { join } from 'node:path';
+import { validateMesh } from '../../components/cli/validate-mesh.js';
+import { collectPairStatus } from '../../components/operations/index.js';
+import { PROJECT_DIR } from '../../lab/lab-pulumi.js';
 
 const LAB = 'e2e-res';
 const MESH = LAB;
@@ -101,6 +107,45 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
     await mesh.up();
     expect(mesh.lab.readHostFile('c', conf)).toContain(changed);
     expect(keysUpOnBothEnds(await negotiate(mesh.lab, hosts, expected))).toEqual(expected);
+  });
+
+  it('SSH host keys are pinned: scan prints them; a host presenting another key is refused by up and status, named, and nothing is pushed to it', async () => {
+    // `ipsec-mesh hostkeys scan` from where the operator stands prints each host's real key.
+    const scan = await mesh.lab.execOperator(['node', join(PROJECT_DIR, 'dist/components/cli/main.js'), 'hostkeys', 'scan', mesh.inventoryPath]);
+    expect(scan.code, scan.stderr).toBe(0);
+    for (const h of HOSTS) expect(scan.stdout).toContain(`  - name: ${h}\n    ssh: { hostKey: "${mesh.lab.host(h).sshHostKey}" }`);
+
+    // c's pinned key is now another host's: whoever answers at c's address is not c.
+    const conf = `/etc/swanctl/conf.d/ipsec-mesh_${MESH}.conf`;
+    const before = contentOf(hostFiles(mesh.lab, 'c'));
+    const sessions = sshSessions(mesh.lab, 'c');
+    mesh.writeInventory({ mesh: { lifetimes: { ikeRekeySeconds: 5400 } }, sshHostKeys: { c: mesh.lab.host('a').sshHostKey } });
+    try {
+      const r = await mesh.up(['--continue-on-error'], { allowFailure: true });
+      const output = `${r.stdout}\n${r.stderr}`;
+      expect(r.code, output).not.toBe(0);
+      const diagnostics = diagnosticsByResource(output);
+      // Every failure is c's: its first SSH step (the host-key command, re-run as its
+      // connection changed) is refused; with --continue-on-error the certificate waiting for
+      // that step's CSR then fails too, and c's push never starts.
+      const failed = [...diagnostics.keys()].filter((k) => !k.startsWith('pulumi:pulumi:Stack'));
+      expect(failed.length, output).toBeGreaterThan(0);
+      expect(failed.filter((k) => !k.includes(`(${MESH}-c-`)), output).toEqual([]);
+      expect(diagnostics.get(`command:remote:Command (${MESH}-c-host-key)`)).toBe('error: after 2 failed attempts: ssh: handshake failed: ssh: host key mismatch\n');
+      // Nothing reached c (no file changed, no SSH session accepted); a and b got the change.
+      expect(contentOf(hostFiles(mesh.lab, 'c'))).toEqual(before);
+      expect(sshSessions(mesh.lab, 'c')).toBe(sessions);
+      expect(mesh.lab.readHostFile('a', conf)).toContain('rekey_time = 5400s');
+      // `ipsec-mesh status` applies the same pin and refuses c as well.
+      const inventory = await mesh.inventory();
+      const { reports } = await collectPairStatus(inventory, validateMesh(inventory), { identityFile: mesh.lab.sshKeyPath, wrapper: ['ip', 'netns', 'exec', mesh.lab.operator.netns] });
+      expect(reports.find((x) => x.host === 'c')?.error).toMatch(/Host key verification failed/);
+      expect(reports.filter((x) => x.host !== 'c').map((x) => x.error)).toEqual([undefined, undefined]);
+    } finally {
+      mesh.writeInventory({});
+    }
+    await mesh.up();
+    expect(mesh.lab.readHostFile('c', conf)).not.toContain('rekey_time = 5400s');
   });
 
   it('SSH reaches every host, from the operator and from every peer, with enforcement require', async () => {

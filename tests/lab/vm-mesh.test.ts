@@ -19,9 +19,10 @@ import { PROJECT_DIR, labPulumi, prepareLabStack } from '../../lab/lab-pulumi.js
 import { sendPairTraffic } from '../../lab/pair-traffic.js';
 import { type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, waitFor, writeLabInventory } from '../../lab/netns/index.js';
 import { type VmLab, ensureGuestImage, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
-import { probePayload } from '../../lab/vm/payload-probe.js';
+import { newPayload, probePayload } from '../../lab/vm/payload-probe.js';
+import { summariseWire } from '../../lab/vm/pcap.js';
 import { listNetns } from '../../lab/netns/lab-network.js';
-import { useEngine } from './pulumi-support.js';
+import { backstopDrops, useEngine } from './pulumi-support.js';
 
 const NAME = 'vmt';
 const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
@@ -144,6 +145,16 @@ describe('vm lab, enforcement require (the default)', () => {
     }
   }, 300_000);
 
+  it('an ICMP port-unreachable for a datagram that arrived over ESP is ESP too: never cleartext quoting the payload', async () => {
+    for (const family of FAMILIES) {
+      // No receiver: h2 answers each datagram with a port-unreachable that quotes its start.
+      const p = await probePayload(lab, { from: 'h1', to: 'h2', family, listen: false, port: 5999 });
+      expect(p.wire.leaks, `h1 → h2 ${family}: frames with the payload in cleartext`).toEqual([]);
+      expect(p.wire.plaintextOccurrences).toBe(0);
+      expect(p.wire.esp, 'the datagrams and the ICMP errors, all ESP').toBeGreaterThanOrEqual(8);
+    }
+  }, 300_000);
+
   it('SSH reaches every guest from the operator, and every peer from a guest (the SSH bypass)', async () => {
     for (const host of lab.hosts) {
       const r = await lab.ssh(host.name, ['cat', '/etc/hostname']);
@@ -169,14 +180,20 @@ describe('vm lab, enforcement require (the default)', () => {
       }
     }, 300_000);
 
-    it('h3 itself sends in cleartext (a stopped charon takes all its policies along) and h1 refuses it: docs/vm-lab.md "Fail-open"', async () => {
-      // Characterises a gap of `require` on the host whose daemon stopped: the product installs
-      // nothing that outlives charon. Its peer still enforces: the cleartext is dropped there.
+    it('h3 itself sends nothing in cleartext although its charon took every policy along: the kernel backstop drops it', async () => {
       expect((await lab.exec('h3', ['ip', 'xfrm', 'policy'], { check: true })).stdout.trim()).toBe('');
-      const p = await probePayload(lab, { from: 'h3', to: 'h1', family: 'ipv4' });
-      expect(p.wire.plaintextOccurrences).toBeGreaterThan(0);
-      expect(p.received, 'h1 (require) accepts none of it').toBe(0);
-    }, 120_000);
+      const drops = async (): Promise<number> => backstopDrops((await lab.exec('h3', ['nft', 'list', 'table', 'inet', `ipsec-mesh_${NAME}`], { check: true })).stdout);
+      const before = await drops();
+      for (const family of FAMILIES) {
+        const p = await probePayload(lab, { from: 'h3', to: 'h1', family });
+        expect(p.wire.leaks, `h3 → h1 ${family}: cleartext frames`).toEqual([]);
+        expect(p.wire.plaintextOccurrences).toBe(0);
+        expect(p.received).toBe(0);
+        // SSH (the bypass) still goes both ways.
+        expect(await sshBanner('h3', 'h1', family)).toBe('SSH-2.0-');
+      }
+      expect((await drops()) - before, 'datagrams the backstop dropped').toBeGreaterThanOrEqual(2 * 8);
+    }, 300_000);
 
     it('after charon starts again, the pair recovers: ESP both ways, no cleartext', async () => {
       await lab.startCharon('h3');
@@ -191,6 +208,92 @@ describe('vm lab, enforcement require (the default)', () => {
       }
     }, 300_000);
   });
+});
+
+/** Every pair/family of `host` with `peer` has an ESTABLISHED IKE_SA and INSTALLED CHILD_SA that `host`'s charon knows. */
+async function pairManaged(host: string, peer: string): Promise<boolean> {
+  const sas = await lab.listSas(host).catch(() => []);
+  return FAMILIES.every((f) =>
+    sas.some((s) => s.state === 'ESTABLISHED' && s.remoteHost === lab.host(peer)[f][0] && s.children.some((c) => c.state === 'INSTALLED')),
+  );
+}
+
+/** Seconds from `t0` until `pairManaged` (polled every 0.5 s, at most `limitMs`). */
+async function recoverySeconds(t0: number, host: string, peer: string, limitMs = 120_000): Promise<number> {
+  const ok = await waitFor(async () => ((await pairManaged(host, peer)) ? true : undefined), limitMs, 500);
+  if (ok !== true) throw new Error(`${host} ~ ${peer}: charon does not manage the pair's SAs again ${limitMs / 1000} s after the fault`);
+  return (Date.now() - t0) / 1000;
+}
+
+describe('vm lab, require under charon faults and a reboot, traffic flowing both ways', () => {
+  const UDP_PORT = 5101;
+  const TCP_PORT = 5102;
+  const STREAM_SECONDS = 600;
+
+  /** Sinks on `host` and streams from `host` to `peer`: UDP in both families, TCP over IPv4, detached. */
+  async function streams(host: string, peer: string, payload: string): Promise<void> {
+    const sh = (cmd: string) => lab.exec(host, ['sh', '-c', cmd], { check: true });
+    await sh(`imlab-udp-sink ${UDP_PORT} ${STREAM_SECONDS} /tmp/fault-udp && imlab-tcp-sink ${TCP_PORT} ${STREAM_SECONDS} /tmp/fault-tcp`);
+    const to = lab.host(peer);
+    await sh(
+      [
+        ...FAMILIES.map((f) => `setsid -f imlab-udp-send ${to[f][0]} ${UDP_PORT} ${payload} ${STREAM_SECONDS * 5} 0.2 > /tmp/fault-send-${f}.out 2>&1 < /dev/null`),
+        `setsid -f imlab-tcp-send ${to.ipv4[0]} ${TCP_PORT} ${payload} ${STREAM_SECONDS} 0.2 > /tmp/fault-send-tcp.out 2>&1 < /dev/null`,
+      ].join('; '),
+    );
+  }
+
+  it('kill -9, restart, stop+start and a reboot of h1: no cleartext payload on the wire, SSH answers, the pair recovers by itself', async () => {
+    const payload = newPayload();
+    const wire = await lab.capture({ site: lab.host('h1').site });
+    const recovery: Record<string, number> = {};
+    let frames: Awaited<ReturnType<typeof wire.stop>> = [];
+    try {
+      await streams('h3', 'h1', payload);
+      await streams('h1', 'h3', payload);
+      await recoverySeconds(Date.now(), 'h1', 'h3');
+
+      // 1. SIGKILL: charon dies, the kernel keeps its policies and SAs (ESP flows on).
+      await lab.exec('h1', ['sh', '-c', 'kill -9 "$(cat /run/charon.pid)"'], { check: true });
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(await lab.charonPid('h1')).toBeUndefined();
+      expect((await lab.ssh('h1', ['true'])).code, 'SSH to h1 with charon killed').toBe(0);
+      // 2. charon started again: it knows none of the SAs still in the kernel until it negotiates new ones.
+      let t0 = Date.now();
+      await lab.startCharon('h1');
+      recovery['restart after kill -9'] = await recoverySeconds(t0, 'h1', 'h3');
+      // 3. What `systemctl restart strongswan` does: SIGTERM (charon removes every policy and SA), then start.
+      t0 = Date.now();
+      await lab.stopCharon('h1');
+      expect((await lab.exec('h1', ['ip', 'xfrm', 'policy'], { check: true })).stdout.trim(), 'policies with charon stopped').toBe('');
+      expect(await sshBanner('h3', 'h1', 'ipv4')).toBe('SSH-2.0-');
+      await lab.startCharon('h1');
+      recovery['restart (SIGTERM, start)'] = await recoverySeconds(t0, 'h1', 'h3');
+      // 4. A reboot: the backstop is loaded before the network and charon come up.
+      t0 = Date.now();
+      await lab.rebootGuest('h1');
+      expect((await lab.exec('h1', ['nft', 'list', 'table', 'inet', `ipsec-mesh_${NAME}`])).code, 'backstop after the reboot').toBe(0);
+      await streams('h1', 'h3', payload); // the reboot ended h1's own sinks and streams
+      recovery['reboot'] = await recoverySeconds(t0, 'h1', 'h3', 180_000);
+      await new Promise((r) => setTimeout(r, 3_000));
+    } finally {
+      frames = await wire.stop();
+      await Promise.all(['h1', 'h3'].map((h) => lab.exec(h, ['sh', '-c', "pkill -f '[f]ault-(udp|tcp)'; pkill -f '[i]psec-mesh-payload'; true"]).catch(() => undefined)));
+    }
+    console.log(`recovery (charon manages h1 ~ h3 again, both families): ${Object.entries(recovery).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`);
+    for (const family of FAMILIES) {
+      const w = summariseWire(frames, lab.host('h1')[family][0]!, lab.host('h3')[family][0]!, payload);
+      expect(w.leaks, `h1 ~ h3 ${family}: frames with the payload in cleartext`).toEqual([]);
+      expect(w.plaintextOccurrences).toBe(0);
+      expect(w.esp, `h1 ~ h3 ${family}: ESP frames`).toBeGreaterThan(100);
+    }
+    // And traffic flows again, encrypted, both ways.
+    for (const [from, to] of [['h1', 'h3'], ['h3', 'h1']] as const) {
+      const p = await probePayload(lab, { from, to, family: 'ipv4' });
+      expect(p.wire.leaks).toEqual([]);
+      expect(p.received, `${from} → ${to} after the faults`).toBe(8);
+    }
+  }, 900_000);
 });
 
 describe('vm lab, enforcement use', () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveLabSpec } from '../../lab/netns/lab-spec.js';
 import { maskXfrmKeys } from '../../lab/vm/esp-proof.js';
-import { PcapError, guestIpBatch, guestMac, guestSeedFiles, parsePcap, qemuArgv, summariseWire } from '../../lab/vm/index.js';
+import { PcapError, guestIpBatch, guestMac, guestOverlayArgv, guestSeedFiles, parsePcap, qemuArgv, summariseWire } from '../../lab/vm/index.js';
 
 const A = '198.51.100.10';
 const B = '203.0.113.10';
@@ -114,16 +114,17 @@ describe('guest command line and seed', () => {
   const host = spec.hosts[0]!;
   const site = spec.sites[0]!;
 
-  it('qemu: TCG with the tuned translation cache, 256 MB, the root image as a snapshot, no option ROM, no reboot', () => {
+  it('qemu: TCG with the tuned translation cache, 256 MB, a per-guest overlay of the root image, no option ROM, no reboot', () => {
     const argv = qemuArgv({
-      name: 'imlab-t-h1', kernel: '/k', initrd: '/i', rootfs: '/r.ext4', seed: '/s.tar', consoleLog: '/c.log', tap: 'h0', mac: guestMac(0, 0),
+      name: 'imlab-t-h1', kernel: '/k', initrd: '/i', disk: '/g/disk.qcow2', seed: '/s.tar', consoleLog: '/c.log', tap: 'h0', mac: guestMac(0, 0),
     });
     const after = (flag: string): string | undefined => argv[argv.indexOf(flag) + 1];
     expect(after('-accel')).toBe('tcg,tb-size=128');
     expect(after('-cpu')).toBe('max');
     expect(after('-m')).toBe('256');
     expect(argv).toContain('-no-reboot');
-    expect(argv).toContain('file=/r.ext4,if=virtio,format=raw,snapshot=on');
+    expect(argv).toContain('file=/g/disk.qcow2,if=virtio,format=qcow2');
+    expect(guestOverlayArgv('/r.ext4', '/g/disk.qcow2')).toEqual(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', '/r.ext4', '/g/disk.qcow2']);
     expect(argv).toContain('file=/s.tar,if=virtio,format=raw,readonly=on');
     expect(argv).toContain('tap,id=net0,ifname=h0,script=no,downscript=no');
     expect(argv).toContain('virtio-net-pci,netdev=net0,mac=52:54:00:00:00:00,romfile=');

@@ -27,9 +27,9 @@ sites:
   - { name: s1, prefixes: [198.51.100.0/25, "2001:db8:1::/64"] }
   - { name: s2, prefixes: [203.0.113.0/25] }
 hosts:
-  - { name: h1, site: s1, addresses: { ipv4: [198.51.100.11], ipv6: ["2001:db8:1::11"] } }
-  - { name: h2, site: s1, addresses: { ipv4: [198.51.100.12], ipv6: ["2001:db8:1::12"] } }
-  - { name: h3, site: s2, addresses: { ipv4: [203.0.113.13] } }
+  - { name: h1, site: s1, addresses: { ipv4: [198.51.100.11], ipv6: ["2001:db8:1::11"] }, ssh: { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJRFSAaK3sHJQ06iWk5uO7015oaX8JEDxoxAWdfzR6kC" } }
+  - { name: h2, site: s1, addresses: { ipv4: [198.51.100.12], ipv6: ["2001:db8:1::12"] }, ssh: { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGlJHRsRPi0vGwaDdv7r9QKBy48x8IXLFYzAbnqNmjg/" } }
+  - { name: h3, site: s2, addresses: { ipv4: [203.0.113.13] }, ssh: { hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBt0T4FrjCfhrEVZM0e48xezPblzPEGgQhaIgNlHYKe0" } }
 rules:
   - mesh: { sites: [s1, s2] }
 `;
@@ -60,6 +60,22 @@ describe('ipsec-mesh CLI', () => {
     expect(r.stderr).toContain(`${bad}:2: hosts[0].adresses: unknown key "adresses"`);
     expect(r.stderr).toContain(`${bad}:1: sites: required field is missing`);
     expect(r.stderr.trim().split('\n').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('rejects a host without a pinned SSH host key, naming it; the explicit opt-out passes with a warning', async () => {
+    const f = join(dir, 'nokey.yaml');
+    const unpinned = pskInventory.replace(/, ssh: \{ hostKey: "[^"]+" \}( \}\n  - \{ name: h3)/, '$1');
+    expect(unpinned).not.toBe(pskInventory);
+    await writeFile(f, unpinned);
+    const r = await ipsecMesh('validate', f);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${f}: hosts[1].ssh.hostKey: host "h2" has no pinned SSH host key`);
+    expect(r.stderr).toContain('ipsec-mesh hostkeys scan');
+    await writeFile(f, unpinned.replace('{ name: h2, site: s1, addresses: { ipv4: [198.51.100.12], ipv6: ["2001:db8:1::12"] } }', '{ name: h2, site: s1, addresses: { ipv4: [198.51.100.12], ipv6: ["2001:db8:1::12"] }, ssh: { insecureAcceptAnyHostKey: true } }'));
+    const ok = await ipsecMesh('validate', f);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain('warning:');
+    expect(ok.stderr).toContain('host "h2": ssh.insecureAcceptAnyHostKey is true: ANY key presented at 198.51.100.12:22 is accepted');
   });
 
   it('reports an empty mesh (a topology check) against the inventory file', async () => {

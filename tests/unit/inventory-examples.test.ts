@@ -34,6 +34,7 @@ describe('example inventories', () => {
       { address: '203.0.113.21', network: 'wan' },
       { address: '203.0.113.53', network: 'lan' },
     ]);
-    expect(store5?.ssh).toEqual({ host: '203.0.113.53', port: 2222, user: 'deploy' });
+    expect(store5?.ssh).toMatchObject({ host: '203.0.113.53', port: 2222, user: 'deploy', insecureAcceptAnyHostKey: false });
+    expect(store5?.ssh.hostKey).toMatch(/^ssh-ed25519 /);
   });
 });

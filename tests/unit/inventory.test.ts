@@ -64,7 +64,7 @@ describe('defaults', () => {
           name: 'a',
           site: 's1',
           addresses: { ipv4: [{ address: '198.51.100.1', network: 'default' }], ipv6: [] },
-          ssh: { host: '198.51.100.1', port: 22, user: 'root' },
+          ssh: { host: '198.51.100.1', port: 22, user: 'root', insecureAcceptAnyHostKey: false },
           identity: 'a',
           fqdn: 'a',
           tags: [],
@@ -73,7 +73,7 @@ describe('defaults', () => {
           name: 'b',
           site: 's1',
           addresses: { ipv4: [], ipv6: [{ address: '2001:db8::2', network: 'default' }] },
-          ssh: { host: '2001:db8::2', port: 22, user: 'root' },
+          ssh: { host: '2001:db8::2', port: 22, user: 'root', insecureAcceptAnyHostKey: false },
           identity: 'b',
           fqdn: 'b',
           tags: [],
@@ -108,7 +108,7 @@ describe('defaults', () => {
       MINIMAL.replace('addresses: { ipv4: [198.51.100.1] }', 'addresses: { ipv4: [198.51.100.1] }\n    ssh: { user: ops, jumpHost: { host: bastion.example.net } }'),
       'x.yaml',
     );
-    expect(inv.hosts[0]!.ssh).toEqual({ host: '198.51.100.1', port: 22, user: 'ops', jumpHost: { host: 'bastion.example.net', port: 22, user: 'ops' } });
+    expect(inv.hosts[0]!.ssh).toEqual({ host: '198.51.100.1', port: 22, user: 'ops', insecureAcceptAnyHostKey: false, jumpHost: { host: 'bastion.example.net', port: 22, user: 'ops' } });
   });
 });
 
@@ -134,7 +134,7 @@ rules:
       { address: '2001:db8::1', network: 'default' },
       { address: '2001:db8::5', network: 'lan' },
     ]);
-    expect(inv.hosts[0]!.ssh).toEqual({ host: '2001:db8::1', port: 22, user: 'root', hostKey: HOST_KEY_1 });
+    expect(inv.hosts[0]!.ssh).toEqual({ host: '2001:db8::1', port: 22, user: 'root', hostKey: HOST_KEY_1, insecureAcceptAnyHostKey: false });
     expect(inv.rules).toEqual([{ kind: 'pairs', pairs: [['b', 'a']], index: 0 }]);
   });
 });

@@ -12,7 +12,7 @@ import { IpsecMesh } from '../../components/mesh/ipsec-mesh.js';
 import type { IpsecMeshArgs } from '../../components/mesh/mesh-args.js';
 import { MeshHost } from '../../components/mesh/mesh-host.js';
 import { computeHostPairs } from '../../components/topology/compute-host-pairs.js';
-import { meshInventory, type MeshFixtureOptions } from './mesh-fixtures.js';
+import { FIXTURE_JUMP_HOST_KEY, fixtureHostKey, meshInventory, type MeshFixtureOptions } from './mesh-fixtures.js';
 import {
   CA_KEY_MARKER,
   PSK_MASTER_MARKER,
@@ -227,11 +227,10 @@ describe('delivery (push commands)', () => {
       user: 'deploy',
       hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH',
       privateKey: SSH_KEY_MARKER,
-      proxy: { host: '198.51.100.250', port: 22, user: 'jump', privateKey: SSH_KEY_MARKER },
+      proxy: { host: '198.51.100.250', port: 22, user: 'jump', privateKey: SSH_KEY_MARKER, hostKey: FIXTURE_JUMP_HOST_KEY },
     });
     const other = unwrap(run.one(T.command, 'm-fra1-push').inputs.connection) as Record<string, unknown>;
-    expect(other).toMatchObject({ host: '203.0.113.1', port: 22, user: 'root' });
-    expect(other.hostKey).toBeUndefined();
+    expect(other).toMatchObject({ host: '203.0.113.1', port: 22, user: 'root', hostKey: fixtureHostKey(101) });
     expect(other.proxy).toBeUndefined();
   });
 

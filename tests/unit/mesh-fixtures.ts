@@ -15,6 +15,17 @@ export interface MeshFixtureOptions {
 }
 
 /** Test-only addresses: 198.51.100.0/24 and 203.0.113.0/24, 2001:db8::/32. */
+/** A structurally valid ed25519 public key line whose 32 key bytes are all `n` (not a real key). */
+export function fixtureHostKey(n: number): string {
+  const type = Buffer.from('ssh-ed25519');
+  const len = (b: Buffer): Buffer => Buffer.from([0, 0, 0, b.length]);
+  const key = Buffer.alloc(32, n);
+  return `ssh-ed25519 ${Buffer.concat([len(type), type, len(key), key]).toString('base64')}`;
+}
+
+/** The jump host's pinned key in the `sshExtras` fixture. */
+export const FIXTURE_JUMP_HOST_KEY = fixtureHostKey(250);
+
 export function meshInventory(opts: MeshFixtureOptions = {}): InventoryInput {
   const perSite = opts.perSite ?? 2;
   const sites = ['ams', 'fra'] as const;
@@ -35,10 +46,10 @@ export function meshInventory(opts: MeshFixtureOptions = {}): InventoryInput {
                 user: 'deploy',
                 port: 2222,
                 hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH',
-                jumpHost: { host: '198.51.100.250', user: 'jump' },
+                jumpHost: { host: '198.51.100.250', user: 'jump', hostKey: FIXTURE_JUMP_HOST_KEY },
               },
             }
-          : {}),
+          : { ssh: { hostKey: fixtureHostKey(s * 100 + n) } }),
       };
     }),
   );

@@ -3,12 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { CredentialsError } from '../../components/credentials/credentials-error.js';
 import { InventoryError } from '../../components/inventory/inventory-error.js';
 import { parseInventory } from '../../components/inventory/parse-inventory.js';
+import { insecureHostKeyWarnings } from '../../components/inventory/host-trust.js';
 import { applyEnforcementOverrides } from '../../components/mesh/enforcement-overrides.js';
 import type { IpsecMeshArgs } from '../../components/mesh/mesh-args.js';
 import { MeshArgsError } from '../../components/mesh/mesh-error.js';
 import { ARGS_INVENTORY_SOURCE, resolveMeshOptions } from '../../components/mesh/mesh-options.js';
 import { hostConnection } from '../../components/mesh/ssh-connection.js';
-import { meshInventory } from './mesh-fixtures.js';
+import { FIXTURE_JUMP_HOST_KEY, fixtureHostKey, meshInventory } from './mesh-fixtures.js';
 
 const ssh = { privateKey: 'not-a-real-key' };
 
@@ -52,6 +53,17 @@ describe('resolveMeshOptions', () => {
     const hosts = input.hosts.map((h, i) => (i === 0 ? { ...h, name: pulumi.output('ams1') } : h));
     const args = { inventory: { ...input, hosts }, ssh } as unknown as IpsecMeshArgs;
     expect(() => resolveMeshOptions(args)).toThrow(/inventory\.hosts\[0\]\.name: must be plain data/);
+  });
+
+  it('refuses a host whose SSH host key is not pinned (named), unless the inventory opts out explicitly', () => {
+    const input = meshInventory();
+    const unpinned = { ...input, hosts: input.hosts.map((h, i) => (i === 1 ? { ...h, ssh: {} } : h)) };
+    expect(() => resolveMeshOptions({ inventory: unpinned, ssh })).toThrow(InventoryError);
+    expect(() => resolveMeshOptions({ inventory: unpinned, ssh })).toThrow(/hosts\[1\]\.ssh\.hostKey: host "ams2" has no pinned SSH host key/);
+    const optOut = { ...input, hosts: input.hosts.map((h, i) => (i === 1 ? { ...h, ssh: { insecureAcceptAnyHostKey: true } } : h)) };
+    const o = resolveMeshOptions({ inventory: optOut, ssh });
+    expect(insecureHostKeyWarnings(o.inventory)).toEqual([expect.stringContaining('host "ams2": ssh.insecureAcceptAnyHostKey is true: ANY key presented')]);
+    expect(insecureHostKeyWarnings(resolveMeshOptions({ inventory: input, ssh }).inventory)).toEqual([]);
   });
 
   it('reports inventory problems as the inventory layer does, and missing ssh / wrong types clearly', () => {
@@ -119,10 +131,13 @@ describe('hostConnection', () => {
     expect(conn.perDialTimeout).toBe(5);
     expect(await resolve(conn.privateKey)).toEqual({ value: 'KEY', secret: true });
     const proxy = await resolve(conn.proxy);
-    expect(proxy.value).toMatchObject({ host: '198.51.100.250', port: 22, user: 'jump' });
+    expect(proxy.value).toMatchObject({ host: '198.51.100.250', port: 22, user: 'jump', hostKey: FIXTURE_JUMP_HOST_KEY });
     const plain = hostConnection(inv.hosts[1]!.ssh, { privateKey: 'KEY' });
     expect(plain.proxy).toBeUndefined();
-    expect(plain.hostKey).toBeUndefined();
+    expect(plain.hostKey).toBe(fixtureHostKey(2));
     expect(plain.user).toBe('root');
+    // The explicit opt-out: no key pinned, so the provider accepts any (warned: host-trust tests).
+    const optOut = parseInventory({ ...meshInventory(), hosts: meshInventory().hosts.map((h) => ({ ...h, ssh: { insecureAcceptAnyHostKey: true } })) });
+    expect(hostConnection(optOut.hosts[0]!.ssh, { privateKey: 'KEY' }).hostKey).toBeUndefined();
   });
 });

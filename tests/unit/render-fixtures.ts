@@ -22,7 +22,7 @@ export function mkHost(name: string, n: number, opts: HostOptions = {}): Host {
       ipv4: opts.v4 === false ? [] : [{ address: `198.51.100.${n}`, network: 'default' }],
       ipv6: opts.v6 === false ? [] : [{ address: `2001:db8::${n.toString(16)}`, network: 'default' }],
     },
-    ssh: { host: fqdn, port: opts.sshPort ?? 22, user: 'root' },
+    ssh: { host: fqdn, port: opts.sshPort ?? 22, user: 'root', insecureAcceptAnyHostKey: false },
     identity: opts.identity ?? fqdn,
     fqdn,
     tags: [],

@@ -32,7 +32,7 @@ export function host(name: string, spec: HostSpec = {}): Host {
     site: spec.site ?? 's1',
     ...(spec.cluster !== undefined ? { cluster: spec.cluster } : {}),
     addresses: { ipv4: (spec.v4 ?? []).map(addr), ipv6: (spec.v6 ?? []).map(addr) },
-    ssh: { host: name, port: 22, user: 'root' },
+    ssh: { host: name, port: 22, user: 'root', insecureAcceptAnyHostKey: false },
     identity: name,
     fqdn: name,
     tags: spec.tags ?? [],

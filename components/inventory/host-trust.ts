@@ -1,0 +1,41 @@
+// SSH trust: every host ipsec-mesh pushes root-level config to (and every jump host on the
+// way) must present the key the inventory pins. The one check every path that opens SSH
+// uses (`pulumi up` through IpsecMesh, `ipsec-mesh validate|render|status`), so they agree.
+import type { InventoryIssue } from './inventory-error.js';
+import type { Inventory } from './model.js';
+
+const SCAN_HINT = '`ipsec-mesh hostkeys scan INVENTORY` prints the keys the hosts present, to check and paste';
+
+/** Every host or jump host without a pinned key whose host has not opted out explicitly. */
+export function checkHostTrust(inventory: Inventory): InventoryIssue[] {
+  const issues: InventoryIssue[] = [];
+  inventory.hosts.forEach((h, i) => {
+    if (h.ssh.insecureAcceptAnyHostKey) return;
+    if (h.ssh.hostKey === undefined) {
+      issues.push({
+        file: inventory.source,
+        path: `hosts[${i}].ssh.hostKey`,
+        message: `host "${h.name}" has no pinned SSH host key: without one, anyone answering at ${h.ssh.host}:${h.ssh.port} would get root-level config. Pin it (${SCAN_HINT}), or set ssh.insecureAcceptAnyHostKey: true to accept any key (warned on every run)`,
+      });
+    }
+    const jump = h.ssh.jumpHost;
+    if (jump !== undefined && jump.hostKey === undefined) {
+      issues.push({
+        file: inventory.source,
+        path: `hosts[${i}].ssh.jumpHost.hostKey`,
+        message: `host "${h.name}": jump host ${jump.host}:${jump.port} has no pinned SSH host key (${SCAN_HINT}), or set ssh.insecureAcceptAnyHostKey: true on the host`,
+      });
+    }
+  });
+  return issues;
+}
+
+/** One warning per host that accepts any SSH host key, its own or its jump host's (printed on every run). */
+export function insecureHostKeyWarnings(inventory: Inventory): string[] {
+  return inventory.hosts
+    .filter((h) => h.ssh.insecureAcceptAnyHostKey && (h.ssh.hostKey === undefined || (h.ssh.jumpHost !== undefined && h.ssh.jumpHost.hostKey === undefined)))
+    .map(
+      (h) =>
+        `${inventory.source}: host "${h.name}": ssh.insecureAcceptAnyHostKey is true: ANY key presented at ${h.ssh.host}:${h.ssh.port}${h.ssh.jumpHost ? ` (and at jump host ${h.ssh.jumpHost.host})` : ''} is accepted, so whoever answers there gets root-level config. Pin the host key.`,
+    );
+}
