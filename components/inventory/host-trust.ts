@@ -1,6 +1,8 @@
-// SSH trust: every host ipsec-mesh pushes root-level config to (and every jump host on the
-// way) must present the key the inventory pins. The one check every path that opens SSH
-// uses (`pulumi up` through IpsecMesh, `ipsec-mesh validate|render|status`), so they agree.
+// SSH trust and reach: every host ipsec-mesh pushes root-level config to (and every jump host
+// on the way) must present the key the inventory pins, and the sources mesh.sshFrom declares
+// must still reach it once IPsec is required. The one check every path that opens SSH uses
+// (`pulumi up` through IpsecMesh, `ipsec-mesh validate|render|status`), so they agree.
+import ipaddr from 'ipaddr.js';
 import type { InventoryIssue } from './inventory-error.js';
 import type { Inventory } from './model.js';
 
@@ -24,6 +26,41 @@ export function checkHostTrust(inventory: Inventory): InventoryIssue[] {
         file: inventory.source,
         path: `hosts[${i}].ssh.jumpHost.hostKey`,
         message: `host "${h.name}": jump host ${jump.host}:${jump.port} has no pinned SSH host key (${SCAN_HINT}), or set ssh.insecureAcceptAnyHostKey: true on the host`,
+      });
+    }
+  });
+  return [...issues, ...checkOperatorReach(inventory)];
+}
+
+/**
+ * With mesh.sshFrom declared, only those sources (and jump hosts given by address) reach sshd
+ * outside IPsec: a host the operator reaches in a family sshFrom does not cover, or through a
+ * jump host known only by name, would lock the operator out once IPsec is required.
+ */
+function checkOperatorReach(inventory: Inventory): InventoryIssue[] {
+  const from = inventory.mesh.sshFrom;
+  if (from === undefined) return [];
+  const issues: InventoryIssue[] = [];
+  const families = new Set(from.map((c) => (c.includes(':') ? 'ipv6' : 'ipv4')));
+  inventory.hosts.forEach((h, i) => {
+    const jump = h.ssh.jumpHost;
+    if (jump !== undefined) {
+      if (!ipaddr.isValid(jump.host)) {
+        issues.push({
+          file: inventory.source,
+          path: `hosts[${i}].ssh.jumpHost.host`,
+          message: `host "${h.name}": its jump host "${jump.host}" is a name, and mesh.sshFrom is declared: give the jump host by address (its SSH bypass needs one) or add its address to mesh.sshFrom, or the operator is locked out of "${h.name}" once IPsec is required`,
+        });
+      }
+      return;
+    }
+    if (!ipaddr.isValid(h.ssh.host)) return; // a name: its family is not known here
+    const family = ipaddr.parse(h.ssh.host).kind() === 'ipv6' ? 'ipv6' : 'ipv4';
+    if (!families.has(family)) {
+      issues.push({
+        file: inventory.source,
+        path: 'mesh.sshFrom',
+        message: `host "${h.name}" is reached over ${family === 'ipv6' ? 'IPv6' : 'IPv4'} (ssh ${h.ssh.host}) but mesh.sshFrom lists no ${family === 'ipv6' ? 'IPv6' : 'IPv4'} source: the operator would be locked out of it once IPsec is required`,
       });
     }
   });

@@ -22,6 +22,8 @@ export interface MeshInput {
   readonly lifetimes?: Partial<Lifetimes>;
   readonly bypass?: readonly BypassRuleInput[];
   readonly xfrmGcThresh?: number;
+  /** Where `pulumi up` and the operators' SSH come from (CIDRs): only these reach sshd outside IPsec. */
+  readonly sshFrom?: readonly string[];
   readonly pairOverrides?: readonly PairOverrideInput[];
 }
 

@@ -118,6 +118,7 @@ export const meshSchema = z.strictObject({
   espProposals: z.array(proposal).min(1).optional(),
   lifetimes: lifetimes.optional(),
   bypass: z.array(bypassRule).optional(),
+  sshFrom: z.array(prefix).min(1).optional(),
   xfrmGcThresh: z.number().int().min(1).max(2_147_483_647).optional(),
   pairOverrides: z.array(pairOverride).optional(),
 });

@@ -109,6 +109,11 @@ export interface MeshSettings {
   readonly lifetimes: Lifetimes;
   readonly bypass: readonly BypassRule[]; // user-given; SSH/ICMP/NDP are always added by render
   readonly xfrmGcThresh: number; // default 32768
+  /**
+   * Where `pulumi up` and the operators' SSH come from (canonical CIDRs). When set, only these
+   * (and each host's jump host) reach sshd outside IPsec; unset: any source reaches it.
+   */
+  readonly sshFrom?: readonly string[];
 }
 
 export interface Inventory {

@@ -83,7 +83,7 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
 
 /** Optional parts an element may lose so that the rest of it can still be cross-checked. */
 const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
-  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'xfrmGcThresh', 'pairOverrides'].map((k) => [k]),
+  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'pairOverrides'].map((k) => [k]),
   sites: [['mtu'], ['prefixes'], ['enforcement']],
   hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags']],
   rules: [['network']],
@@ -225,6 +225,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       ...(b.cidrs === undefined ? {} : { cidrs: b.cidrs.map((c) => c.canonical) }),
     })),
     xfrmGcThresh: m.xfrmGcThresh ?? DEFAULT_XFRM_GC_THRESH,
+    ...(m.sshFrom === undefined ? {} : { sshFrom: m.sshFrom.map((c) => c.canonical) }),
   };
 
   const sites: Site[] = d.sites.map((s) => ({

@@ -395,13 +395,19 @@ TARGETS
 # were left by an earlier charon (a SIGKILL leaves them all): charon would never manage them
 # (its new traps reuse their reqids, so no acquire ever comes) and the peer's DPD never fires
 # while ESP flows. Removed here, traffic hits the traps and charon negotiates SAs it knows; the
-# require backstop drops what is sent meanwhile. One ip batch: fast for any number of peers.
+# require backstop drops what is sent meanwhile. One SAD read and one ip batch of single deletes
+# (a batch of "deleteall" lines acts on the first line only): fast for any number of peers.
 if [ "$MODE" = charon-start ]; then
-  awk '$1 == "T" { print $5, $6; print $6, $5 }' "$W/targets" | sort -u > "$W/pairs"
-  before=$(ip xfrm state 2>/dev/null | grep -c "proto esp")
-  awk '{ print "xfrm state deleteall src", $1, "dst", $2, "proto esp" }' "$W/pairs" | ip -force -batch - > /dev/null 2>&1
-  after=$(ip xfrm state 2>/dev/null | grep -c "proto esp")
-  echo "$H: mesh $M: charon started: $((before - after)) orphaned ESP SA(s) towards mesh peers removed"
+  awk '$1 == "T" { print $5, $6; print $6, $5 }' "$W/targets" > "$W/pairs"
+  ip xfrm state 2>/dev/null | awk -v PAIRS="$W/pairs" '
+    BEGIN { while ((getline l < PAIRS) > 0) want[l] = 1 }
+    $1 == "src" { pair = $2 " " $4; src = $2; dst = $4; next }
+    $1 == "proto" && $2 == "esp" && $3 == "spi" && (pair in want) { print "xfrm state delete src", src, "dst", dst, "proto esp spi", $4 }
+  ' > "$W/orphans"
+  n=$(grep -c . "$W/orphans")
+  if [ "$n" -gt 0 ]; then ip -force -batch "$W/orphans" > /dev/null 2>&1; fi
+  left=$(ip xfrm state 2>/dev/null | awk -v PAIRS="$W/pairs" 'BEGIN { while ((getline l < PAIRS) > 0) want[l] = 1 } $1 == "src" { p = $2 " " $4 } $1 == "proto" && $2 == "esp" && (p in want) { n++ } END { print n + 0 }')
+  echo "$H: mesh $M: charon started: $((n - left)) of $n orphaned ESP SA(s) towards mesh peers removed"
   exit 0
 fi
 

@@ -1,5 +1,6 @@
 // Pass (bypass) policies: traffic that must never depend on IPsec. Installed as shunts
 // (`mode = pass`, `start_action = trap`) at a fixed priority above every mesh policy.
+import ipaddr from 'ipaddr.js';
 import type { AddressFamily, BypassRule, Host } from '../inventory/model.js';
 import { FAMILY_SUFFIX } from './mesh-connections.js';
 import type { RenderContext } from './render-context.js';
@@ -96,23 +97,22 @@ export function planBypass(ctx: RenderContext, host: Host): BypassShunt[] {
   const out: BypassShunt[] = [];
   for (const family of hostFamilies(host)) {
     const v = FAMILY_SUFFIX[family];
-    // SSH both ways: into this host's sshd, and out to any mesh host's sshd.
-    out.push(
-      shunt({
-        name: `${m}_pass_ssh-in_${v}`,
-        family,
-        protocol: PROTO.tcp,
-        localPort: host.ssh.port,
-        why: `SSH to this host (port ${host.ssh.port}): the way in to fix things must not depend on IPsec`,
-      }),
-      shunt({
-        name: `${m}_pass_ssh-out_${v}`,
-        family,
-        protocol: PROTO.tcp,
-        remotePorts: ctx.sshPorts,
-        why: `SSH from this host to mesh hosts (port${ctx.sshPorts.length > 1 ? 's' : ''} ${ctx.sshPorts.join(', ')})`,
-      }),
-    );
+    // SSH into this host's sshd from where delivery comes from (mesh.sshFrom and the host's
+    // jump host; any source when sshFrom is not declared). Nothing else: SSH from one mesh host
+    // to another is protected like other traffic.
+    const sources = sshSources(ctx, host, family);
+    if (sources === undefined || sources.length > 0) {
+      out.push(
+        shunt({
+          name: `${m}_pass_ssh-in_${v}`,
+          family,
+          protocol: PROTO.tcp,
+          localPort: host.ssh.port,
+          ...(sources !== undefined && { remoteCidrs: sources }),
+          why: `SSH to this host (port ${host.ssh.port}) from ${sources === undefined ? 'anywhere' : sources.join(', ')}: the way in to fix things must not depend on IPsec`,
+        }),
+      );
+    }
     // ICMP: only PMTU discovery passes. Every other message between mesh hosts (echo, port
     // unreachable, time exceeded …) is protected like other traffic: an ICMP error quotes the
     // start of the packet that caused it, i.e. decrypted payload. Routers' ICMP (traceroute,
@@ -154,6 +154,18 @@ export function planBypass(ctx: RenderContext, host: Host): BypassShunt[] {
       }
     }
     for (const rule of ctx.mesh.bypass) out.push(...ruleShunts(m, rule, family));
+  }
+  return out;
+}
+
+/** The sources of SSH into `host` in one family; undefined = any (mesh.sshFrom not declared). */
+export function sshSources(ctx: RenderContext, host: Host, family: AddressFamily): string[] | undefined {
+  const from = ctx.mesh.sshFrom;
+  if (from === undefined) return undefined;
+  const out = from.filter((c) => (family === 'ipv6') === c.includes(':'));
+  const jump = host.ssh.jumpHost?.host;
+  if (jump !== undefined && ipaddr.isValid(jump) && (ipaddr.parse(jump).kind() === 'ipv6') === (family === 'ipv6')) {
+    out.push(`${ipaddr.parse(jump).toString()}/${family === 'ipv6' ? 128 : 32}`);
   }
   return out;
 }

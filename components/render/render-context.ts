@@ -19,8 +19,6 @@ export interface RenderContext {
   readonly sites: readonly Site[];
   /** Host name → the host and its index in `sites`: one lookup per pair in the hot loops. */
   readonly hostInfo: ReadonlyMap<string, HostInfo>;
-  /** Every sshd port of the inventory, sorted: outbound SSH to any mesh host bypasses IPsec. */
-  readonly sshPorts: readonly number[];
   /** `proposals` / `esp_proposals` values, validated. */
   readonly ikeProposals: string;
   readonly espProposals: string;
@@ -53,12 +51,10 @@ function buildContext(inventory: Inventory): RenderContext {
   const mesh = inventory.mesh;
   assertLabel(mesh.name, 'mesh name', { mesh: mesh.name });
   const hostsByName = new Map<string, Host>();
-  const ports = new Set<number>();
   for (const h of inventory.hosts) {
     // Host names become parts of connection, section and file names.
     assertLabel(h.name, 'host name', { mesh: mesh.name, host: h.name });
     hostsByName.set(h.name, h);
-    ports.add(h.ssh.port);
   }
   const sitesByName = new Map<string, Site>();
   const sites = [...inventory.sites];
@@ -117,7 +113,6 @@ function buildContext(inventory: Inventory): RenderContext {
     sitesByName,
     sites,
     hostInfo,
-    sshPorts: [...ports].sort((x, y) => x - y),
     ikeProposals,
     espProposals,
     espTransforms: transforms,

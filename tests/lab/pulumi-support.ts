@@ -404,10 +404,10 @@ export async function sshFromHost(lab: Lab, from: string, address: string): Prom
 }
 
 /**
- * SSH from the operator namespace to every host, and from every host to every address of
- * every other host in `hosts`: returns the attempts that failed (empty = all worked).
+ * SSH from the operator namespace to every host, and (unless `operatorOnly`) from every host to
+ * every address of every other host in `hosts`: returns the attempts that failed (empty = all worked).
  */
-export async function sshFailures(lab: Lab, hosts: readonly string[]): Promise<string[]> {
+export async function sshFailures(lab: Lab, hosts: readonly string[], opts: { readonly operatorOnly?: boolean } = {}): Promise<string[]> {
   const failures: string[] = [];
   await Promise.all(
     hosts.map(async (h) => {
@@ -415,6 +415,13 @@ export async function sshFailures(lab: Lab, hosts: readonly string[]): Promise<s
       if (r.code !== 0 || r.stdout.trim() !== 'ssh-ok') failures.push(`operator → ${h}: exit ${r.code}: ${r.stderr.trim()}`);
     }),
   );
+  if (opts.operatorOnly === true) return failures.sort();
+  return [...failures, ...(await hostToHostSshFailures(lab, hosts))].sort();
+}
+
+/** SSH from every host in `hosts` to every address of every other: the attempts that failed. */
+export async function hostToHostSshFailures(lab: Lab, hosts: readonly string[]): Promise<string[]> {
+  const failures: string[] = [];
   const targets = lab.hosts.filter((h) => hosts.includes(h.name));
   await Promise.all(
     targets.flatMap((from) =>

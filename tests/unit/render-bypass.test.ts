@@ -8,6 +8,9 @@ import {
   renderHostConfig,
   type HostConfigInput,
 } from '../../components/render/index.js';
+import { checkHostTrust } from '../../components/inventory/host-trust.js';
+import { parseInventory } from '../../components/inventory/parse-inventory.js';
+import { fixtureHostKey } from './mesh-fixtures.js';
 import { childrenOf, connectionsOf, val, type ConfSection } from './render-conf-parser.js';
 import { fullMesh, mkHost, mkInventory, pairsOf } from './render-fixtures.js';
 
@@ -50,14 +53,22 @@ describe('bypass shunts', () => {
     }
   });
 
-  it('let SSH through both ways: this host’s sshd port in, every mesh sshd port out', () => {
+  it('let SSH in to this host’s sshd only; SSH from one mesh host to another is protected like other traffic', () => {
     const s = shunts(dual);
     expect(val(s.get('prod_pass_ssh-in_v4'), 'local_ts')).toBe('0.0.0.0/0[6/2222]');
     expect(val(s.get('prod_pass_ssh-in_v4'), 'remote_ts')).toBe('0.0.0.0/0[6]');
-    expect(val(s.get('prod_pass_ssh-out_v4'), 'local_ts')).toBe('0.0.0.0/0[6]');
-    expect(val(s.get('prod_pass_ssh-out_v4'), 'remote_ts')).toBe('0.0.0.0/0[6/22],0.0.0.0/0[6/2222]');
     expect(val(s.get('prod_pass_ssh-in_v6'), 'local_ts')).toBe('::/0[6/2222]');
     expect(val(shunts(v4only).get('prod_pass_ssh-in_v4'), 'local_ts')).toBe('0.0.0.0/0[6/22]');
+    expect([...s.keys()].filter((n) => n.includes('ssh-out'))).toEqual([]);
+  });
+
+  it('narrow SSH in to mesh.sshFrom (per family) plus the host’s jump host given by address', () => {
+    const jumped = { ...dual, ssh: { ...dual.ssh, jumpHost: { host: '203.0.113.250', port: 22, user: 'ops' } } };
+    const s = shunts(jumped, { sshFrom: ['198.51.100.200/29'] });
+    expect(val(s.get('prod_pass_ssh-in_v4'), 'remote_ts')).toBe('198.51.100.200/29[6],203.0.113.250/32[6]');
+    // No IPv6 source declared: no IPv6 SSH bypass at all.
+    expect(s.has('prod_pass_ssh-in_v6')).toBe(false);
+    expect(val(shunts(v4only, { sshFrom: ['198.51.100.200/29', '2001:db8:ff::/64'] }).get('prod_pass_ssh-in_v4'), 'remote_ts')).toBe('198.51.100.200/29[6]');
   });
 
   it('let only PMTU discovery through of ICMP (frag-needed 3/4 as type<<8|code, ICMPv6 packet too big), for the families the host has', () => {
@@ -127,5 +138,29 @@ describe('off switch (enabled: false)', () => {
     const inventory = mkInventory(HOSTS, { layout: 'compact' });
     expect(() => renderHostConfig({ inventory, host: dual, pairs })).toThrow(expect.objectContaining({ code: 'compact-use' }));
     expect([...connectionsOf(renderHostConfig({ inventory, host: dual, pairs, enabled: false })[0]!.content).keys()]).toEqual(['prod_bypass']);
+  });
+});
+
+describe('mesh.sshFrom validation', () => {
+  const base = {
+    mesh: { name: 'prod', sshFrom: ['198.51.100.200/29'] },
+    sites: [{ name: 'dc1' }],
+    rules: [{ mesh: { sites: ['dc1'] } }],
+  };
+  const key = fixtureHostKey(1);
+  it('names a host the declared sources could not reach once IPsec is required, and a jump host known only by name', () => {
+    const inventory = parseInventory({
+      ...base,
+      hosts: [
+        { name: 'a', site: 'dc1', addresses: { ipv4: ['198.51.100.1'] }, ssh: { hostKey: key } },
+        { name: 'b', site: 'dc1', addresses: { ipv6: ['2001:db8::2'] }, ssh: { hostKey: key } },
+        { name: 'c', site: 'dc1', addresses: { ipv4: ['198.51.100.3'] }, ssh: { hostKey: key, jumpHost: { host: 'bastion.example.net', hostKey: key } } },
+      ],
+    });
+    const messages = checkHostTrust(inventory).map((i) => `${i.path}: ${i.message}`);
+    expect(messages).toEqual([
+      expect.stringMatching(/^mesh\.sshFrom: host "b" is reached over IPv6 \(ssh 2001:db8::2\) but mesh\.sshFrom lists no IPv6 source/),
+      expect.stringMatching(/^hosts\[2\]\.ssh\.jumpHost\.host: host "c": its jump host "bastion\.example\.net" is a name/),
+    ]);
   });
 });
