@@ -95,7 +95,8 @@ export function renderBackstopNft(input: BackstopInput): string | undefined {
   const ike = list([...IKE_PORTS]);
   for (const f of families) {
     const v = FAMILY_SUFFIX[f];
-    const shunts = input.bypass.filter((s) => s.family === f);
+    // A shunt that yields to the mesh never applies to a peer's traffic: not accepted here.
+    const shunts = input.bypass.filter((s) => s.family === f && !s.yieldsToMesh);
     for (const direction of ['out', 'in'] as const) {
       out.push(
         `\tchain ${direction === 'out' ? 'to_peer' : 'from_peer'}_${v} {`,

@@ -28,6 +28,11 @@ export interface BypassShunt {
   readonly icmp?: IcmpMessage;
   /** The other end's addresses (undefined = any address of the family). */
   readonly remoteCidrs?: readonly string[];
+  /**
+   * The shunt loses to the mesh policies (a lower-precedence priority): traffic of a mesh peer
+   * takes its SA, everyone else the shunt. SSH in from any source when mesh.sshFrom is unset.
+   */
+  readonly yieldsToMesh?: boolean;
   /** swanctl `local_ts`/`remote_ts`, derived from the fields above. */
   readonly localTs: string;
   readonly remoteTs: string;
@@ -97,9 +102,10 @@ export function planBypass(ctx: RenderContext, host: Host): BypassShunt[] {
   const out: BypassShunt[] = [];
   for (const family of hostFamilies(host)) {
     const v = FAMILY_SUFFIX[family];
-    // SSH into this host's sshd from where delivery comes from (mesh.sshFrom and the host's
-    // jump host; any source when sshFrom is not declared). Nothing else: SSH from one mesh host
-    // to another is protected like other traffic.
+    // SSH into this host's sshd from where delivery comes from: mesh.sshFrom and the host's
+    // jump host, ahead of the mesh policies; without sshFrom, any source, behind them (a peer's
+    // SSH takes its SA both ways: a shunt that won would answer it in cleartext while the peer
+    // expects ESP). Nothing else: SSH from one mesh host to another is mesh traffic.
     const sources = sshSources(ctx, host, family);
     if (sources === undefined || sources.length > 0) {
       out.push(
@@ -108,7 +114,7 @@ export function planBypass(ctx: RenderContext, host: Host): BypassShunt[] {
           family,
           protocol: PROTO.tcp,
           localPort: host.ssh.port,
-          ...(sources !== undefined && { remoteCidrs: sources }),
+          ...(sources !== undefined ? { remoteCidrs: sources } : { yieldsToMesh: true }),
           why: `SSH to this host (port ${host.ssh.port}) from ${sources === undefined ? 'anywhere' : sources.join(', ')}: the way in to fix things must not depend on IPsec`,
         }),
       );

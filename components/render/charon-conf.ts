@@ -17,6 +17,24 @@ export const IKE_FRAGMENT_SIZE_MAX = 1280;
  */
 export const RETRANSMIT = { tries: 4, timeout: '2.0', base: '1.5', jitter: 20 } as const;
 
+/**
+ * IKE denial-of-service settings (strongswan.conf charon.*). Half-open IKE_SAs (IKE_SA_INITs
+ * answered, not yet authenticated) each cost the responder a Diffie-Hellman and memory;
+ * mesh peers complete theirs within a round trip, a flood never does.
+ */
+export const IKE_DOS = {
+  /** Cookies (RFC 7296 §2.6) for every initiator past this many half-open IKE_SAs: spoofed sources cannot answer them. */
+  cookieThreshold: 30,
+  /** …and for one source address past this many. */
+  cookieThresholdIp: 3,
+  /** IKE_SA_INITs of one source address past this many half-open are dropped unanswered. */
+  blockThreshold: 5,
+  /** Any new IKE_SA_INIT is dropped past this many half-open in all (strongSwan's default is unlimited). */
+  initLimitHalfOpen: 1000,
+  /** Seconds a half-open IKE_SA waits for its IKE_AUTH (default 30): a mesh peer needs one round trip. */
+  halfOpenTimeout: 10,
+} as const;
+
 export interface CharonConfInput {
   readonly installRoutes: boolean;
   /** Smallest link MTU towards any peer (and the host's own site). */
@@ -42,6 +60,14 @@ export function renderCharonConf(input: CharonConfInput): string {
   lines.push(
     `\t# IKE fragments (certificates) fit the smallest link MTU towards any peer (${input.minLinkMtu}).`,
     `\tfragment_size = ${fragmentSize}`,
+    '\t# IKE denial of service: cookies, per-source blocking, a global cap and a short half-open',
+    '\t# timeout keep a stranger\'s IKE_SA_INIT flood from starving the mesh (docs/render.md).',
+    '\tdos_protection = yes',
+    `\tcookie_threshold = ${IKE_DOS.cookieThreshold}`,
+    `\tcookie_threshold_ip = ${IKE_DOS.cookieThresholdIp}`,
+    `\tblock_threshold = ${IKE_DOS.blockThreshold}`,
+    `\tinit_limit_half_open = ${IKE_DOS.initLimitHalfOpen}`,
+    `\thalf_open_timeout = ${IKE_DOS.halfOpenTimeout}`,
     '\t# Hundreds of IKE_SAs: hash them instead of one linear list (the default table size is 1).',
     '\tikesa_table_size = 1024',
     '\tikesa_table_segments = 16',

@@ -16,6 +16,12 @@ import { RenderError } from './render-error.js';
  */
 export const BYPASS_POLICY_PRIORITY = 1000;
 export const MESH_POLICY_PRIORITY = 2000;
+/**
+ * Shunts that yield to the mesh (SSH in from any source, when mesh.sshFrom is not declared):
+ * a peer's SSH then matches its mesh policy first and rides IPsec both ways, while sources
+ * that are not mesh peers match only the shunt.
+ */
+export const FALLBACK_BYPASS_POLICY_PRIORITY = 3000;
 
 /** Connections that exist only to hold shunts never match a real peer (no IKE uses them). */
 const SHUNT_REMOTE_ADDRS = '127.0.0.1';
@@ -68,8 +74,12 @@ export function renderSwanctlConf(input: SwanctlInput): string {
     }
   }
   const pass = templateName(m, 'pass');
-  if (bypass.length > 0) {
+  const fallback = templateName(m, 'pass-fallback');
+  if (bypass.some((s) => !s.yieldsToMesh)) {
     out.push(`${pass} {`, '\tmode = pass', '\tstart_action = trap', `\tpriority = ${BYPASS_POLICY_PRIORITY}`, '}', '');
+  }
+  if (bypass.some((s) => s.yieldsToMesh)) {
+    out.push(`${fallback} {`, '\tmode = pass', '\tstart_action = trap', `\tpriority = ${FALLBACK_BYPASS_POLICY_PRIORITY}`, '}', '');
   }
 
   out.push('connections {');
@@ -83,7 +93,7 @@ export function renderSwanctlConf(input: SwanctlInput): string {
     for (const s of bypass) {
       out.push(
         `\t\t\t# ${commentText(s.why)}`,
-        `\t\t\t${s.name} : ${pass} {`,
+        `\t\t\t${s.name} : ${s.yieldsToMesh ? fallback : pass} {`,
         `\t\t\t\tlocal_ts = ${s.localTs}`,
         `\t\t\t\tremote_ts = ${s.remoteTs}`,
         '\t\t\t}',

@@ -195,7 +195,7 @@ describe('namespace lab: two sites, a router, three hosts', () => {
       ['b', 'east', ['198.51.100.11'], ['2001:db8:e::11']],
       ['c', 'west', ['203.0.113.10'], ['2001:db8:f::10']],
     ]);
-    expect(inv.hosts.map((h) => h.ssh)).toEqual(lab.hosts.map((h) => ({ host: h.ipv4[0], port: 22, user: 'root', hostKey: h.sshHostKey })));
+    expect(inv.hosts.map((h) => h.ssh)).toEqual(lab.hosts.map((h) => ({ host: h.ipv4[0], port: 22, user: 'root', hostKey: h.sshHostKey, insecureAcceptAnyHostKey: false })));
     expect(inv.sites.map((s) => [s.name, s.prefixes])).toEqual([
       ['east', { ipv4: ['198.51.100.0/26'], ipv6: ['2001:db8:e::/64'] }],
       ['west', { ipv4: ['203.0.113.0/26'], ipv6: ['2001:db8:f::/64'] }],

@@ -65,7 +65,8 @@ function deploy(lab: Lab, inventory: Inventory, opts: { ca?: TestCa; certs?: Rea
   for (const host of inventory.hosts) {
     if (opts.hosts && !opts.hosts.includes(host.name)) continue;
     const pairs = pairsForHost(set, host.name);
-    const files = renderHostConfig({ inventory, host, pairs, monitor: false }); // strongSwan files only; the monitor: tests/lab/operations-*
+    // strongSwan files and the backstop (the monitor: tests/lab/operations-*); no systemd here, so no unit.
+    const files = renderHostConfig({ inventory, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/'));
     if (inventory.mesh.auth === 'psk') {
       files.push(renderPskSecrets({ inventory, host, pairs, pskFor: (p) => derivePairPsk(MASTER, inventory.mesh.name, p.a, p.b) }));
     } else {
@@ -257,7 +258,8 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
           ].sort(),
         );
         // In the kernel: each trap is an ESP transport template (out and in); the shunts carry
-        // no template and a lower XFRM priority value, so they win where both match.
+        // no template and a lower XFRM priority value, so they win where both match — except SSH
+        // in from any source, which yields to the mesh (a peer's SSH takes its SA both ways).
         const xfrm = (await lab.exec(h.name, ['ip', 'xfrm', 'policy'], { check: true })).stdout;
         const blocks = xfrm.split(/\n(?=src )/).filter(Boolean);
         const priority = (b: string): number => Number(/priority (\d+)/.exec(b)?.[1]);
@@ -265,7 +267,11 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
         const passes = blocks.filter((b) => !/tmpl/.test(b) && !/socket (in|out)/.test(b));
         expect(traps).toHaveLength(desc.children.length * 2);
         expect(passes.length).toBeGreaterThanOrEqual(desc.bypass.length * 2);
-        expect(Math.max(...passes.map(priority))).toBeLessThan(Math.min(...traps.map(priority)));
+        const sshIn = passes.filter((b) => new RegExp(`proto tcp (sport|dport) ${hostOf(d.inventory, h.name).ssh.port}\\b`).test(b));
+        const winning = passes.filter((b) => !sshIn.includes(b));
+        expect(sshIn.length).toBeGreaterThan(0);
+        expect(Math.max(...winning.map(priority))).toBeLessThan(Math.min(...traps.map(priority)));
+        expect(Math.min(...sshIn.map(priority))).toBeGreaterThan(Math.max(...traps.map(priority)));
         for (const pair of pairsForHost(d.set, h.name)) {
           for (const f of pair.families) {
             const [own, theirs] = pair.a === h.name ? [f.a, f.b] : [f.b, f.a];

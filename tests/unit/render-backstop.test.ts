@@ -57,9 +57,10 @@ describe('require backstop (nftables)', () => {
     expect(lines.slice(0, 3)).toEqual([`table ${backstopTable('prod')} {}`, `delete table ${backstopTable('prod')}`, `table ${backstopTable('prod')} {`]);
   });
 
-  it('accepts IKE, ESP and every bypass shunt before it drops what IPsec does not protect', () => {
-    const text = backstop(alpha)!;
-    const shunts = describeHostConfig({ inventory: mkInventory(HOSTS), host: alpha, pairs: pairsOf(PAIRS, 'alpha') }).bypass;
+  it('accepts IKE, ESP and every bypass shunt that applies to peers before it drops what IPsec does not protect', () => {
+    const mesh = { sshFrom: ['198.51.100.200/29', '2001:db8:ff::/64'] };
+    const text = backstop(alpha, { mesh })!;
+    const shunts = describeHostConfig({ inventory: mkInventory(HOSTS, mesh), host: alpha, pairs: pairsOf(PAIRS, 'alpha') }).bypass;
     for (const [name, verdict] of [
       ['to_peer_v4', 'rt ipsec exists accept'],
       ['from_peer_v4', 'meta ipsec exists accept'],
@@ -75,8 +76,10 @@ describe('require backstop (nftables)', () => {
       expect(commented.sort()).toEqual(shunts.filter((s) => s.endsWith(family)).sort());
     }
     // Directions mirror each other: this host's sshd port is the source going out, the destination coming in.
-    expect(chain(text, 'to_peer_v4')).toContain('tcp sport 2222 accept comment "prod_pass_ssh-in_v4"');
-    expect(chain(text, 'from_peer_v4')).toContain('tcp dport 2222 accept comment "prod_pass_ssh-in_v4"');
+    expect(chain(text, 'to_peer_v4')).toContain('ip daddr 198.51.100.200/29 tcp sport 2222 accept comment "prod_pass_ssh-in_v4"');
+    expect(chain(text, 'from_peer_v4')).toContain('ip saddr 198.51.100.200/29 tcp dport 2222 accept comment "prod_pass_ssh-in_v4"');
+    // Without sshFrom, SSH in from anywhere yields to the mesh: a peer's SSH is not accepted unprotected.
+    expect(backstop(alpha)!).not.toContain('ssh-in');
     expect(chain(text, 'to_peer_v4')).toContain('icmp type 3 icmp code 4 accept comment "prod_pass_frag-needed_v4"');
   });
 

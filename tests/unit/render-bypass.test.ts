@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { BypassRule, Host } from '../../components/inventory/model.js';
 import {
   BYPASS_POLICY_PRIORITY,
+  FALLBACK_BYPASS_POLICY_PRIORITY,
   describeHostConfig,
   MESH_POLICY_PRIORITY,
   renderHostConfig,
@@ -41,11 +42,15 @@ describe('bypass shunts', () => {
     }
   });
 
-  it('win over every mesh policy: explicit priorities, bypass lower (preferred) than mesh', () => {
+  it('win over every mesh policy: explicit priorities, bypass lower (preferred) than mesh; SSH from any source yields to it', () => {
     expect(BYPASS_POLICY_PRIORITY).toBeLessThan(MESH_POLICY_PRIORITY);
+    expect(FALLBACK_BYPASS_POLICY_PRIORITY).toBeGreaterThan(MESH_POLICY_PRIORITY);
     for (const mesh of [{}, { layout: 'compact' as const }, { auth: 'psk' as const, mode: 'tunnel' as const }]) {
       const conns = conf(dual, mesh);
-      const pass = childrenOf(conns.get('prod_bypass')!).map((c) => Number(val(c, 'priority')));
+      const children = childrenOf(conns.get('prod_bypass')!);
+      // Without mesh.sshFrom, SSH in from anywhere loses to a peer's mesh policy: the peer's SSH takes its SA both ways.
+      expect(children.filter((c) => c.name.includes('ssh-in')).map((c) => Number(val(c, 'priority')))).toEqual([FALLBACK_BYPASS_POLICY_PRIORITY, FALLBACK_BYPASS_POLICY_PRIORITY]);
+      const pass = children.filter((c) => !c.name.includes('ssh-in')).map((c) => Number(val(c, 'priority')));
       const protect = [...conns.entries()].filter(([n]) => n !== 'prod_bypass').flatMap(([, c]) => childrenOf(c).map((x) => Number(val(x, 'priority'))));
       expect(protect.length).toBeGreaterThan(0);
       expect(Math.max(...pass)).toBeLessThan(Math.min(...protect));
@@ -68,6 +73,8 @@ describe('bypass shunts', () => {
     expect(val(s.get('prod_pass_ssh-in_v4'), 'remote_ts')).toBe('198.51.100.200/29[6],203.0.113.250/32[6]');
     // No IPv6 source declared: no IPv6 SSH bypass at all.
     expect(s.has('prod_pass_ssh-in_v6')).toBe(false);
+    // Declared sources win over the mesh policies, whoever they are.
+    expect(Number(val(s.get('prod_pass_ssh-in_v4'), 'priority'))).toBe(BYPASS_POLICY_PRIORITY);
     expect(val(shunts(v4only, { sshFrom: ['198.51.100.200/29', '2001:db8:ff::/64'] }).get('prod_pass_ssh-in_v4'), 'remote_ts')).toBe('198.51.100.200/29[6]');
   });
 
