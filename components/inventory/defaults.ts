@@ -1,5 +1,5 @@
 // Defaults applied when an inventory leaves a field out. Documented in docs/inventory.md.
-import type { AuthMode, Enforcement, IpsecMode, Layout, Lifetimes } from './model.js';
+import type { AuthMode, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode } from './model.js';
 
 export const DEFAULT_LAYOUT: Layout = 'per-peer';
 export const DEFAULT_AUTH: AuthMode = 'certificate';
@@ -26,6 +26,8 @@ export const DEFAULT_LIFETIMES: Lifetimes = {
 /** Kernels 3.7–3.13 defaulted to 1024 and dropped SAs under load; 32768 covers large meshes. */
 export const DEFAULT_XFRM_GC_THRESH = 32_768;
 export const DEFAULT_SITE_MTU = 1500;
+/** Clamp where the inventory says a link is smaller than Ethernet's 1500: that is where PMTU discovery is relied on. */
+export const DEFAULT_MSS_CLAMP: MssClampMode = 'auto';
 export const DEFAULT_NETWORK = 'default';
 export const DEFAULT_SSH_PORT = 22;
 export const DEFAULT_SSH_USER = 'root';

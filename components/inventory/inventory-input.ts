@@ -1,6 +1,6 @@
 // What users write — in YAML or as typed objects — before defaults are applied.
 // `parseInventory` turns it into the `Inventory` model (model.ts). Field docs: docs/inventory.md.
-import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes } from './model.js';
+import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode } from './model.js';
 
 export interface InventoryInput {
   readonly mesh: MeshInput;
@@ -22,6 +22,8 @@ export interface MeshInput {
   readonly lifetimes?: Partial<Lifetimes>;
   readonly bypass?: readonly BypassRuleInput[];
   readonly xfrmGcThresh?: number;
+  /** TCP MSS clamping towards peers: `auto` (default: links touching a site with an `mtu`), `on`, `off`. */
+  readonly mssClamp?: MssClampMode;
   /** Where `pulumi up` and the operators' SSH come from (CIDRs): only these reach sshd outside IPsec. */
   readonly sshFrom?: readonly string[];
   readonly pairOverrides?: readonly PairOverrideInput[];

@@ -120,6 +120,7 @@ export const meshSchema = z.strictObject({
   bypass: z.array(bypassRule).optional(),
   sshFrom: z.array(prefix).min(1).optional(),
   xfrmGcThresh: z.number().int().min(1).max(2_147_483_647).optional(),
+  mssClamp: z.enum(['auto', 'on', 'off']).optional(),
   pairOverrides: z.array(pairOverride).optional(),
 });
 

@@ -13,6 +13,12 @@ export const ENFORCEMENT_LEVELS: readonly Enforcement[] = ['off', 'use', 'requir
 export type Layout = 'per-peer' | 'compact';
 export type AuthMode = 'certificate' | 'psk';
 export type IpsecMode = 'transport' | 'tunnel';
+/**
+ * TCP MSS clamping towards peers (docs/render.md, "MTU"): `auto` clamps the links that touch a
+ * site declaring an `mtu`, `on` every link, `off` none.
+ */
+export type MssClampMode = 'auto' | 'on' | 'off';
+export const MSS_CLAMP_MODES: readonly MssClampMode[] = ['auto', 'on', 'off'];
 
 /** One address of a host; `network` names which network it is on (e.g. `wan`, `lan`). */
 export interface HostAddress {
@@ -54,6 +60,8 @@ export interface Site {
   readonly name: string;
   /** MTU of links between this site and others; used to compute the inner MTU/MSS. */
   readonly mtu: number; // default 1500
+  /** The inventory gave `mtu` (mssClamp `auto` clamps the links touching this site). */
+  readonly mtuDeclared: boolean;
   /** Address prefixes of the site (CIDR, canonical). Used by the compact layout's remote_ts. */
   readonly prefixes: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
   readonly enforcement?: Enforcement; // per-site override (staged rollout)
@@ -109,6 +117,8 @@ export interface MeshSettings {
   readonly lifetimes: Lifetimes;
   readonly bypass: readonly BypassRule[]; // user-given; SSH/ICMP/NDP are always added by render
   readonly xfrmGcThresh: number; // default 32768
+  /** TCP MSS clamping on the links to peers; default `auto`. */
+  readonly mssClamp: MssClampMode;
   /**
    * Where `pulumi up` and the operators' SSH come from (canonical CIDRs). When set, only these
    * (and each host's jump host) reach sshd outside IPsec; unset: any source reaches it.

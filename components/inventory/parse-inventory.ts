@@ -15,6 +15,7 @@ import {
   DEFAULT_SSH_PORT,
   DEFAULT_SSH_USER,
   DEFAULT_XFRM_GC_THRESH,
+  DEFAULT_MSS_CLAMP,
 } from './defaults.js';
 import { checkInventory, defaultFqdn, type CheckInput, type Located } from './inventory-checks.js';
 import { formatPath, InventoryError, type InventoryIssue, type PathSegment } from './inventory-error.js';
@@ -83,7 +84,7 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
 
 /** Optional parts an element may lose so that the rest of it can still be cross-checked. */
 const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
-  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'pairOverrides'].map((k) => [k]),
+  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
   sites: [['mtu'], ['prefixes'], ['enforcement']],
   hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags']],
   rules: [['network']],
@@ -225,12 +226,14 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       ...(b.cidrs === undefined ? {} : { cidrs: b.cidrs.map((c) => c.canonical) }),
     })),
     xfrmGcThresh: m.xfrmGcThresh ?? DEFAULT_XFRM_GC_THRESH,
+    mssClamp: m.mssClamp ?? DEFAULT_MSS_CLAMP,
     ...(m.sshFrom === undefined ? {} : { sshFrom: m.sshFrom.map((c) => c.canonical) }),
   };
 
   const sites: Site[] = d.sites.map((s) => ({
     name: s.name,
     mtu: s.mtu ?? DEFAULT_SITE_MTU,
+    mtuDeclared: s.mtu !== undefined,
     prefixes: {
       ipv4: (s.prefixes ?? []).filter((p) => p.family === 'ipv4').map((p) => p.canonical),
       ipv6: (s.prefixes ?? []).filter((p) => p.family === 'ipv6').map((p) => p.canonical),

@@ -1,16 +1,21 @@
-// The kernel backstop for `require` (docs/render.md, "Fail closed"): an nftables table of the
-// mesh that drops traffic between this host and its `require` peers unless IPsec protects it.
-// charon's trap policies vanish when charon stops (SIGTERM removes every policy it installed)
-// and are not there before it starts at boot; this table does not depend on charon at all.
+// The mesh's nftables table (docs/render.md, "Fail closed" and "MTU"). Two jobs, one table,
+// replaced whole by one `nft -f`:
 //
-// Outbound, `rt ipsec exists` is true when the route of the packet carries an XFRM bundle (an
-// SA will encrypt it); inbound, `meta ipsec exists` when the packet was decrypted (it has a
-// secpath). IKE, ESP itself and every bypass shunt are accepted first, from the same typed
-// plan the pass policies are rendered from.
+// - The kernel backstop for `require`: traffic between this host and its `require` peers is
+//   dropped unless IPsec protects it. charon's trap policies vanish when charon stops (SIGTERM
+//   removes every policy it installed) and are not there before it starts at boot; this table
+//   does not depend on charon at all. Outbound, `rt ipsec exists` is true when the route of
+//   the packet carries an XFRM bundle (an SA will encrypt it); inbound, `meta ipsec exists`
+//   when the packet was decrypted (it has a secpath). IKE, ESP itself and every bypass shunt
+//   are accepted first, from the same typed plan the pass policies are rendered from.
+// - The TCP MSS clamp (mss-clamp.ts): SYN and SYN-ACK to and from peers on clamped links carry
+//   at most the MSS that fits the link with ESP. Both directions: the peer's SYN sets what this
+//   host sends, so one managed end protects both ways.
 import type { AddressFamily, Host } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { PROTO, type BypassShunt } from './bypass-shunts.js';
 import { FAMILY_SUFFIX } from './mesh-connections.js';
+import type { MssClamp } from './mss-clamp.js';
 
 /** UDP ports of IKE: 500, and 4500 for NAT traversal (also carries ESP-in-UDP). */
 export const IKE_PORTS = [500, 4500] as const;
@@ -26,6 +31,8 @@ export interface BackstopInput {
   /** The pairs involving this host; only `require` ones are backstopped. */
   readonly pairs: readonly HostPair[];
   readonly bypass: readonly BypassShunt[];
+  /** TCP MSS clamps towards peers (planMssClamp); none: no clamp rules. */
+  readonly mssClamps?: readonly MssClamp[];
 }
 
 /** Per family, the addresses of this host's `require` peers (sorted, unique). */
@@ -66,30 +73,55 @@ function shuntMatch(s: BypassShunt, direction: 'out' | 'in'): string {
   return parts.join(' ');
 }
 
+/** The name of the set of peers clamped to `mss` in one family. */
+function clampSet(c: MssClamp): string {
+  return `mss_${FAMILY_SUFFIX[c.family]}_${c.mss}`;
+}
+
+/** SYN and SYN-ACK (not RST) whose MSS option exceeds the clamp get it lowered, never raised. */
+function clampRule(c: MssClamp, direction: 'out' | 'in'): string {
+  const peer = `${IP[c.family]} ${direction === 'out' ? 'daddr' : 'saddr'} @${clampSet(c)}`;
+  return `\t\t${peer} tcp flags & (syn | rst) == syn tcp option maxseg size > ${c.mss} counter tcp option maxseg size set ${c.mss} comment "link MTU ${c.linkMtu}"`;
+}
+
 /**
- * The backstop for one host, as an `nft -f` script that replaces the mesh's table atomically;
- * undefined when the host has no `require` peer (no table is needed: the push deletes one).
+ * The mesh's table for one host, as an `nft -f` script that replaces the table atomically;
+ * undefined when the host has neither a `require` peer nor a clamped link (no table is needed:
+ * the push deletes one).
  */
 export function renderBackstopNft(input: BackstopInput): string | undefined {
   const peers = requirePeerAddresses(input.host.name, input.pairs);
   const families = (['ipv4', 'ipv6'] as const).filter((f) => peers[f].length > 0);
-  if (families.length === 0) return undefined;
+  const clamps = input.mssClamps ?? [];
+  if (families.length === 0 && clamps.length === 0) return undefined;
   const table = backstopTable(input.meshName);
-  const out = [
-    `# Managed by ipsec-mesh (mesh ${input.meshName}, host ${input.host.name}). Do not edit: every deploy overwrites this file.`,
-    '# Kernel backstop for `require`: traffic to or from a require peer that IPsec does not protect',
-    '# is dropped here, whether charon runs or not. Applied with `nft -f` (atomic: the table is',
-    `# replaced whole); \`nft delete table ${table}\` removes it (enabled: false and destroy do).`,
+  const out = [`# Managed by ipsec-mesh (mesh ${input.meshName}, host ${input.host.name}). Do not edit: every deploy overwrites this file.`];
+  if (families.length > 0) {
+    out.push(
+      '# Kernel backstop for `require`: traffic to or from a require peer that IPsec does not protect',
+      '# is dropped here, whether charon runs or not.',
+    );
+  }
+  if (clamps.length > 0) out.push('# TCP MSS clamp: SYNs to and from peers carry at most the MSS that fits the link with ESP.');
+  out.push(
+    '# Applied with `nft -f` (atomic: the table is replaced whole);',
+    `# \`nft delete table ${table}\` removes it (enabled: false and destroy do).`,
     `table ${table} {}`,
     `delete table ${table}`,
     `table ${table} {`,
-  ];
+  );
   for (const f of families) {
     out.push(`\tset require_${FAMILY_SUFFIX[f]} {`, `\t\ttype ${ADDR_TYPE[f]}`, `\t\telements = { ${peers[f].join(', ')} }`, '\t}');
   }
+  for (const c of clamps) {
+    out.push(`\tset ${clampSet(c)} {`, `\t\ttype ${ADDR_TYPE[c.family]}`, `\t\telements = { ${c.peers.join(', ')} }`, '\t}');
+  }
+  // Clamps first: a require chain ends in a verdict, and the SYN must be clamped before it.
   out.push('\tchain output {', '\t\ttype filter hook output priority filter; policy accept;');
+  for (const c of clamps) out.push(clampRule(c, 'out'));
   for (const f of families) out.push(`\t\t${IP[f]} daddr @require_${FAMILY_SUFFIX[f]} jump to_peer_${FAMILY_SUFFIX[f]}`);
   out.push('\t}', '\tchain input {', '\t\ttype filter hook input priority filter; policy accept;');
+  for (const c of clamps) out.push(clampRule(c, 'in'));
   for (const f of families) out.push(`\t\t${IP[f]} saddr @require_${FAMILY_SUFFIX[f]} jump from_peer_${FAMILY_SUFFIX[f]}`);
   out.push('\t}');
   const ike = list([...IKE_PORTS]);
@@ -119,13 +151,13 @@ export function renderBackstopNft(input: BackstopInput): string | undefined {
 
 /**
  * The boot unit: loads the table before the network comes up and before strongSwan starts,
- * so `require` holds from the first packet. No ExecStop: stopping the unit (or shutting
+ * so `require` holds (and SYNs are clamped) from the first packet. No ExecStop: stopping the unit (or shutting
  * down) leaves the table in place; only the delivery's delete removes it.
  */
 export function renderBackstopUnit(meshName: string, nftPath: string): string {
   return `# Managed by ipsec-mesh (mesh ${meshName}). Do not edit: every deploy overwrites this file.
 [Unit]
-Description=ipsec-mesh kernel backstop for require pairs (mesh ${meshName})
+Description=ipsec-mesh nftables table: require backstop and MSS clamp (mesh ${meshName})
 DefaultDependencies=no
 Wants=network-pre.target
 Before=network-pre.target strongswan.service strongswan-starter.service

@@ -7,7 +7,8 @@ import { renderCharonConf } from './charon-conf.js';
 import { renderMonitorFiles, type MonitorSettings } from './monitor-files.js';
 import { renderBackstopNft, renderBackstopUnit } from './backstop-nft.js';
 import { caCertFileName, hostCertFileName, meshFilePaths, type MeshFilePaths } from './file-paths.js';
-import { planMtu } from './link-mtu.js';
+import { planMtu, type MtuPlan } from './link-mtu.js';
+import { planMssClamp } from './mss-clamp.js';
 import { checkedPairs, planMeshConnections, type MeshConnection } from './mesh-connections.js';
 import { renderContext, type RenderContext } from './render-context.js';
 import type { RenderedFile } from './rendered-file.js';
@@ -127,17 +128,21 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
       mode: 0o644,
       secret: false,
     },
-    ...backstopFiles(input, p, paths),
+    ...backstopFiles(input, p, paths, mtu),
     ...(input.monitor === false
       ? []
       : renderMonitorFiles({ inventory: input.inventory, host, pairs: input.pairs, enabled: p.enabled, ...(input.monitor ? { settings: input.monitor } : {}) })),
   ];
 }
 
-/** The `require` backstop and its boot unit, when the host has a `require` peer and the mesh is on. */
-function backstopFiles(input: HostConfigInput, p: HostPlan, paths: MeshFilePaths): RenderedFile[] {
+/**
+ * The mesh's nftables table (`require` backstop, MSS clamp) and its boot unit, when the mesh is
+ * on and the host has a `require` peer or a clamped link.
+ */
+function backstopFiles(input: HostConfigInput, p: HostPlan, paths: MeshFilePaths, mtu: MtuPlan): RenderedFile[] {
   if (!p.enabled) return [];
-  const nft = renderBackstopNft({ meshName: p.ctx.mesh.name, host: input.host, pairs: input.pairs, bypass: p.bypass });
+  const mssClamps = planMssClamp(p.ctx, input.host, input.pairs, mtu);
+  const nft = renderBackstopNft({ meshName: p.ctx.mesh.name, host: input.host, pairs: input.pairs, bypass: p.bypass, mssClamps });
   if (nft === undefined) return [];
   return [
     { path: paths.backstopNft, content: nft, mode: 0o644, secret: false },

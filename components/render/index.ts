@@ -35,5 +35,6 @@ export {
 export { BYPASS_POLICY_PRIORITY, FALLBACK_BYPASS_POLICY_PRIORITY, MESH_POLICY_PRIORITY, CHILD_ACTIONS } from './swanctl-conf.js';
 export { bypassConnectionName, icmpSelectorPort, ICMP_FRAG_NEEDED, ICMPV6_PACKET_TOO_BIG, ND_NEIGHBOR_SOLICITATION, ND_NEIGHBOR_ADVERTISEMENT, type BypassShunt, type IcmpMessage } from './bypass-shunts.js';
 export { backstopTable, renderBackstopNft, renderBackstopUnit, requirePeerAddresses, IKE_PORTS, type BackstopInput } from './backstop-nft.js';
+export { isLinkClamped, planMssClamp, type MssClamp } from './mss-clamp.js';
 export { perPeerConnectionName, compactConnectionName, type ChildRole } from './mesh-connections.js';
 export { RETRANSMIT, IKE_FRAGMENT_SIZE_MAX } from './charon-conf.js';

@@ -69,7 +69,7 @@ function buildContext(inventory: Inventory): RenderContext {
     if (i === undefined) {
       // A site the inventory does not declare: default MTU (validation normally rejects it).
       i = sites.length;
-      sites.push({ name: h.site, mtu: 1500, prefixes: { ipv4: [], ipv6: [] } });
+      sites.push({ name: h.site, mtu: 1500, mtuDeclared: false, prefixes: { ipv4: [], ipv6: [] } });
       siteIndex.set(h.site, i);
     }
     hostInfo.set(h.name, { host: h, siteIndex: i });

@@ -33,8 +33,8 @@ export function renderSysctlConf(input: SysctlInput): string {
   );
   for (const f of input.families) lines.push(`#   ${LABEL[f]}: up to ${mtu.overhead[f]} bytes`);
   if (mtu.links.length > 0) {
-    lines.push('# Largest inner packet (MTU) and TCP MSS that fit the links to peers; clamp MSS to these');
-    lines.push('# if PMTU discovery cannot be trusted on the way (see docs/render.md):');
+    lines.push('# Largest inner packet (MTU) and TCP MSS that fit the links to peers; the mesh\'s nftables');
+    lines.push('# table clamps TCP MSS to these on the links mssClamp covers (see docs/render.md, "MTU"):');
     for (const link of mtu.links) {
       const per = link.families.map((x) => `${LABEL[x.family]} MTU ${x.innerMtu} / MSS ${x.mss}`).join(', ');
       lines.push(`#   to site ${link.site} (link MTU ${link.linkMtu}): ${per}`);

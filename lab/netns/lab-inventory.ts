@@ -25,6 +25,8 @@ export interface LabInventoryOptions {
   readonly hosts?: readonly string[];
   /** Pinned SSH host keys to write instead of the ones the hosts have (a test of key pinning), by host name. */
   readonly sshHostKeys?: Readonly<Record<string, string>>;
+  /** Extra per-site fields (mtu, enforcement), by site name. */
+  readonly siteFields?: Readonly<Record<string, Partial<Omit<SiteInput, 'name' | 'prefixes'>>>>;
   /** Extra per-host fields (cluster, tags, identity…), by host name. */
   readonly hostFields?: Readonly<Record<string, Partial<Omit<HostInput, 'name' | 'site' | 'addresses' | 'ssh'>>>>;
 }
@@ -36,7 +38,7 @@ export function labInventory(lab: LabInventorySource, opts: LabInventoryOptions 
   const siteNames = new Set(hosts.map((h) => h.site));
   const sites: SiteInput[] = lab.spec.sites
     .filter((s) => siteNames.has(s.name))
-    .map((s) => ({ name: s.name, prefixes: [s.ipv4?.cidr, s.ipv6?.cidr].filter((p): p is string => p !== undefined) }));
+    .map((s) => ({ name: s.name, ...opts.siteFields?.[s.name], prefixes: [s.ipv4?.cidr, s.ipv6?.cidr].filter((p): p is string => p !== undefined) }));
   return {
     mesh: { name: lab.name, ...opts.mesh },
     sites,

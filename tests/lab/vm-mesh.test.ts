@@ -17,6 +17,7 @@ import type { HostPairSet } from '../../components/topology/index.js';
 import { labLayout } from '../../lab/lab-layout.js';
 import { PROJECT_DIR, labPulumi, prepareLabStack } from '../../lab/lab-pulumi.js';
 import { sendPairTraffic } from '../../lab/pair-traffic.js';
+import { type PmtuBlackHole, makePmtuBlackHole } from '../../lab/pmtu-black-hole.js';
 import { type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, waitFor, writeLabInventory } from '../../lab/netns/index.js';
 import { type VmLab, ensureGuestImage, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
 import { newPayload, probePayload } from '../../lab/vm/payload-probe.js';
@@ -212,6 +213,11 @@ describe('vm lab, enforcement require (the default)', () => {
   });
 });
 
+/** Lines of `payload` a sink on `host` has written to `file`. */
+async function sinkLines(host: string, file: string, payload: string): Promise<number> {
+  return Number((await lab.exec(host, ['sh', '-c', `grep -c ${payload} ${file} || true`], { check: true })).stdout.trim());
+}
+
 /** Every pair/family of `host` with `peer` has an ESTABLISHED IKE_SA and INSTALLED CHILD_SA that `host`'s charon knows. */
 async function pairManaged(host: string, peer: string): Promise<boolean> {
   const sas = await lab.listSas(host).catch(() => []);
@@ -277,6 +283,11 @@ describe('vm lab, require under charon faults and a reboot, traffic flowing both
       expect((await lab.exec('h1', ['nft', 'list', 'table', 'inet', `ipsec-mesh_${NAME}`])).code, 'backstop after the reboot').toBe(0);
       await streams('h1', 'h3', payload); // the reboot ended h1's own sinks and streams
       recovery['reboot'] = await recoverySeconds(t0, 'h1', 'h3', 180_000);
+      // h3's TCP stream to h1 outlived the reboot: its next retransmission (backed off while h1
+      // was down) draws an RST over the new SA, and the sender reconnects to h1's new sink.
+      const resumed = await waitFor(async () => ((await sinkLines('h1', '/tmp/fault-tcp', payload)) > 0 ? true : undefined), 120_000, 1_000);
+      expect(resumed, "h3's TCP stream reaches the rebooted h1 again").toBe(true);
+      recovery['TCP stream from h3 resumed after the reboot'] = (Date.now() - t0) / 1000;
       await new Promise((r) => setTimeout(r, 3_000));
     } finally {
       frames = await wire.stop();
@@ -289,6 +300,13 @@ describe('vm lab, require under charon faults and a reboot, traffic flowing both
       expect(w.plaintextOccurrences).toBe(0);
       expect(w.esp, `h1 ~ h3 ${family}: ESP frames`).toBeGreaterThan(100);
     }
+    // The streams really ran: each sink holds payload lines from its peer's UDP and TCP senders
+    // (h1's sinks only since its reboot).
+    for (const host of ['h1', 'h3']) {
+      for (const sink of ['/tmp/fault-udp', '/tmp/fault-tcp']) {
+        expect(await sinkLines(host, sink, payload), `${host} ${sink}: payload lines received`).toBeGreaterThan(0);
+      }
+    }
     // And traffic flows again, encrypted, both ways.
     for (const [from, to] of [['h1', 'h3'], ['h3', 'h1']] as const) {
       const p = await probePayload(lab, { from, to, family: 'ipv4' });
@@ -296,6 +314,106 @@ describe('vm lab, require under charon faults and a reboot, traffic flowing both
       expect(p.received, `${from} → ${to} after the faults`).toBe(8);
     }
   }, 900_000);
+});
+
+/** The mesh table's clamp rules on `host`: packets they matched (SYNs whose MSS they lowered). */
+async function clampedSyns(host: string): Promise<number> {
+  const text = (await lab.exec(host, ['nft', 'list', 'table', 'inet', `ipsec-mesh_${NAME}`], { check: true })).stdout;
+  return text
+    .split('\n')
+    .filter((l) => l.includes('maxseg size set'))
+    .reduce((n, l) => n + Number(/counter packets (\d+)/.exec(l)?.[1] ?? 0), 0);
+}
+
+describe('vm lab, a 1400-byte link between the sites with ICMP too-big dropped on the way (PMTU black hole)', () => {
+  const MTU = 1400;
+  const BULK_PORT = 5103;
+  const BYTES = 4 * 1024 * 1024;
+  const LIMIT_SECONDS = 90;
+  let hole: PmtuBlackHole | undefined;
+
+  afterAll(async () => {
+    await hole?.restore();
+  });
+
+  interface Bulk {
+    readonly sent: number;
+    /** What the sink confirmed after the sender closed; -1 when the transfer did not finish in time. */
+    readonly acked: number;
+    readonly seconds: number;
+    /** What the sink had counted when the sender gave up or finished. */
+    readonly received: number;
+  }
+
+  /** 4 MiB over one TCP connection from h1 (east) to h2 (west), across the narrow link. */
+  async function bulk(family: AddressFamily, limitSeconds = LIMIT_SECONDS): Promise<Bulk> {
+    await lab.exec('h2', ['imlab-bulk-sink', String(BULK_PORT), String(limitSeconds + 60), '/tmp/bulk'], { check: true });
+    try {
+      const t0 = Date.now();
+      const r = await lab.exec('h1', ['imlab-bulk-send', lab.host('h2')[family][0]!, String(BULK_PORT), String(BYTES), String(limitSeconds)], {
+        check: true,
+        timeoutMs: (limitSeconds + 30) * 1000,
+      });
+      const seconds = (Date.now() - t0) / 1000;
+      const m = /^sent (\d+) acked (-?\d+)$/m.exec(r.stdout);
+      if (!m) throw new Error(`imlab-bulk-send said: ${r.stdout}${r.stderr}`);
+      const received = Number((await lab.exec('h2', ['cat', '/tmp/bulk'], { check: true })).stdout.trim());
+      return { sent: Number(m[1]), acked: Number(m[2]), seconds, received };
+    } finally {
+      await lab.exec('h2', ['sh', '-c', 'kill "$(cat /tmp/bulk.bound)" 2>/dev/null; true']);
+    }
+  }
+
+  const describeBulk = (b: Bulk): string =>
+    b.acked === BYTES ? `complete in ${b.seconds.toFixed(1)} s` : `stalled: ${b.received} of ${BYTES} bytes arrived in ${b.seconds.toFixed(0)} s`;
+
+  it('without the clamp (mssClamp: off): full-size segments hit the narrow link and the router\'s too-big ICMP never arrives', async () => {
+    inventoryPath = writeLabInventory(lab, { siteFields: { west: { mtu: MTU } }, mesh: { mssClamp: 'off' } });
+    await labPulumi(lab, ['up', '--yes', '--skip-preview']);
+    expect(await clampedSyns('h1').catch(() => 0), 'no clamp rule').toBe(0);
+    hole = await makePmtuBlackHole(lab, MTU);
+    await waitAllEncrypted();
+    for (const family of FAMILIES) {
+      const before = await hole.droppedTooBig();
+      const b = await bulk(family);
+      const dropped = (await hole.droppedTooBig()) - before;
+      console.log(`PMTU black hole, no MSS clamp, h1 → h2 ${family}: ${describeBulk(b)}; ${dropped} ICMP too-big dropped on the router`);
+      // The black hole was hit: segments too big for the link, and their ICMP lost.
+      expect(dropped, `${family}: too-big ICMP the router generated and dropped`).toBeGreaterThan(0);
+    }
+    // What rescues TCP above is the mesh's tcp_mtu_probing = 1 (black-hole detection). With the
+    // kernel's default 0, the same transfer (IPv4) is what a host without either sees.
+    const probing = (v: number) => Promise.all(['h1', 'h2'].map((h) => lab.exec(h, ['sysctl', '-q', '-w', `net.ipv4.tcp_mtu_probing=${v}`], { check: true })));
+    await probing(0);
+    try {
+      const before = await hole.droppedTooBig();
+      const b = await bulk('ipv4', 30);
+      const dropped = (await hole.droppedTooBig()) - before;
+      console.log(`PMTU black hole, no MSS clamp, tcp_mtu_probing = 0, h1 → h2 ipv4: ${describeBulk(b)}; ${dropped} ICMP too-big dropped on the router`);
+      expect(dropped).toBeGreaterThan(0);
+    } finally {
+      await probing(1);
+    }
+  }, 600_000);
+
+  it('with the clamp (the default where a site declares its MTU): every segment fits, nothing is too big, the transfer completes', async () => {
+    inventoryPath = writeLabInventory(lab, { siteFields: { west: { mtu: MTU } } });
+    await labPulumi(lab, ['up', '--yes', '--skip-preview']);
+    hole ??= await makePmtuBlackHole(lab, MTU);
+    await waitAllEncrypted();
+    for (const family of FAMILIES) {
+      const synsBefore = { h1: await clampedSyns('h1'), h2: await clampedSyns('h2') };
+      const before = await hole.droppedTooBig();
+      const b = await bulk(family);
+      const dropped = (await hole.droppedTooBig()) - before;
+      console.log(`PMTU black hole, MSS clamped, h1 → h2 ${family}: ${describeBulk(b)}; ${dropped} ICMP too-big dropped on the router`);
+      expect(b.acked, `${family}: bytes the sink confirmed`).toBe(BYTES);
+      expect(dropped, `${family}: no segment was too big for the link`).toBe(0);
+      // h1 lowered its SYN going out; h2 its SYN-ACK (which then arrives at h1 already small).
+      expect((await clampedSyns('h1')) - synsBefore.h1, `${family}: SYNs clamped on h1`).toBeGreaterThanOrEqual(1);
+      expect((await clampedSyns('h2')) - synsBefore.h2, `${family}: SYN-ACKs clamped on h2`).toBeGreaterThanOrEqual(1);
+    }
+  }, 600_000);
 });
 
 describe('vm lab, enforcement use', () => {

@@ -97,6 +97,11 @@ const CASES: readonly Case[] = [
     issues: [{ path: 'mesh.layout', message: 'expected one of "per-peer", "compact", got string "full-mesh"' }],
   },
   {
+    name: 'mssClamp takes auto, on or off (not a boolean)',
+    yaml: inventoryYaml({ mesh: `${BASE.mesh}\n  mssClamp: true #<` }),
+    issues: [{ path: 'mesh.mssClamp', message: 'expected one of "auto", "on", "off", got boolean true' }],
+  },
+  {
     name: 'a pair of three hosts',
     yaml: inventoryYaml({ rules: 'rules:\n  - pairs: [[cp1, cp2, cp3]] #<' }),
     issues: [{ path: 'rules[0].pairs[0]', message: 'allows at most 2 items, got a list of 3' }],

@@ -57,8 +57,9 @@ describe('defaults', () => {
         lifetimes: { ikeRekeySeconds: 14_400, childRekeySeconds: 3_600, childRekeyBytes: 50_000_000_000, dpdDelaySeconds: 30 },
         bypass: [],
         xfrmGcThresh: 32_768,
+        mssClamp: 'auto',
       },
-      sites: [{ name: 's1', mtu: 1500, prefixes: { ipv4: [], ipv6: [] } }],
+      sites: [{ name: 's1', mtu: 1500, mtuDeclared: false, prefixes: { ipv4: [], ipv6: [] } }],
       hosts: [
         {
           name: 'a',
@@ -153,6 +154,7 @@ describe('typed objects and YAML', () => {
       lifetimes: { ikeRekeySeconds: 7200 },
       bypass: [{ name: 'vpn', protocol: 'udp', port: 1194, cidrs: ['203.0.113.0/24'] }],
       xfrmGcThresh: 65_536,
+      mssClamp: 'off',
       pairOverrides: [{ hosts: ['cp1', 'cp3'], enforcement: 'require' }],
     },
     sites: [
@@ -196,6 +198,7 @@ mesh:
   lifetimes: { ikeRekeySeconds: 7200 }
   bypass: [{ name: vpn, protocol: udp, port: 1194, cidrs: [203.0.113.0/24] }]
   xfrmGcThresh: 65536
+  mssClamp: off
   pairOverrides: [{ hosts: [cp1, cp3], enforcement: require }]
 sites:
   - { name: eqiad, mtu: 9000, prefixes: [198.51.100.0/25, "2001:db8:1::/48"], enforcement: off }
@@ -228,7 +231,9 @@ rules:
     const fromYaml = loadInventoryYaml(yaml, 'same');
     expect(fromYaml).toEqual(fromObject);
     expect(fromObject.mesh.enforcement).toBe('use');
-    expect(fromObject.sites[0]).toEqual({ name: 'eqiad', mtu: 9000, prefixes: { ipv4: ['198.51.100.0/25'], ipv6: ['2001:db8:1::/48'] }, enforcement: 'off' });
+    expect(fromObject.mesh.mssClamp).toBe('off');
+    expect(fromObject.sites[1]).toMatchObject({ name: 'esams', mtu: 1500, mtuDeclared: false });
+    expect(fromObject.sites[0]).toEqual({ name: 'eqiad', mtu: 9000, mtuDeclared: true, prefixes: { ipv4: ['198.51.100.0/25'], ipv6: ['2001:db8:1::/48'] }, enforcement: 'off' });
     expect(fromObject.rules[3]).toEqual({ kind: 'exclude', pairs: [['cp1', 'cp2']], index: 3 });
   });
 

@@ -43,12 +43,14 @@ export function mkMesh(overrides: Partial<MeshSettings> = {}): MeshSettings {
     lifetimes: { ikeRekeySeconds: 14_400, childRekeySeconds: 3_600, childRekeyBytes: 50_000_000_000, dpdDelaySeconds: 30 },
     bypass: [],
     xfrmGcThresh: 32_768,
+    mssClamp: 'auto',
     ...overrides,
   };
 }
 
-export function mkSite(name: string, mtu = 1500): Site {
-  return { name, mtu, prefixes: { ipv4: [], ipv6: [] } };
+/** A site; `mtu` given = declared in the inventory (the MSS clamp's `auto` applies). */
+export function mkSite(name: string, mtu?: number): Site {
+  return { name, mtu: mtu ?? 1500, mtuDeclared: mtu !== undefined, prefixes: { ipv4: [], ipv6: [] } };
 }
 
 export function mkInventory(hosts: readonly Host[], mesh: Partial<MeshSettings> = {}, sites?: readonly Site[]): Inventory {

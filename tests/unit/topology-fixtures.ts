@@ -48,6 +48,7 @@ export function site(name: string, enforcement?: Enforcement): Site {
   return {
     name,
     mtu: 1500,
+    mtuDeclared: false,
     prefixes: { ipv4: [], ipv6: [] },
     ...(enforcement !== undefined ? { enforcement } : {}),
   };
@@ -77,6 +78,7 @@ export function inventory(spec: InventorySpec): Inventory {
       lifetimes: { ikeRekeySeconds: 14400, childRekeySeconds: 3600, childRekeyBytes: 1 << 30, dpdDelaySeconds: 30 },
       bypass: [],
       xfrmGcThresh: 32768,
+      mssClamp: 'auto',
     },
     sites: spec.sites ?? siteNames.map((s) => site(s)),
     hosts: spec.hosts,
