@@ -59,6 +59,11 @@ export interface LabPulumiOptions {
    * with that project's own stack config file, instead of this repository's stack program.
    */
   readonly project?: string;
+  /**
+   * Another build of this repository's stack program (e.g. the previous release, to test an
+   * upgrade): run there, on the lab's own stack and config.
+   */
+  readonly programDir?: string;
 }
 
 /** The stack's config file lives with the lab, not in the project dir (which is the repo). */
@@ -73,7 +78,7 @@ export async function labPulumi(lab: LabPulumiTarget, args: readonly string[], o
   const configFile = opts.project === undefined && TAKES_CONFIG_FILE.has(args[0] ?? '') ? ['--config-file', labConfigFile(lab)] : [];
   const argv = ['netns', 'exec', lab.operator.netns, 'pulumi', ...args, ...configFile, '--non-interactive'];
   const result = await new Promise<PulumiRun>((resolvePromise, reject) => {
-    const child = spawn('ip', argv, { cwd: opts.project ?? PROJECT_DIR, env: labPulumiEnv(lab), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ip', argv, { cwd: opts.project ?? opts.programDir ?? PROJECT_DIR, env: labPulumiEnv(lab), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {

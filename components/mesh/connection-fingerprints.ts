@@ -17,6 +17,11 @@ export function pskFingerprint(psk: string): string {
   return createHmac('sha256', psk).update(PSK_FINGERPRINT_LABEL).digest('hex');
 }
 
+/** What a HostPair shows of its key: the first 16 hex digits (64 bits) of pskFingerprint. */
+export function pairPskFingerprint(psk: string): string {
+  return pskFingerprint(psk).slice(0, 16);
+}
+
 /** Certificate mode: the host certificate and every trusted CA (all public), in label order. */
 export function certificateFingerprint(hostCertPem: string, caPems: ReadonlyMap<string, string>): string {
   const h = createHash('sha256').update(`host\n${hostCertPem}\n`);

@@ -11,3 +11,5 @@ export { MeshArgsError } from './mesh-error.js';
 export { resolveMeshOptions, ARGS_INVENTORY_SOURCE, type MeshOptions } from './mesh-options.js';
 export { applyEnforcementOverrides, parseEnforcement, type EnforcementOverrides, type PairEnforcementArgs } from './enforcement-overrides.js';
 export { planHostDelivery, certificatePayload, pskPayload, type HostDeliveryInput, type HostDeliveryPlan } from './host-delivery-plan.js';
+export { MeshSite, MeshHostPair, MeshSitePair, SITE_TYPE, HOST_PAIR_TYPE, SITE_PAIR_TYPE, type SitePrefixes, type PairFamily, type EnforcementCounts } from './model-resources.js';
+export { planModelResources, sitePairKey, type ModelPlan, type SiteFacts, type HostPairFacts, type SitePairFacts, type PairSettings, type PairFamilyFacts } from './model-plan.js';

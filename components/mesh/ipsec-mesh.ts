@@ -1,18 +1,25 @@
 // The mesh: an inventory in, per-host credentials and configuration out, pushed over SSH.
 //
 // Children: one CertificateAuthority per CA label (certificate mode) or one RandomPassword
-// master secret (PSK mode), and one MeshHost per inventory host. The class validates and
-// wires; the rules live in mesh-options.ts, host-delivery-plan.ts and credentials/.
+// master secret (PSK mode); the model (model-plan.ts): one Site per site with its MeshHosts
+// under it, and one HostPair per pair (per-peer layout) or one SitePair per pair of sites
+// (compact layout). The class validates and wires; the rules live in mesh-options.ts,
+// model-plan.ts, host-delivery-plan.ts and credentials/.
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
+import { derivePairPsk } from '../credentials/psk-derivation.js';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
 import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
 import { pairsForHost } from '../topology/host-pair-set.js';
 import { CertificateAuthority } from './certificate-authority.js';
+import { pairPskFingerprint } from './connection-fingerprints.js';
 import type { HostSummary } from './host-summary.js';
 import type { IpsecMeshArgs } from './mesh-args.js';
 import { MeshHost, type HostCertificateArgs } from './mesh-host.js';
+import { MeshArgsError } from './mesh-error.js';
 import { resolveMeshOptions } from './mesh-options.js';
+import { planModelResources, sitePairKey } from './model-plan.js';
+import { MeshHostPair, MeshSite, MeshSitePair } from './model-resources.js';
 
 export const IPSEC_MESH_TYPE = 'ipsec-mesh:index:IpsecMesh';
 
@@ -24,6 +31,11 @@ export class IpsecMesh extends pulumi.ComponentResource {
   readonly caCertificates: pulumi.Output<Record<string, string>>;
   /** One summary per host, in inventory order. Never secret. */
   readonly hosts: pulumi.Output<HostSummary[]>;
+
+  private readonly siteResources: ReadonlyMap<string, MeshSite>;
+  private readonly hostPairResources: ReadonlyMap<string, MeshHostPair>;
+  private readonly sitePairResources: ReadonlyMap<string, MeshSitePair>;
+  private readonly layout: string;
 
   constructor(name: string, args: IpsecMeshArgs, opts?: pulumi.ComponentResourceOptions) {
     const o = resolveMeshOptions(args);
@@ -66,6 +78,10 @@ export class IpsecMesh extends pulumi.ComponentResource {
       pskMaster = pulumi.secret(master.result);
     }
 
+    const model = planModelResources(inventory, o.pairs);
+    const sites = new Map(model.sites.map((f) => [f.name, new MeshSite(`${name}-site-${f.name}`, f, { parent: this })]));
+    // Hosts live under their site; the alias keeps stacks made before sites were resources
+    // (hosts directly under the mesh) from replacing anything.
     const hosts = inventory.hosts.map(
       (h) =>
         new MeshHost(
@@ -80,9 +96,20 @@ export class IpsecMesh extends pulumi.ComponentResource {
             ...(certificate ? { certificate } : {}),
             ...(pskMaster ? { pskMaster } : {}),
           },
-          { parent: this },
+          { parent: sites.get(h.site) ?? this, aliases: [{ parent: this }] },
         ),
     );
+    const master = pskMaster;
+    this.hostPairResources = new Map(
+      model.hostPairs.map((f) => {
+        // A fingerprint of the key, not the key: made public on purpose (docs/components.md).
+        const fingerprint = master === undefined ? undefined : pulumi.unsecret(master.apply((m) => pairPskFingerprint(derivePairPsk(m, mesh.name, f.a, f.b))));
+        return [f.key, new MeshHostPair(`${name}-pair-${f.key}`, f, fingerprint, { parent: this })];
+      }),
+    );
+    this.sitePairResources = new Map(model.sitePairs.map((f) => [f.key, new MeshSitePair(`${name}-sites-${f.key}`, f, { parent: this })]));
+    this.siteResources = sites;
+    this.layout = mesh.layout;
 
     this.meshName = pulumi.output(mesh.name);
     const issuerLabel = o.certificates?.ca.issuer;
@@ -97,5 +124,41 @@ export class IpsecMesh extends pulumi.ComponentResource {
       caCertificates: this.caCertificates,
       hosts: this.hosts,
     });
+  }
+
+  /** The site resource named `site`, or undefined when the inventory has none. */
+  site(site: string): MeshSite | undefined {
+    return this.siteResources.get(site);
+  }
+
+  /** Every site resource, in inventory order. */
+  allSites(): MeshSite[] {
+    return [...this.siteResources.values()];
+  }
+
+  /**
+   * The HostPair of hosts `x` and `y` (either order), or undefined when they are not paired.
+   * The compact layout has no per-pair resources: asking it throws (use `sitePair`).
+   */
+  pair(x: string, y: string): MeshHostPair | undefined {
+    if (this.layout === 'compact') {
+      throw new MeshArgsError('pair', `the compact layout keeps no per-pair resources; use sitePair(siteOf(${x}), siteOf(${y})) for a summary`);
+    }
+    return this.hostPairResources.get(x < y ? `${x}~${y}` : `${y}~${x}`);
+  }
+
+  /** Every HostPair (per-peer layout), in pair order; empty in the compact layout. */
+  allPairs(): MeshHostPair[] {
+    return [...this.hostPairResources.values()];
+  }
+
+  /** The SitePair of sites `x` and `y` (either order; `x` = `y` for the pairs inside one site), compact layout only. */
+  sitePair(x: string, y: string): MeshSitePair | undefined {
+    return this.sitePairResources.get(sitePairKey(x, y));
+  }
+
+  /** Every SitePair (compact layout), sorted by key; empty in the per-peer layout. */
+  allSitePairs(): MeshSitePair[] {
+    return [...this.sitePairResources.values()];
   }
 }

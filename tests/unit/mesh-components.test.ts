@@ -8,7 +8,9 @@ import { decodePayload, encodePayload } from '../../components/delivery/delivery
 import { hostKeyPath } from '../../components/delivery/delivery-path.js';
 import { parseInventory } from '../../components/inventory/parse-inventory.js';
 import { CertificateAuthority } from '../../components/mesh/certificate-authority.js';
+import { pairPskFingerprint } from '../../components/mesh/connection-fingerprints.js';
 import { IpsecMesh } from '../../components/mesh/ipsec-mesh.js';
+import { MeshArgsError } from '../../components/mesh/mesh-error.js';
 import type { IpsecMeshArgs } from '../../components/mesh/mesh-args.js';
 import { MeshHost } from '../../components/mesh/mesh-host.js';
 import { computeHostPairs } from '../../components/topology/compute-host-pairs.js';
@@ -35,6 +37,9 @@ const T = {
   selfSigned: 'tls:index/selfSignedCert:SelfSignedCert',
   signed: 'tls:index/locallySignedCert:LocallySignedCert',
   password: 'random:index/randomPassword:RandomPassword',
+  site: 'ipsec-mesh:index:Site',
+  hostPair: 'ipsec-mesh:index:HostPair',
+  sitePair: 'ipsec-mesh:index:SitePair',
 } as const;
 
 interface Scenario {
@@ -87,15 +92,18 @@ function constructionOf(run: MockRun, name: string) {
 }
 
 describe('parents', () => {
-  it('puts every resource under its component: CA parts under the CA, host parts under the host, all under the mesh', async () => {
+  it('puts every resource under its component: CA parts under the CA, hosts under their site, host parts under the host, the rest under the mesh', async () => {
     const { run, mesh } = await build({ dualStack: true }, { installPackages: true });
     const root = constructionOf(run, 'm');
     expect(root.parent).toBeUndefined();
     for (const c of run.constructions) {
       if (c.name === 'm') continue;
       const parent = c.parent;
-      if (c.type === T.ca || c.type === T.host) {
+      if (c.type === T.ca || c.type === T.site || c.type === T.hostPair || c.type === T.sitePair) {
         expect(parent, c.name).toBe(mesh);
+      } else if (c.type === T.host) {
+        // m-ams1 → the site resource of ams.
+        expect(parent, c.name).toBe(mesh.site(c.name.slice(2, 5)));
       } else if (c.type === T.key || c.type === T.selfSigned) {
         expect(parent, c.name).toBeInstanceOf(CertificateAuthority);
         expect(c.name.startsWith(`${constructionOf(run, 'm-ca-ca1').name}-`)).toBe(true);
@@ -422,24 +430,35 @@ describe('secrets', () => {
   }
 });
 
-describe('resource count grows with hosts, never with pairs', () => {
-  // Counting (N hosts):
+describe('custom resources grow with hosts, never with pairs; model components with pairs only in per-peer', () => {
+  // Counting (N hosts, S sites, P pairs, Q site pairs):
   //   certificate: CA key + CA cert (2) + per host host-key command, certificate, push (3N)
   //   psk:         master RandomPassword (1) + per host push (N)
-  //   components:  IpsecMesh (1) + MeshHost (N) + CertificateAuthority (1 per CA label)
+  //   components:  IpsecMesh (1) + MeshHost (N) + CertificateAuthority (1 per CA label) + Site (S)
+  //                + HostPair (P, per-peer) or SitePair (Q, compact)
   const N = 100;
+  const S = 2;
+  const P = 4950;
   const full = { perSite: N / 2 }; // one rule: full mesh across both sites → N(N-1)/2 = 4950 pairs
 
-  it('certificate mode, 100-host full mesh: 3N + 2 custom resources, N + 2 components', async () => {
+  it('certificate mode, 100-host full mesh, per-peer: 3N + 2 custom resources, N + 2 + S + P components', async () => {
     const { run } = await build(full);
     expect(run.custom()).toHaveLength(3 * N + 2);
-    expect(run.components()).toHaveLength(N + 2);
+    expect(run.components()).toHaveLength(N + 2 + S + P);
+    expect(run.components(T.hostPair)).toHaveLength(P);
   }, 120_000);
 
-  it('PSK mode, 100-host full mesh: N + 1 custom resources, N + 1 components', async () => {
+  it('PSK mode, 100-host full mesh, per-peer: N + 1 custom resources, N + 1 + S + P components', async () => {
     const { run } = await build({ ...full, auth: 'psk' });
     expect(run.custom()).toHaveLength(N + 1);
-    expect(run.components()).toHaveLength(N + 1);
+    expect(run.components()).toHaveLength(N + 1 + S + P);
+  }, 120_000);
+
+  it('compact layout, 100-host full mesh: 3N + 2 custom resources, N + 2 + S + 3 components (site pairs, not host pairs)', async () => {
+    const { run } = await build({ ...full, layout: 'compact' });
+    expect(run.custom()).toHaveLength(3 * N + 2);
+    expect(run.components()).toHaveLength(N + 2 + S + 3);
+    expect(run.components(T.hostPair)).toHaveLength(0);
   }, 120_000);
 
   it('the same hosts with a fraction of the pairs give the same count', async () => {
@@ -452,4 +471,95 @@ describe('resource count grows with hosts, never with pairs', () => {
     expect(computeHostPairs(parseInventory(sparse)).pairs.length).toBe(N - 1);
     expect(run.custom()).toHaveLength(3 * N + 2);
   }, 120_000);
+});
+
+describe('the model as resources', () => {
+  it('a Site per site (prefixes, MTU, hosts) and a HostPair per pair (hosts, sites, families, level, settings); no inputs stored', async () => {
+    const { run, mesh } = await build({ dualStack: true });
+    expect(run.components(T.site).map((r) => r.name)).toEqual(['m-site-ams', 'm-site-fra']);
+    expect(unwrap(run.componentOutputs(T.site, 'm-site-ams'))).toEqual({ siteName: 'ams', mtu: 1500, prefixes: { ipv4: [], ipv6: [] }, hosts: ['ams1', 'ams2'] });
+    expect(run.components(T.hostPair).map((r) => r.name)).toEqual(['m-pair-ams1~ams2', 'm-pair-ams1~fra1', 'm-pair-ams1~fra2', 'm-pair-ams2~fra1', 'm-pair-ams2~fra2', 'm-pair-fra1~fra2']);
+    expect(unwrap(run.componentOutputs(T.hostPair, 'm-pair-ams1~fra2'))).toEqual({
+      hostA: 'ams1',
+      hostB: 'fra2',
+      siteA: 'ams',
+      siteB: 'fra',
+      families: [
+        { family: 'ipv4', a: '198.51.100.1', b: '203.0.113.2' },
+        { family: 'ipv6', a: '2001:db8:1::1', b: '2001:db8:2::2' },
+      ],
+      enforcement: 'require',
+      layout: 'per-peer',
+      auth: 'certificate',
+      proposals: ['aes256gcm16-prfsha384-ecp384'],
+      espProposals: ['aes256gcm16-ecp384'],
+    });
+    for (const r of [...run.components(T.site), ...run.components(T.hostPair)]) expect(r.inputs, r.name).toEqual({});
+    // Lookups, either order.
+    expect(mesh.pair('fra2', 'ams1')).toBe(mesh.pair('ams1', 'fra2'));
+    expect(await value(mesh.pair('fra2', 'ams1')!.hostA)).toBe('ams1');
+    expect(mesh.pair('ams1', 'nope')).toBeUndefined();
+    expect(await value(mesh.site('fra')!.hosts)).toEqual(['fra1', 'fra2']);
+    expect(mesh.site('nope')).toBeUndefined();
+    expect(mesh.allPairs()).toHaveLength(6);
+    expect(mesh.allSitePairs()).toEqual([]);
+  });
+
+  it('PSK mode: each HostPair shows a fingerprint of its key, in the clear, that is not the key and differs per pair', async () => {
+    const { run, mesh } = await build({ auth: 'psk' });
+    const pairs = run.components(T.hostPair);
+    const prints = new Set<string>();
+    for (const r of pairs) {
+      const out = run.componentOutputs(T.hostPair, r.name)!;
+      expect(containsSecret(out), r.name).toBe(false);
+      const [a, b] = r.name.slice('m-pair-'.length).split('~') as [string, string];
+      const psk = derivePairPsk(PSK_MASTER_MARKER, 'lab', a, b);
+      expect(out['pskFingerprint']).toBe(pairPskFingerprint(psk));
+      expect(out['pskFingerprint']).toMatch(/^[0-9a-f]{16}$/);
+      expect(psk).not.toContain(out['pskFingerprint'] as string);
+      expect(findMarkers(out, [PSK_MASTER_MARKER, psk.slice(2, 18)])).toEqual([]);
+      prints.add(out['pskFingerprint'] as string);
+    }
+    expect(prints.size).toBe(pairs.length);
+    expect(await value(mesh.pair('ams1', 'ams2')!.pskFingerprint)).toBe(pairPskFingerprint(derivePairPsk(PSK_MASTER_MARKER, 'lab', 'ams1', 'ams2')));
+    // Certificate mode has no key to show.
+    const cert = await build({});
+    expect(cert.run.componentOutputs(T.hostPair, 'm-pair-ams1~ams2')!['pskFingerprint']).toBeUndefined();
+  });
+
+  it('compact layout: SitePairs summarize the pairs per pair of sites; no HostPair, and pair() says why', async () => {
+    const { run, mesh } = await build({ perSite: 3, layout: 'compact' });
+    expect(run.components(T.hostPair)).toEqual([]);
+    expect(run.components(T.sitePair).map((r) => r.name)).toEqual(['m-sites-ams~ams', 'm-sites-ams~fra', 'm-sites-fra~fra']);
+    expect(unwrap(run.componentOutputs(T.sitePair, 'm-sites-ams~fra'))).toEqual({
+      siteA: 'ams',
+      siteB: 'fra',
+      pairs: 9,
+      families: ['ipv4'],
+      enforcement: { off: 0, use: 0, require: 9 },
+      layout: 'compact',
+      auth: 'certificate',
+      proposals: ['aes256gcm16-prfsha384-ecp384'],
+      espProposals: ['aes256gcm16-ecp384'],
+    });
+    expect(mesh.sitePair('fra', 'ams')).toBe(mesh.sitePair('ams', 'fra'));
+    expect(() => mesh.pair('ams1', 'fra1')).toThrow(/compact layout keeps no per-pair resources/);
+    expect(() => mesh.pair('ams1', 'fra1')).toThrow(MeshArgsError);
+  });
+
+  it('hosts keep an alias to their old parent (the mesh), so an upgraded stack replaces nothing', async () => {
+    const run = await startMocks();
+    const aliases: Record<string, unknown[]> = {};
+    const mesh = new IpsecMesh('m', { inventory: meshInventory({}), ssh: { privateKey: SSH_KEY_MARKER } }, {
+      transformations: [
+        (a) => {
+          if (a.type === T.host) aliases[a.name] = (a.opts.aliases ?? []) as unknown[];
+          return undefined;
+        },
+      ],
+    });
+    await run.settle();
+    expect(Object.keys(aliases).sort()).toEqual(['m-ams1', 'm-ams2', 'm-fra1', 'm-fra2']);
+    for (const list of Object.values(aliases)) expect(list).toEqual([{ parent: mesh }]);
+  });
 });

@@ -6,6 +6,7 @@ export interface MeshFixtureOptions {
   readonly name?: string;
   readonly auth?: 'certificate' | 'psk';
   readonly enforcement?: 'off' | 'use' | 'require';
+  readonly layout?: 'per-peer' | 'compact';
   /** Hosts per site (two sites, `ams` and `fra`). */
   readonly perSite?: number;
   /** Give every host an IPv6 address too. */
@@ -59,6 +60,7 @@ export function meshInventory(opts: MeshFixtureOptions = {}): InventoryInput {
       domain: 'example.net',
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.enforcement ? { enforcement: opts.enforcement } : {}),
+      ...(opts.layout ? { layout: opts.layout } : {}),
     },
     sites: sites.map((name) => ({ name })),
     hosts,

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import * as pulumi from '@pulumi/pulumi';
 import { describe, expect, it } from 'vitest';
-import { IpsecMesh, loadInventoryYaml, type HostSummary } from 'ipsec-mesh';
+import { IpsecMesh, loadInventoryYaml, parseInventory, type HostSummary } from 'ipsec-mesh';
+import { edgeInventory } from '../edge-model.js';
 import { edgeMesh } from '../mesh.js';
 
 interface Registered {
@@ -46,5 +47,25 @@ describe('edge mesh from the packed ipsec-mesh package', () => {
     const hosts = await new Promise<HostSummary[]>((resolve) => mesh.hosts.apply(resolve));
     expect(hosts.map((h) => `${h.name}:${h.peers}`)).toEqual(['web1:1', 'web2:1', 'db1:2']);
     expect(hosts.find((h) => h.name === 'db1')!.enforcement.use).toBe(2);
+  });
+
+  it('the typed model in code (edge-model.ts) is the same inventory as inventory.yaml and makes the same resources', async () => {
+    const yaml = loadInventoryYaml(readFileSync(new URL('../inventory.yaml', import.meta.url), 'utf8'), 'inventory.yaml');
+    const typed = parseInventory(edgeInventory(), 'edge-model.ts');
+    expect({ ...typed, source: '' }).toEqual({ ...yaml, source: '' });
+    // The same graph: every registration (type, name, inputs), named after each mesh.
+    const graph = async (name: string, inventory: Parameters<typeof edgeMesh>[0]): Promise<string[]> => {
+      const from = registered.length;
+      edgeMesh(inventory, pulumi.secret('test-key'), {}, name);
+      await settle();
+      return registered.slice(from).map((r) => JSON.stringify({ ...r, name: r.name.replace(name, 'MESH') }).replaceAll(`"${name}`, '"MESH'));
+    };
+    const fromYaml = await graph('from-yaml', yaml);
+    const fromCode = await graph('from-code', edgeInventory());
+    expect(fromYaml.length).toBeGreaterThan(10);
+    expect(fromCode).toEqual(fromYaml);
+    // The model resources are among them: a Site per site, a HostPair per pair.
+    expect(fromCode.filter((r) => r.includes('"ipsec-mesh:index:Site"'))).toHaveLength(2);
+    expect(fromCode.filter((r) => r.includes('"ipsec-mesh:index:HostPair"'))).toHaveLength(2);
   });
 });

@@ -1,0 +1,173 @@
+// The model as resources, with the real engine (docs/components.md, "The model as
+// resources"): a stack made by the previous release layout (hosts directly under the mesh)
+// upgrades to sites, host pairs and site pairs without replacing anything or running any
+// remote command; `pulumi stack export` then holds one Site per site and one HostPair per
+// pair (per-peer) or one SitePair per pair of sites (compact), with their outputs and no secret.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { labPulumi } from '../../lab/lab-pulumi.js';
+import type { ProcessRecord } from '../../lab/netns/index.js';
+import { buildPreviousRelease } from '../../lab/previous-release.js';
+import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
+import { E2eMesh, requireE2ePrerequisites, sshSessions } from './pulumi-support.js';
+
+const LAB = 'e2e-model';
+/** The last commit before sites and pairs became resources (MeshHost directly under IpsecMesh). */
+const PREVIOUS_LAYOUT = '6ad16e51cef7039d2fa31ef8b459969b70b689fd';
+const HOSTS = ['a', 'b', 'c'];
+const T = {
+  mesh: 'ipsec-mesh:index:IpsecMesh',
+  site: 'ipsec-mesh:index:Site',
+  host: 'ipsec-mesh:index:MeshHost',
+  hostPair: 'ipsec-mesh:index:HostPair',
+  sitePair: 'ipsec-mesh:index:SitePair',
+  command: 'command:remote:Command',
+} as const;
+/** How the engine marks a secret value in a checkpoint. */
+const SECRET_SIG = '4dabf18193072939515e22adb298388d';
+
+interface StateResource {
+  readonly urn: string;
+  readonly type: string;
+  readonly parent?: string;
+  readonly inputs?: Record<string, unknown>;
+  readonly outputs?: Record<string, unknown>;
+}
+
+interface UpStep {
+  readonly op: string;
+  readonly urn: string;
+}
+
+let mesh: E2eMesh;
+let processes: readonly ProcessRecord[] = [];
+let scratch: string;
+let previous: string;
+let setupError: unknown;
+
+beforeAll(async () => {
+  try {
+    requireE2ePrerequisites();
+    scratch = mkdtempSync(join(tmpdir(), 'ipsec-mesh-previous-'));
+    previous = buildPreviousRelease(PREVIOUS_LAYOUT, join(scratch, 'ipsec-mesh'));
+    mesh = await E2eMesh.start(threeHostSpec(LAB), {});
+    processes = mesh.processes;
+  } catch (e) {
+    setupError = e;
+  }
+}, 600_000);
+
+beforeEach(() => {
+  if (setupError !== undefined) throw setupError;
+});
+
+afterAll(async () => {
+  if (mesh) {
+    await mesh.destroy().catch(() => undefined);
+    await mesh.lab.down();
+  }
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  expectNothingLeft(LAB, processes);
+}, 300_000);
+
+/** The steps of an `up --json --skip-preview` (one engine event per line), one per resource. */
+function engineSteps(stdout: string): UpStep[] {
+  const steps = new Map<string, UpStep>();
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const e = JSON.parse(line) as { resourcePreEvent?: { metadata?: UpStep } };
+    const m = e.resourcePreEvent?.metadata;
+    if (m) steps.set(`${m.op} ${m.urn}`, { op: m.op, urn: m.urn });
+  }
+  return [...steps.values()];
+}
+
+async function exportState(): Promise<StateResource[]> {
+  const r = await labPulumi(mesh.lab, ['stack', 'export']);
+  return (JSON.parse(r.stdout) as { deployment: { resources?: StateResource[] } }).deployment.resources ?? [];
+}
+
+/** Resources of one type, sorted by URN (the checkpoint's order follows registration timing). */
+const ofType = (rs: readonly StateResource[], type: string): StateResource[] =>
+  rs.filter((r) => r.type === type).sort((x, y) => (x.urn < y.urn ? -1 : x.urn > y.urn ? 1 : 0));
+const nameOf = (urn: string): string => urn.slice(urn.lastIndexOf('::') + 2);
+/** The resource's own type: the last of the URN's parent type chain (`a$b$c`). */
+const typeOf = (urn: string): string => urn.split('::')[2]!.split('$').pop()!;
+
+describe('the model as resources (real engine)', () => {
+  it('a stack made by the previous release upgrades with 0 replacements and 0 remote commands; hosts move under their sites', async () => {
+    await labPulumi(mesh.lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
+    const old = await exportState();
+    expect(ofType(old, T.site), 'the previous layout has no Site').toEqual([]);
+    const oldMesh = ofType(old, T.mesh)[0]!.urn;
+    for (const h of ofType(old, T.host)) expect(h.parent, nameOf(h.urn)).toBe(oldMesh);
+    const commandsBefore = ofType(old, T.command).map((c) => nameOf(c.urn)).sort();
+    expect(commandsBefore.length).toBeGreaterThanOrEqual(HOSTS.length * 2);
+
+    const sessions = new Map(HOSTS.map((h) => [h, sshSessions(mesh.lab, h)]));
+    const steps = engineSteps((await mesh.up(['--json'])).stdout);
+    expect(steps.length, 'steps the engine reported').toBeGreaterThan(10);
+    const changed = steps.filter((s) => s.op !== 'same');
+    const byOp = (op: string): string[] => changed.filter((s) => s.op === op).map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`);
+    // Only the new model components are created; nothing else changes in any way.
+    expect(changed.filter((s) => s.op !== 'create').map((s) => `${s.op} ${s.urn}`), 'steps other than create').toEqual([]);
+    expect(byOp('create').sort()).toEqual(
+      [`${T.site}::e2e-model-site-east`, `${T.site}::e2e-model-site-west`, ...['a~b', 'a~c', 'b~c'].map((k) => `${T.hostPair}::e2e-model-pair-${k}`)].sort(),
+    );
+    for (const h of HOSTS) expect(sshSessions(mesh.lab, h), `ssh sessions on ${h}`).toBe(sessions.get(h));
+
+    const now = await exportState();
+    const sites = new Map(ofType(now, T.site).map((s) => [nameOf(s.urn), s.urn]));
+    for (const h of ofType(now, T.host)) {
+      const site = nameOf(h.urn) === 'e2e-model-c' ? 'west' : 'east';
+      expect(h.parent, nameOf(h.urn)).toBe(sites.get(`e2e-model-site-${site}`));
+    }
+    // The same commands, carried over under their new URNs.
+    expect(ofType(now, T.command).map((c) => nameOf(c.urn)).sort()).toEqual(commandsBefore);
+    // And a further up has nothing to do.
+    expect((await mesh.up(['--expect-no-changes'])).code).toBe(0);
+  }, 600_000);
+
+  it('PSK mode, per-peer: stack export holds a Site per site and a HostPair per pair with their outputs, and no secret in any of them', async () => {
+    mesh.writeInventory({ mesh: { auth: 'psk' } });
+    await mesh.up();
+    const state = await exportState();
+    const sites = ofType(state, T.site);
+    expect(sites.map((s) => [nameOf(s.urn), s.outputs])).toEqual([
+      ['e2e-model-site-east', { siteName: 'east', mtu: 1500, prefixes: { ipv4: ['198.51.100.0/26'], ipv6: ['2001:db8:e::/64'] }, hosts: ['a', 'b'] }],
+      ['e2e-model-site-west', { siteName: 'west', mtu: 1500, prefixes: { ipv4: ['203.0.113.0/26'], ipv6: ['2001:db8:f::/64'] }, hosts: ['c'] }],
+    ]);
+    const pairs = ofType(state, T.hostPair);
+    expect(pairs.map((p) => nameOf(p.urn))).toEqual(['e2e-model-pair-a~b', 'e2e-model-pair-a~c', 'e2e-model-pair-b~c']);
+    const prints = new Set<string>();
+    for (const p of pairs) {
+      const out = p.outputs!;
+      expect(Object.keys(out).sort()).toEqual(['auth', 'enforcement', 'espProposals', 'families', 'hostA', 'hostB', 'layout', 'proposals', 'pskFingerprint', 'siteA', 'siteB']);
+      expect(out).toMatchObject({ enforcement: 'require', layout: 'per-peer', auth: 'psk' });
+      expect((out['families'] as unknown[]).length, nameOf(p.urn)).toBe(2);
+      expect(out['pskFingerprint']).toMatch(/^[0-9a-f]{16}$/);
+      prints.add(out['pskFingerprint'] as string);
+    }
+    expect(prints.size).toBe(3);
+    for (const r of [...sites, ...pairs]) {
+      expect(JSON.stringify(r), `${nameOf(r.urn)}: a secret in state`).not.toContain(SECRET_SIG);
+      expect(r.inputs ?? {}, `${nameOf(r.urn)}: inputs`).toEqual({});
+    }
+  }, 600_000);
+
+  it('compact layout: SitePairs (one per pair of sites) instead of HostPairs', async () => {
+    mesh.writeInventory({ mesh: { layout: 'compact' } });
+    await mesh.up();
+    const state = await exportState();
+    expect(ofType(state, T.hostPair)).toEqual([]);
+    const sitePairs = ofType(state, T.sitePair);
+    expect(sitePairs.map((p) => [nameOf(p.urn), p.outputs!['pairs'], p.outputs!['enforcement']])).toEqual([
+      ['e2e-model-sites-east~east', 1, { off: 0, use: 0, require: 1 }],
+      ['e2e-model-sites-east~west', 2, { off: 0, use: 0, require: 2 }],
+    ]);
+    expect(sitePairs[1]!.outputs).toMatchObject({ siteA: 'east', siteB: 'west', families: ['ipv4', 'ipv6'], layout: 'compact', auth: 'certificate' });
+    for (const r of sitePairs) expect(JSON.stringify(r)).not.toContain(SECRET_SIG);
+  }, 600_000);
+});
