@@ -11,7 +11,7 @@
 //   siteEnforcement           JSON object, site → level
 //   pairEnforcement           JSON list of { hosts: [a, b], enforcement }
 //   certificateGeneration, pskGeneration     whole numbers (rotation)
-//   certificateValidityHours, caValidityHours
+//   certificateValidityHours, certificateRenewBeforeHours, caValidityHours
 //   ca                        JSON { current, previous?, next? } (CA rollover)
 //   installPackages           true | false
 import { isAbsolute, resolve } from 'node:path';
@@ -164,6 +164,7 @@ export function readStackSettings(source: ConfigSource, projectDir: string): Sta
       certificateGeneration: num(source, 'certificateGeneration'),
       pskGeneration: num(source, 'pskGeneration'),
       certificateValidityHours: num(source, 'certificateValidityHours'),
+      certificateRenewBeforeHours: num(source, 'certificateRenewBeforeHours'),
       caValidityHours: num(source, 'caValidityHours'),
       ca: ca(source),
       installPackages: bool(source, 'installPackages'),

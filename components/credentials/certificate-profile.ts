@@ -23,8 +23,13 @@ export const CA_MAX_PATH_LENGTH = 0;
 
 /** Ten years: a CA is rolled over deliberately (see ca-rollover.ts), not by expiry. */
 export const DEFAULT_CA_VALIDITY_HOURS = 87_600;
-/** One year: host certificates are replaced by bumping `certificateGeneration`. */
+/** One year; renewed automatically inside the renew-before window (below). */
 export const DEFAULT_CERTIFICATE_VALIDITY_HOURS = 8_760;
+/**
+ * Thirty days: any `pulumi up` in the last 30 days of a host certificate's life replaces it
+ * (same key, new validity). Weekly deploys get four chances; the monitor warns well before.
+ */
+export const DEFAULT_CERTIFICATE_RENEW_BEFORE_HOURS = 720;
 /** A host certificate must fit comfortably inside its CA's life, or it outlives its issuer. */
 export const MIN_VALIDITY_HOURS = 1;
 
@@ -32,6 +37,22 @@ export function validateValidityHours(field: string, value: number | undefined, 
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < MIN_VALIDITY_HOURS) {
     throw new CredentialsError(field, `must be a whole number of hours ≥ ${MIN_VALIDITY_HOURS}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The renew-before window: whole hours, at least 1 and shorter than the validity (a window as
+ * long as the validity would renew the certificate on every `up`). A default that does not fit
+ * a short validity shrinks to a quarter of it.
+ */
+export function validateRenewBeforeHours(value: number | undefined, validityHours: number): number {
+  if (value === undefined) return Math.min(DEFAULT_CERTIFICATE_RENEW_BEFORE_HOURS, Math.max(1, Math.floor(validityHours / 4)));
+  if (!Number.isInteger(value) || value < 1) {
+    throw new CredentialsError('certificateRenewBeforeHours', `must be a whole number of hours ≥ 1, got ${String(value)}`);
+  }
+  if (value >= validityHours) {
+    throw new CredentialsError('certificateRenewBeforeHours', `${value} h is not shorter than certificateValidityHours (${validityHours} h): every up would renew`);
   }
   return value;
 }

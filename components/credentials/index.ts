@@ -12,6 +12,8 @@ export {
   caSubject,
   validateGeneration,
   validateValidityHours,
+  validateRenewBeforeHours,
+  DEFAULT_CERTIFICATE_RENEW_BEFORE_HOURS,
 } from './certificate-profile.js';
 export { DEFAULT_CA_LABEL, planCaRollover, type CaPlan, type CaRolloverArgs } from './ca-rollover.js';
 export { hostCertificateNames, type HostCertificateNames } from './host-certificate-names.js';

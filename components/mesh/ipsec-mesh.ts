@@ -64,6 +64,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
       certificate = {
         generation: c.generation,
         validityHours: c.validityHours,
+        renewBeforeHours: c.renewBeforeHours,
         issuerLabel: c.ca.issuer,
         issuerCertificatePem: issuer.certificatePem,
         issuerPrivateKeyPem: issuer.privateKeyPem,

@@ -32,6 +32,12 @@ export interface IpsecMeshArgs {
   pskGeneration?: number;
   /** Validity of host certificates in hours. Default 8760 (one year). */
   certificateValidityHours?: number;
+  /**
+   * Any `up` within this many hours of a host certificate's expiry renews it (same host key,
+   * new certificate, pushed; running SAs stay up). Default 720 (30 days), at most a quarter of
+   * a shorter validity; must be shorter than the validity.
+   */
+  certificateRenewBeforeHours?: number;
   /** Validity of CA certificates in hours. Default 87600 (ten years). */
   caValidityHours?: number;
   /** How to reach the hosts: the private key (a secret) and dial settings. */

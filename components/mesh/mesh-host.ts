@@ -30,6 +30,8 @@ export interface HostCertificateArgs {
   /** Host key generation: bumping it makes a new key on the host, a new CSR and certificate. */
   generation: number;
   validityHours: number;
+  /** Renewed by any `up` within this many hours of expiry (tls earlyRenewalHours). */
+  renewBeforeHours: number;
   /** Label of the issuing CA (must be among `trusted`). */
   issuerLabel: string;
   issuerCertificatePem: pulumi.Input<string>;
@@ -128,6 +130,9 @@ export class MeshHost extends pulumi.ComponentResource {
           caPrivateKeyPem: pulumi.secret(cert.issuerPrivateKeyPem),
           allowedUses: [...HOST_ALLOWED_USES],
           validityPeriodHours: cert.validityHours,
+          // Inside the window the provider plans a replacement: same CSR (same key), new
+          // validity; the push carries it and charon reloads credentials.
+          earlyRenewalHours: cert.renewBeforeHours,
         },
         { parent: this },
       );

@@ -7,6 +7,7 @@ import {
   DEFAULT_CA_VALIDITY_HOURS,
   DEFAULT_CERTIFICATE_VALIDITY_HOURS,
   validateGeneration,
+  validateRenewBeforeHours,
   validateValidityHours,
 } from '../credentials/certificate-profile.js';
 import { CredentialsError } from '../credentials/credentials-error.js';
@@ -30,6 +31,8 @@ export interface MeshOptions {
   readonly certificates?: {
     readonly generation: number;
     readonly validityHours: number;
+    /** A host certificate is replaced by any `up` within this many hours of its expiry. */
+    readonly renewBeforeHours: number;
     readonly caValidityHours: number;
     readonly ca: CaPlan;
   };
@@ -101,6 +104,7 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
   const pskGeneration = optionalNumber('pskGeneration', args.pskGeneration);
   const validity = optionalNumber('certificateValidityHours', args.certificateValidityHours);
   const caValidity = optionalNumber('caValidityHours', args.caValidityHours);
+  const renewBefore = optionalNumber('certificateRenewBeforeHours', args.certificateRenewBeforeHours);
 
   if (inventory.mesh.auth === 'psk') {
     // Settings that would silently do nothing are mistakes: say so.
@@ -109,6 +113,7 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
       ['ca', args.ca],
       ['certificateValidityHours', validity],
       ['caValidityHours', caValidity],
+      ['certificateRenewBeforeHours', renewBefore],
     ];
     for (const [field, value] of certOnly) {
       if (value !== undefined) throw new MeshArgsError(field, `applies to certificate authentication; the inventory's mesh.auth is psk`);
@@ -132,6 +137,7 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
     certificates: {
       generation: validateGeneration('certificateGeneration', certificateGeneration),
       validityHours,
+      renewBeforeHours: validateRenewBeforeHours(renewBefore, validityHours),
       caValidityHours,
       ca: planCaRollover(args.ca),
     },

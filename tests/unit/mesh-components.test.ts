@@ -148,6 +148,8 @@ describe('credentials (certificate mode)', () => {
     expect(cert.caPrivateKeyPem).toBe(`${CA_KEY_MARKER}:m-ca-ca1-key`);
     expect(cert.allowedUses).toEqual(['digital_signature', 'ipsec_end_system']);
     expect(cert.validityPeriodHours).toBe(2_000);
+    // Renewal: inside the last quarter (at most 720 h) the provider replaces the certificate.
+    expect(cert.earlyRenewalHours).toBe(500);
   });
 
   it('makes the host key on the host: the host-key command asks for the host names and prints a CSR, no key leaves', async () => {

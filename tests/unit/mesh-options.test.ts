@@ -28,7 +28,7 @@ describe('resolveMeshOptions', () => {
     expect(o.enabled).toBe(true);
     expect(o.installPackages).toBe(false);
     expect(o.psk).toBeUndefined();
-    expect(o.certificates).toEqual({ generation: 0, validityHours: 8760, caValidityHours: 87600, ca: { issuer: 'ca1', trusted: ['ca1'] } });
+    expect(o.certificates).toEqual({ generation: 0, validityHours: 8760, renewBeforeHours: 720, caValidityHours: 87600, ca: { issuer: 'ca1', trusted: ['ca1'] } });
   });
 
   it('carries PSK settings and rejects certificate-only settings in PSK mode (and the reverse)', () => {
@@ -40,6 +40,20 @@ describe('resolveMeshOptions', () => {
     );
     expect(() => resolveMeshOptions({ inventory: meshInventory({ auth: 'psk' }), ssh, ca: { current: 'x' } })).toThrow(MeshArgsError);
     expect(() => resolveMeshOptions({ inventory: meshInventory(), ssh, pskGeneration: 1 })).toThrow(/pskGeneration: applies to psk/);
+  });
+
+  it('renewal window: 720 h by default, a quarter of a short validity, and never as long as the validity', () => {
+    const cert = (extra: Partial<IpsecMeshArgs>) => resolveMeshOptions({ inventory: meshInventory(), ssh, ...extra }).certificates!;
+    expect(cert({}).renewBeforeHours).toBe(720);
+    expect(cert({ certificateValidityHours: 100 }).renewBeforeHours).toBe(25);
+    expect(cert({ certificateValidityHours: 2 }).renewBeforeHours).toBe(1);
+    expect(cert({ certificateValidityHours: 48, certificateRenewBeforeHours: 47 }).renewBeforeHours).toBe(47);
+    expect(() => cert({ certificateValidityHours: 48, certificateRenewBeforeHours: 48 })).toThrow(/certificateRenewBeforeHours: 48 h is not shorter than certificateValidityHours \(48 h\): every up would renew/);
+    expect(() => cert({ certificateRenewBeforeHours: 0 })).toThrow(CredentialsError);
+    expect(() => cert({ certificateRenewBeforeHours: 1.5 })).toThrow(/whole number of hours/);
+    expect(() => resolveMeshOptions({ inventory: meshInventory({ auth: 'psk' }), ssh, certificateRenewBeforeHours: 10 })).toThrow(
+      /certificateRenewBeforeHours: applies to certificate authentication/,
+    );
   });
 
   it('rejects a host certificate that would outlive its CA', () => {
