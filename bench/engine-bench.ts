@@ -1,0 +1,116 @@
+// Benchmark: the real Pulumi engine on a namespace lab — resources, state bytes, `pulumi up`
+// and no-change `up` times for full meshes of 10 and 100 hosts in both layouts (certificate
+// auth, enforcement require). Needs root and the engine (scripts/engine-env.sh):
+//   npm run bench:engine                                  # 10 and 100 hosts, both layouts
+//   npm run bench:engine -- --hosts 10 --layout compact   # one case
+// Results go to stdout as a markdown table (docs/benchmarks.md records them).
+import { cpSync, mkdtempSync, readdirSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Layout } from '../components/inventory/model.js';
+import { labLayout } from '../lab/lab-layout.js';
+import { PROJECT_DIR, labBackendDir, labPulumi, prepareLabStack } from '../lab/lab-pulumi.js';
+import { startLab, stopLab, writeLabInventory, type Lab } from '../lab/netns/index.js';
+
+interface Row {
+  hosts: number;
+  layout: Layout;
+  resources: number;
+  components: number;
+  byType: Record<string, number>;
+  stateBytes: number;
+  upSeconds: number;
+  noChangeUpSeconds: number;
+  destroySeconds: number;
+}
+
+async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = process.hrtime.bigint();
+  const v = await f();
+  return [v, Number(process.hrtime.bigint() - t0) / 1e9];
+}
+
+/** The stack's checkpoint in the lab's file backend (`.pulumi/stacks/<project>/lab.json`): what state costs on disk. */
+function checkpointBytes(lab: Lab): number {
+  const root = join(labBackendDir(lab), '.pulumi', 'stacks');
+  const found = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => /(^|\/)lab\.json(\.gz)?$/.test(f));
+  if (found.length !== 1) throw new Error(`expected one checkpoint of stack lab under ${root}, found: ${found.join(', ') || 'none'}`);
+  return statSync(join(root, found[0]!)).size;
+}
+
+/**
+ * A copy of this build's stack program (dist, Pulumi.yaml, package.json, node_modules linked):
+ * a benchmark runs for many minutes, and a rebuild of the checkout meanwhile must not change
+ * the program between its `up` and its no-change `up`.
+ */
+function snapshotProgram(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ipsec-mesh-bench-program-'));
+  cpSync(join(PROJECT_DIR, 'dist'), join(dir, 'dist'), { recursive: true });
+  for (const f of ['Pulumi.yaml', 'package.json']) cpSync(join(PROJECT_DIR, f), join(dir, f));
+  symlinkSync(join(PROJECT_DIR, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+async function runLayout(lab: Lab, hosts: number, layout: Layout, programDir: string): Promise<Row> {
+  writeLabInventory(lab, { mesh: { layout } });
+  const up = ['up', '--yes', '--skip-preview'];
+  const pulumi = (args: string[]) => labPulumi(lab, args, { programDir });
+  const [, upSeconds] = await timed(() => pulumi(up));
+  const [, noChangeUpSeconds] = await timed(() => pulumi([...up, '--expect-no-changes']));
+  console.error(`${layout} ${hosts}: up ${upSeconds.toFixed(1)} s, no-change up ${noChangeUpSeconds.toFixed(1)} s`);
+  const exported = JSON.parse((await pulumi(['stack', 'export'])).stdout) as { deployment: { resources?: { type: string; custom?: boolean }[] } };
+  const resources = exported.deployment.resources ?? [];
+  const byType: Record<string, number> = {};
+  for (const r of resources) byType[r.type] = (byType[r.type] ?? 0) + 1;
+  const stateBytes = checkpointBytes(lab);
+  console.error(`${layout} ${hosts}: ${resources.length} resources, ${stateBytes} state bytes`);
+  const [, destroySeconds] = await timed(() => pulumi(['destroy', '--yes', '--skip-preview']));
+  return {
+    hosts,
+    layout,
+    resources: resources.length,
+    components: resources.filter((r) => r.custom !== true).length,
+    byType,
+    stateBytes,
+    upSeconds,
+    noChangeUpSeconds,
+    destroySeconds,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { hosts: { type: 'string', multiple: true }, layout: { type: 'string', multiple: true } } });
+  const sizes = (values.hosts ?? ['10', '100']).map(Number);
+  const layouts = (values.layout ?? ['per-peer', 'compact']) as Layout[];
+  const rows: Row[] = [];
+  const programDir = snapshotProgram();
+  for (const n of sizes) {
+    const name = `bench${n}`;
+    await stopLab(name).catch(() => undefined);
+    const t0 = Date.now();
+    const lab = await startLab(labLayout(name, n, 4));
+    console.error(`lab ${name}: ${n} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    try {
+      await prepareLabStack(lab, writeLabInventory(lab));
+      for (const layout of layouts) {
+        const row = await runLayout(lab, n, layout, programDir);
+        console.error(JSON.stringify(row));
+        rows.push(row);
+      }
+    } finally {
+      await stopLab(name);
+    }
+  }
+  console.log('| layout | hosts | pairs | resources (of them components) | HostPair / SitePair | state bytes | `up` s | no-change `up` s | `destroy` s |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const pairs = (r.hosts * (r.hosts - 1)) / 2;
+    const model = r.layout === 'per-peer' ? r.byType['ipsec-mesh:index:HostPair'] ?? 0 : r.byType['ipsec-mesh:index:SitePair'] ?? 0;
+    console.log(
+      `| ${r.layout} | ${r.hosts} | ${pairs} | ${r.resources} (${r.components}) | ${model} | ${r.stateBytes} | ${r.upSeconds.toFixed(1)} | ${r.noChangeUpSeconds.toFixed(1)} | ${r.destroySeconds.toFixed(1)} |`,
+    );
+  }
+}
+
+await main();

@@ -1,0 +1,100 @@
+// Host certificate renewal with the real engine and the upstream tls provider
+// (docs/components.md, "Credentials"): an `up` inside a certificate's renew-before window
+// replaces the certificate — same host key — pushes it and reloads credentials, while every
+// running IKE_SA stays up; the next `up` has nothing to do.
+//
+// Time cannot pass in a test: the stack's state is edited instead, the one way the engine
+// and provider can be shown a certificate near its end. `pulumi stack export`, the
+// certificate's `validityEndTime` moved to one hour from now, `pulumi stack import`: the
+// provider then plans the renewal from its own rule (validity end − earlyRenewalHours ≤ now).
+import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { labPulumi } from '../../lab/lab-pulumi.js';
+import type { ProcessRecord } from '../../lab/netns/index.js';
+import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
+import { E2eMesh, expectedPairKeys, hostCertificate, keysUpOnBothEnds, negotiate, requireE2ePrerequisites, saIdentity, establishedSas } from './pulumi-support.js';
+
+const LAB = 'e2e-renew';
+const HOSTS = ['a', 'b', 'c'];
+const CERT_TYPE = 'tls:index/locallySignedCert:LocallySignedCert';
+
+let mesh: E2eMesh;
+let processes: readonly ProcessRecord[] = [];
+let setupError: unknown;
+
+beforeAll(async () => {
+  try {
+    requireE2ePrerequisites();
+    mesh = await E2eMesh.start(threeHostSpec(LAB), {}, { certificateValidityHours: '48', certificateRenewBeforeHours: '24' });
+    processes = mesh.processes;
+  } catch (e) {
+    setupError = e;
+  }
+}, 300_000);
+
+beforeEach(() => {
+  if (setupError !== undefined) throw setupError;
+});
+
+afterAll(async () => {
+  if (mesh) {
+    await mesh.destroy().catch(() => undefined);
+    await mesh.lab.down();
+  }
+  expectNothingLeft(LAB, processes);
+}, 300_000);
+
+interface Deployment {
+  deployment: { resources: { urn: string; type: string; outputs?: Record<string, unknown> }[] };
+}
+
+/** Moves host `host`'s certificate to expire one hour from now, in the stack's state. */
+async function ageCertificate(host: string): Promise<void> {
+  const exported = JSON.parse((await labPulumi(mesh.lab, ['stack', 'export'])).stdout) as Deployment;
+  const cert = exported.deployment.resources.find((r) => r.type === CERT_TYPE && r.urn.endsWith(`::${LAB}-${host}-cert`));
+  if (!cert?.outputs) throw new Error(`no certificate of ${host} in the state`);
+  expect(cert.outputs['earlyRenewalHours'], 'the window the stack asked for').toBe(24);
+  cert.outputs['validityEndTime'] = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const file = join(mesh.lab.stateRoot, 'aged-state.json');
+  writeFileSync(file, JSON.stringify(exported));
+  await labPulumi(mesh.lab, ['stack', 'import', '--file', file]);
+}
+
+describe('host certificate renewal (real engine, upstream tls provider)', () => {
+  it('an up inside the window renews the certificate with the same key, pushes it, and keeps every SA up', async () => {
+    await mesh.up();
+    const { pairs } = await mesh.pairs();
+    const expected = expectedPairKeys(pairs);
+    expect(keysUpOnBothEnds(await negotiate(mesh.lab, HOSTS, expected))).toEqual(expected);
+    const sasBefore = (await establishedSas(mesh.lab, HOSTS)).map(saIdentity).sort();
+    const before = new Map(HOSTS.map((h) => [h, hostCertificate(mesh.lab, h, LAB)]));
+    // Outside the window: nothing to do.
+    expect((await mesh.up(['--expect-no-changes'])).code).toBe(0);
+
+    await ageCertificate('a');
+    const r = await mesh.up(['--json']);
+    const ops = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { resourcePreEvent?: { metadata?: { op: string; urn: string } } }).resourcePreEvent?.metadata)
+      .filter((m): m is { op: string; urn: string } => m !== undefined && m.op !== 'same')
+      .map((m) => `${m.op} ${m.urn.slice(m.urn.lastIndexOf('::') + 2)}`);
+    // a's certificate is replaced (create the new one, then delete the old) and a's push updated; nothing else.
+    expect([...new Set(ops)].sort()).toEqual([`create-replacement ${LAB}-a-cert`, `delete-replaced ${LAB}-a-cert`, `replace ${LAB}-a-cert`, `update ${LAB}-a-push`].sort());
+
+    const after = hostCertificate(mesh.lab, 'a', LAB);
+    expect(after.serial, "a's certificate on a").not.toBe(before.get('a')!.serial);
+    const pub = (pem: string) => new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'pem' });
+    expect(pub(after.pem), 'renewed for the same key').toBe(pub(before.get('a')!.pem));
+    expect(new Date(new X509Certificate(after.pem).validTo).getTime(), 'a fresh 48 h validity').toBeGreaterThan(Date.now() + 40 * 3_600_000);
+    for (const h of ['b', 'c']) expect(hostCertificate(mesh.lab, h, LAB).serial, `${h}'s certificate`).toBe(before.get(h)!.serial);
+    // charon holds the new certificate; every IKE_SA is still the same one.
+    const certs = (await mesh.lab.swanctl('a', ['--list-certs', '--type', 'x509', '--flag', 'none'], { check: true })).stdout;
+    expect(certs.replace(/:/g, '').toLowerCase()).toContain(after.serial.toLowerCase());
+    expect((await establishedSas(mesh.lab, HOSTS)).map(saIdentity).sort(), 'IKE_SAs after the renewal').toEqual(sasBefore);
+    // Renewed, so out of the window again.
+    expect((await mesh.up(['--expect-no-changes'])).code).toBe(0);
+  }, 600_000);
+});
