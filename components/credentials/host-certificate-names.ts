@@ -1,11 +1,18 @@
 // The names a host's certificate carries. strongSwan accepts a peer only when its IKE
-// identity appears in the certificate (subject or subjectAltName), so the identity, the
-// host's DNS name and every address go in as SANs. The CSR is made on the host; the
-// LocallySignedCert copies subject and SANs from it unchanged.
+// identity appears in the certificate (subject or subjectAltName): an FQDN or address
+// identity, the host's DNS name and every address go in as SANs, a DN identity becomes the
+// subject. The CSR is made on the host; the LocallySignedCert copies subject and SANs from it
+// unchanged. (It copies no e-mail SAN: the inventory refuses e-mail identities with certificates.)
+import { dnRdns, ikeIdentityKind } from '../inventory/ike-identity.js';
 import type { Host } from '../inventory/model.js';
 
 export interface HostCertificateNames {
   readonly commonName: string;
+  /**
+   * The certificate's subject when the IKE identity is a distinguished name (strongSwan then
+   * matches the identity against the subject); undefined: `CN=<commonName>`.
+   */
+  readonly subjectDn?: string;
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly string[];
 }
@@ -29,9 +36,11 @@ export function hostCertificateNames(host: Host): HostCertificateNames {
     else if (isDnsName(name)) dns.add(name.replace(/\.$/, ''));
   }
   for (const a of [...host.addresses.ipv4, ...host.addresses.ipv6]) ips.add(a.address);
+  const dn = ikeIdentityKind(host.identity) === 'dn' ? dnRdns(host.identity) : undefined;
   return {
     // The CN is informative only (IKE matches SANs); keep it within X.509's 64 characters.
     commonName: host.fqdn.slice(0, 64),
+    ...(dn ? { subjectDn: dn.join(', ') } : {}),
     dnsNames: [...dns],
     ipAddresses: [...ips],
   };

@@ -13,8 +13,10 @@ export interface HostKeyScriptOptions {
   readonly mesh: string;
   /** Key generation: bumping it makes a new key (rotation); the push removes the old one once no longer kept. */
   readonly generation: number;
-  /** Subject CN (informative; IKE matches SANs). */
+  /** Subject CN (informative; IKE matches SANs) unless `subjectDn` is given. */
   readonly commonName: string;
+  /** A DN IKE identity: the whole subject (`C=CH, O=Example, CN=alpha`); strongSwan matches it. */
+  readonly subjectDn?: string;
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly string[];
 }
@@ -28,6 +30,15 @@ export interface RemoveHostKeyScriptOptions {
 /** Dotted-quad IPv4 or IPv6 text only (ipaddr.isValid also takes forms like "10"). */
 function isAddress(value: string): boolean {
   return /^[0-9A-Fa-f:.]+$/.test(value) && (ipaddr.IPv4.isValidFourPartDecimal(value) || ipaddr.IPv6.isValid(value));
+}
+
+/** RDNs joined by ", "; the characters a shell or openssl's -subj would read specially are refused. */
+const SUBJECT_DN = /^[A-Za-z][A-Za-z0-9.]*=[^,=+/'$`\\"]+(, [A-Za-z][A-Za-z0-9.]*=[^,=+/'$`\\"]+)*$/;
+
+/** The subject as pki --dn takes it, and as openssl -subj does (`/C=CH/O=Example/CN=alpha`). */
+function subjects(opts: HostKeyScriptOptions): { pki: string; openssl: string } {
+  const dn = opts.subjectDn ?? `CN=${opts.commonName}`;
+  return { pki: dn, openssl: `/${dn.split(', ').join('/')}` };
 }
 
 const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -44,6 +55,9 @@ function checkNames(opts: HostKeyScriptOptions): void {
   for (const a of opts.ipAddresses) {
     if (!isAddress(a)) throw new DeliveryError(host, `"${a}" is not an IP address`);
   }
+  if (opts.subjectDn !== undefined && !SUBJECT_DN.test(opts.subjectDn)) {
+    throw new DeliveryError(host, `certificate subject "${opts.subjectDn}" is not a DN of type=value parts (no quotes, backslashes, "/", "$", "+" or backquotes)`);
+  }
   if (opts.dnsNames.length + opts.ipAddresses.length === 0) {
     throw new DeliveryError(host, 'a host certificate needs at least one DNS name or address');
   }
@@ -51,7 +65,7 @@ function checkNames(opts: HostKeyScriptOptions): void {
 
 /** First line of the stored CSR: which key and names it was made for. */
 function csrHeader(key: string, opts: HostKeyScriptOptions): string {
-  return `# ipsec-mesh CSR for ${key}: CN=${opts.commonName} SAN=${[...opts.dnsNames, ...opts.ipAddresses].join(',')}`;
+  return `# ipsec-mesh CSR for ${key}: ${subjects(opts).pki} SAN=${[...opts.dnsNames, ...opts.ipAddresses].join(',')}`;
 }
 
 function hostKeyBody(opts: HostKeyScriptOptions): string {
@@ -97,10 +111,10 @@ if [ "$made" = 0 ] && [ -f "$CSRF" ] && [ ! "$KEY" -nt "$CSRF" ] && [ "$(sed -n 
   exit 0
 fi
 if command -v pki >/dev/null 2>&1; then
-  pki --req --in "$KEY" --type priv --dn "CN=${opts.commonName}" ${pkiSans} --outform pem > "$W/csr" 2> "$W/req.err" ||
+  pki --req --in "$KEY" --type priv --dn "${subjects(opts).pki}" ${pkiSans} --outform pem > "$W/csr" 2> "$W/req.err" ||
     die "pki --req failed: $(cat "$W/req.err")"
 else
-  openssl req -new -sha384 -key "$KEY" -subj "/CN=${opts.commonName}" -addext "subjectAltName=${opensslSans}" -outform PEM > "$W/csr" 2> "$W/req.err" ||
+  openssl req -new -sha384 -key "$KEY" -subj "${subjects(opts).openssl}" -addext "subjectAltName=${opensslSans}" -outform PEM > "$W/csr" 2> "$W/req.err" ||
     die "openssl req failed: $(cat "$W/req.err")"
 fi
 grep -q "^-----BEGIN CERTIFICATE REQUEST-----" "$W/csr" || die "no CSR was produced"

@@ -8,3 +8,4 @@ export { loadInventoryFile, loadInventoryYaml } from './load-inventory.js';
 export { matchesSelector, selectHosts, type SelectableHost } from './host-selector.js';
 export * from './defaults.js';
 export { checkHostTrust, insecureHostKeyWarnings } from './host-trust.js';
+export { dnRdns, ikeIdentityKind, type IkeIdentityKind } from './ike-identity.js';

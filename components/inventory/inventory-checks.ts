@@ -7,6 +7,7 @@
 // a selector matches hosts, a mesh has two hosts, an explicit pair exists, an exclude or
 // override names a pair some rule creates. Whether the mesh ends up with any pair at all (and
 // whether every pair shares an address family) is left to topology.
+import { dnRdns, ikeIdentityKind } from './ike-identity.js';
 import { DEFAULT_NETWORK } from './defaults.js';
 import type { PathSegment } from './inventory-error.js';
 import type { HostParsed, MeshParsed, RuleParsed, SelectorParsed, SiteParsed } from './inventory-schema.js';
@@ -134,6 +135,14 @@ export function checkInventory(input: CheckInput): RawIssue[] {
       const identityFirst = identityOwner.get(identity);
       if (fqdnFirst !== undefined) add(fqdnPath, `FQDN ${quote(fqdn)} is also the FQDN of ${fqdnFirst}`);
       else fqdnOwner.set(fqdn, `host ${quote(h.name)}`);
+      // The mesh CA signs with the upstream tls provider, which copies subject, DNS names,
+      // addresses and URIs from the CSR, never an e-mail SAN: no certificate could carry it.
+      if (h.identity !== undefined && (mesh?.auth ?? 'certificate') === 'certificate' && ikeIdentityKind(h.identity) === 'email') {
+        add(at('identity'), `IKE identity ${quote(h.identity)} is an e-mail address, which the mesh's certificates cannot carry (the CA signs subject, DNS names and addresses only): use the host's FQDN, an address or a DN, or mesh.auth psk`);
+      }
+      if (h.identity !== undefined && ikeIdentityKind(h.identity) === 'dn' && dnRdns(h.identity) === undefined) {
+        add(at('identity'), `IKE identity ${quote(h.identity)} looks like a DN but is not a list of type=value parts (e.g. "C=CH, O=Example, CN=alpha") without "+", "/", "'", "$" or backquotes`);
+      }
       if (identityFirst !== undefined) {
         add(h.identity === undefined ? fqdnPath : at('identity'), `IKE identity ${quote(identity)} is also the identity of ${identityFirst}`);
       } else identityOwner.set(identity, `host ${quote(h.name)}`);

@@ -83,6 +83,15 @@ describe('hostCertificateNames', () => {
     expect(hostCertificateNames(inv.hosts[0]!).ipAddresses).toEqual(['198.51.100.1']);
     expect(hostCertificateNames(inv.hosts[1]!).dnsNames).toEqual(['ike.example.org', 'ams2.ams.example.net']);
   });
+
+  it('makes a DN identity the subject (strongSwan matches a DN identity against it)', () => {
+    const input = meshInventory();
+    const hosts = input.hosts.map((h, i) => (i === 0 ? { ...h, identity: 'C=CH,O=Example,  CN=ams1' } : h));
+    const names = hostCertificateNames(parseInventory({ ...input, hosts }).hosts[0]!);
+    expect(names.subjectDn).toBe('C=CH, O=Example, CN=ams1');
+    expect(names.dnsNames).toEqual(['ams1.ams.example.net']);
+    expect(hostCertificateNames(parseInventory(input).hosts[1]!).subjectDn).toBeUndefined();
+  });
 });
 
 describe('PSK master', () => {

@@ -108,6 +108,32 @@ describe('prepareHostKeyScript', () => {
     checkCsr(r.stdout, key);
   });
 
+  it('a DN identity becomes the subject, with pki and with the openssl fallback (SANs unchanged)', () => {
+    const dn = { ...OPTS, subjectDn: 'C=CH, O=Example Mesh, CN=cp1' };
+    const viaPki = sb.run(prepareHostKeyScript(dn));
+    expect(viaPki.code, viaPki.stderr).toBe(0);
+    const text = openssl(['req', '-noout', '-text', '-verify'], viaPki.stdout);
+    expect(text).toMatch(/Subject: C\s?=\s?CH, O\s?=\s?Example Mesh, CN\s?=\s?cp1/);
+    expect(text).toMatch(/DNS:cp1\.ams\.example\.net/);
+    const bin = join(sb.dir, 'nopki-dn');
+    mkdirSync(bin);
+    for (const t of ['sh', 'cat', 'mktemp', 'mkdir', 'rmdir', 'rm', 'flock', 'chmod', 'chown', 'id', 'sync', 'mv', 'grep', 'openssl', 'tr', 'sed']) {
+      symlinkSync(spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim(), join(bin, t));
+    }
+    const other = new Sandbox();
+    try {
+      const viaOpenssl = other.run(prepareHostKeyScript(dn), '', { path: bin });
+      expect(viaOpenssl.code, viaOpenssl.stderr).toBe(0);
+      expect(openssl(['req', '-noout', '-subject', '-nameopt', 'RFC2253'], viaOpenssl.stdout).trim()).toBe('subject=CN=cp1,O=Example Mesh,C=CH');
+    } finally {
+      other.cleanup();
+    }
+    // Anything a shell or openssl would read specially is refused before anything runs.
+    for (const bad of ['CN=a"; reboot; "', 'CN=$(id)', 'CN=a/b', 'CN=a+OU=b', 'CN=`id`', 'C=CH,O=x']) {
+      expect(() => prepareHostKeyScript({ ...OPTS, subjectDn: bad }), bad).toThrow(/is not a DN/);
+    }
+  });
+
   it('refuses names that are not DNS names or addresses before anything runs', () => {
     expect(() => prepareHostKeyScript({ ...OPTS, dnsNames: ['a b'] })).toThrow(DeliveryError);
     expect(() => prepareHostKeyScript({ ...OPTS, ipAddresses: ['10'] })).toThrow(/not an IP address/);

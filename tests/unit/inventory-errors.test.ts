@@ -143,6 +143,26 @@ const CASES: readonly Case[] = [
     issues: [{ path: 'sites[2].name', message: 'duplicate site name "eqiad" (first at sites[0])' }],
   },
   {
+    name: 'an e-mail identity with certificates (the CA cannot put it in a certificate)',
+    yaml: inventoryYaml({ hosts: hostsPlus(`${host('cp4', 'esams', '198.51.100.131', ', identity: cp4@example.net')} #<`) }),
+    issues: [
+      {
+        path: 'hosts[3].identity',
+        message: `IKE identity "cp4@example.net" is an e-mail address, which the mesh's certificates cannot carry (the CA signs subject, DNS names and addresses only): use the host's FQDN, an address or a DN, or mesh.auth psk`,
+      },
+    ],
+  },
+  {
+    name: 'a DN identity the certificate tooling cannot write',
+    yaml: inventoryYaml({ hosts: hostsPlus(`${host('cp4', 'esams', '198.51.100.131', ', identity: "CN=cp4+OU=x"')} #<`) }),
+    issues: [
+      {
+        path: 'hosts[3].identity',
+        message: `IKE identity "CN=cp4+OU=x" looks like a DN but is not a list of type=value parts (e.g. "C=CH, O=Example, CN=alpha") without "+", "/", "'", "$" or backquotes`,
+      },
+    ],
+  },
+  {
     name: 'duplicate IKE identity',
     yaml: inventoryYaml({ hosts: hostsPlus(`${host('cp4', 'esams', '198.51.100.131', ', identity: cp1.eqiad.example.net')} #<`) }),
     issues: [{ path: 'hosts[3].identity', message: 'IKE identity "cp1.eqiad.example.net" is also the identity of host "cp1"' }],

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  ikeIdentityKind,
   InventoryError,
   loadInventoryFile,
   loadInventoryYaml,
@@ -367,5 +368,15 @@ describe('selectors', () => {
     expect(selectHosts(inv.hosts, { tags: ['cache'], hosts: ['cp2', 'cp3'] }).map((h) => h.name)).toEqual(['cp3']);
     expect(matchesSelector(inv.hosts[1]!, { clusters: ['text', 'upload'] })).toBe(true);
     expect(matchesSelector(inv.hosts[0]!, { tags: ['cache', 'edge'] })).toBe(false);
+  });
+});
+
+describe('IKE identity kinds', () => {
+  it('reads identities as strongSwan does; an e-mail identity is fine with PSKs, refused with certificates', () => {
+    expect(['C=CH, O=x, CN=a', 'a@example.net', '198.51.100.1', '2001:db8::1', 'a.example.net'].map(ikeIdentityKind)).toEqual(['dn', 'email', 'address', 'address', 'fqdn']);
+    const yaml = (auth: string) => inventoryYaml({ mesh: `mesh:\n  name: dc-mesh\n  domain: example.net\n  auth: ${auth}` }).replace('  - name: cp1\n    site: eqiad\n', '  - name: cp1\n    site: eqiad\n    identity: cp1@example.net\n');
+    expect(yaml('psk')).toContain('identity: cp1@example.net');
+    expect(loadInventoryYaml(yaml('psk'), 'i.yaml').hosts[0]!.identity).toBe('cp1@example.net');
+    expect(() => loadInventoryYaml(yaml('certificate'), 'i.yaml')).toThrow(/e-mail address, which the mesh's certificates cannot carry/);
   });
 });

@@ -1,7 +1,9 @@
-// Host certificate renewal with the real engine and the upstream tls provider
-// (docs/components.md, "Credentials"): an `up` inside a certificate's renew-before window
-// replaces the certificate — same host key — pushes it and reloads credentials, while every
-// running IKE_SA stays up; the next `up` has nothing to do.
+// Credential lifecycle with the real engine and the upstream tls provider (docs/components.md,
+// "Credentials"). Renewal: an `up` inside a certificate's renew-before window replaces the
+// certificate — same host key — pushes it and reloads credentials, while every running IKE_SA
+// stays up; the next `up` has nothing to do. Identities: a DN, an address and an FQDN identity
+// each get a certificate that carries them and authenticate; a host claiming another's
+// identity with its own certificate does not.
 //
 // Time cannot pass in a test: the stack's state is edited instead, the one way the engine
 // and provider can be shown a certificate near its end. `pulumi stack export`, the
@@ -97,4 +99,56 @@ describe('host certificate renewal (real engine, upstream tls provider)', () => 
     // Renewed, so out of the window again.
     expect((await mesh.up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);
+});
+
+describe('IKE identities in certificates', () => {
+  const DN = 'C=CH, O=Example Mesh, CN=a';
+  const meshConf = `/etc/swanctl/conf.d/ipsec-mesh_${LAB}.conf`;
+
+  it('a DN, an address and an FQDN identity each authenticate with the certificate made for them', async () => {
+    const bAddress = mesh.lab.host('b').ipv4[0]!;
+    mesh.writeInventory({ hostFields: { a: { identity: DN }, b: { identity: bAddress } } });
+    await mesh.up();
+    const aCert = new X509Certificate(hostCertificate(mesh.lab, 'a', LAB).pem);
+    expect(aCert.subject.split('\n')).toEqual(['C=CH', 'O=Example Mesh', 'CN=a']);
+    expect(new X509Certificate(hostCertificate(mesh.lab, 'b', LAB).pem).subjectAltName).toContain(`IP Address:${bAddress}`);
+    // New names made new CSRs and certificates: the pairs renegotiate on them.
+    const { pairs } = await mesh.pairs();
+    const expected = expectedPairKeys(pairs);
+    expect(keysUpOnBothEnds(await negotiate(mesh.lab, HOSTS, expected, { timeoutMs: 60_000 }))).toEqual(expected);
+    const onC = await mesh.lab.listSas('c');
+    const ids = new Set(onC.filter((sa) => sa.state === 'ESTABLISHED').map((sa) => sa.remoteId));
+    expect(ids.has(DN), `c sees a as ${[...ids].join(' | ')}`).toBe(true);
+    expect(ids.has(bAddress)).toBe(true);
+  }, 600_000);
+
+  it("a host claiming another host's identity with its own certificate does not get an IKE_SA", async () => {
+    // a's charon is told to be c (c's FQDN) towards b; a's certificate does not carry it.
+    const original = mesh.lab.readHostFile('a', meshConf);
+    const cIdentity = (await mesh.inventory()).hosts.find((h) => h.name === 'c')!.identity;
+    const forged = original.replace(`\t\tid = "${DN}"`, `\t\tid = ${cIdentity}`);
+    expect(forged).not.toBe(original);
+    try {
+      mesh.lab.writeHostFile('a', meshConf, forged);
+      await mesh.lab.swanctl('a', ['--load-conns'], { check: true });
+      const toB = (await mesh.lab.listSas('a')).filter((sa) => sa.remoteHost === mesh.lab.host('b').ipv4[0]);
+      for (const sa of toB) await mesh.lab.swanctl('a', ['--terminate', '--ike-id', String(sa.uniqueId), '--force'], { check: true });
+      const logB = mesh.lab.charonLog('b').length;
+      const logA = mesh.lab.charonLog('a').length;
+      const conn = toB[0]?.name ?? `${LAB}_b_v4`;
+      await mesh.lab.swanctl('a', ['--initiate', '--ike', conn, '--child', conn, '--timeout', '10']);
+      await new Promise((r) => setTimeout(r, 3_000));
+      const bSees = (await mesh.lab.listSas('b')).filter((sa) => sa.state === 'ESTABLISHED' && sa.remoteHost === mesh.lab.host('a').ipv4[0]);
+      expect(bSees.map((sa) => sa.remoteId), 'IKE_SAs b accepted from a').toEqual([]);
+      const sinceA = mesh.lab.charonLog('a').slice(logA);
+      const sinceB = mesh.lab.charonLog('b').slice(logB);
+      // b: "looking for peer configs matching …[<a's address>]…[c]", "no matching peer config found", AUTH_FAILED.
+      // The attempt reached b, and b refused it.
+      expect(sinceB, "b's log: a's IKE_SA_INIT").toContain(`${mesh.lab.host('a').ipv4[0]} is initiating an IKE_SA`);
+      expect(sinceA + sinceB).toMatch(/constraint check failed|no matching peer config|AUTHENTICATION_FAILED|authentication of .* failed/);
+    } finally {
+      mesh.lab.writeHostFile('a', meshConf, original);
+      await mesh.lab.swanctl('a', ['--load-conns'], { check: true });
+    }
+  }, 300_000);
 });
