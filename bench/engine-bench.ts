@@ -19,6 +19,8 @@ interface Row {
   resources: number;
   components: number;
   byType: Record<string, number>;
+  /** Bytes of `pulumi stack export` JSON per resource type (what each kind costs in state). */
+  exportBytesByType: Record<string, number>;
   stateBytes: number;
   upSeconds: number;
   noChangeUpSeconds: number;
@@ -62,9 +64,13 @@ async function runLayout(lab: Lab, hosts: number, layout: Layout, programDir: st
   const exported = JSON.parse((await pulumi(['stack', 'export'])).stdout) as { deployment: { resources?: { type: string; custom?: boolean }[] } };
   const resources = exported.deployment.resources ?? [];
   const byType: Record<string, number> = {};
-  for (const r of resources) byType[r.type] = (byType[r.type] ?? 0) + 1;
+  const exportBytesByType: Record<string, number> = {};
+  for (const r of resources) {
+    byType[r.type] = (byType[r.type] ?? 0) + 1;
+    exportBytesByType[r.type] = (exportBytesByType[r.type] ?? 0) + JSON.stringify(r).length;
+  }
   const stateBytes = checkpointBytes(lab);
-  console.error(`${layout} ${hosts}: ${resources.length} resources, ${stateBytes} state bytes`);
+  console.error(`${layout} ${hosts}: ${resources.length} resources, ${stateBytes} state bytes, export bytes by type ${JSON.stringify(exportBytesByType)}`);
   const [, destroySeconds] = await timed(() => pulumi(['destroy', '--yes', '--skip-preview']));
   return {
     hosts,
@@ -72,6 +78,7 @@ async function runLayout(lab: Lab, hosts: number, layout: Layout, programDir: st
     resources: resources.length,
     components: resources.filter((r) => r.custom !== true).length,
     byType,
+    exportBytesByType,
     stateBytes,
     upSeconds,
     noChangeUpSeconds,
