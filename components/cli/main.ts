@@ -8,13 +8,14 @@ import { RenderError } from '../render/index.js';
 import { renderToDir, RenderOptionsError } from './render-to-dir.js';
 import { validateMesh } from './validate-mesh.js';
 import { formatHostKeySnippets, scanHostKeys } from '../operations/host-key-scan.js';
+import { collectCertificateExpiry, formatCertificateExpiry } from '../operations/certificate-expiry.js';
 import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type HostSaReport, type MatrixSummary } from '../operations/index.js';
 
 const USAGE = `usage:
   ipsec-mesh validate INVENTORY
   ipsec-mesh hostkeys scan INVENTORY [--type ed25519|ecdsa|rsa]
   ipsec-mesh render INVENTORY --out DIR [--psk-master FILE]
-  ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel]`;
+  ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel] [--certificates]`;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -37,6 +38,7 @@ async function main(argv: readonly string[]): Promise<number> {
       json: { type: 'boolean' },
       expect: { type: 'string' },
       kernel: { type: 'boolean' },
+      certificates: { type: 'boolean' },
     },
   });
   const [inventoryPath, ...extra] = positionals;
@@ -69,12 +71,16 @@ async function main(argv: readonly string[]): Promise<number> {
     const kernel = values.kernel === true;
     const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key, kernel });
     for (const r of reports) if (r.error !== undefined) process.stderr.write(`ipsec-mesh: ${r.host}: cannot read SAs: ${r.error}\n`);
+    // What charon holds, read over SSH: each host certificate's and each CA's expiry.
+    const certificates = values.certificates === true ? await collectCertificateExpiry(inventory, { identityFile: key }) : undefined;
     if (values.json === true) {
       const hosts = kernel ? reports.map((r) => ({ host: r.host, xfrmStat: Object.fromEntries(r.xfrmStat ?? []) })) : undefined;
-      process.stdout.write(`${JSON.stringify(hosts ? { rows, hosts } : rows, null, 2)}\n`);
+      const extra = { ...(hosts ? { hosts } : {}), ...(certificates ? { certificates } : {}) };
+      process.stdout.write(`${JSON.stringify(Object.keys(extra).length > 0 ? { rows, ...extra } : rows, null, 2)}\n`);
     } else {
       process.stdout.write(`${formatPairStatusMatrix(rows)}\n\n${formatSummary(summarisePairStatus(rows))}\n`);
       if (kernel) process.stdout.write(`${formatKernelCounters(reports)}\n`);
+      if (certificates) process.stdout.write(`${formatCertificateExpiry(certificates)}\n`);
     }
     if (expect === undefined) return 0;
     const good = expect === 'encrypted' ? ['encrypted', 'off'] : ['encrypted', 'ike-only', 'off'];

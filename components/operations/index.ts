@@ -8,3 +8,4 @@ export * from './liveness-xfrm.js';
 export * from './liveness-check.js';
 export * from './monitor-script.js';
 export * from './monitor-units.js';
+export { collectCertificateExpiry, parseCertificateExpiry, formatCertificateExpiry, type CertificateExpiry, type HostCertificateReport } from './certificate-expiry.js';

@@ -13,6 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { collectCertificateExpiry } from '../../components/operations/certificate-expiry.js';
 import { labPulumi } from '../../lab/lab-pulumi.js';
 import type { ProcessRecord } from '../../lab/netns/index.js';
 import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
@@ -96,6 +97,15 @@ describe('host certificate renewal (real engine, upstream tls provider)', () => 
     const certs = (await mesh.lab.swanctl('a', ['--list-certs', '--type', 'x509', '--flag', 'none'], { check: true })).stdout;
     expect(certs.replace(/:/g, '').toLowerCase()).toContain(after.serial.toLowerCase());
     expect((await establishedSas(mesh.lab, HOSTS)).map(saIdentity).sort(), 'IKE_SAs after the renewal').toEqual(sasBefore);
+    // `ipsec-mesh status --certificates` reads what charon holds: a's new expiry, every host's CA.
+    const expiry = await collectCertificateExpiry(await mesh.inventory(), { identityFile: mesh.lab.sshKeyPath, wrapper: ['ip', 'netns', 'exec', mesh.lab.operator.netns] });
+    for (const r of expiry) {
+      expect(r.error, r.host).toBeUndefined();
+      const own = r.certificates!.filter((c) => c.role === 'host');
+      expect(own.map((c) => c.notAfter), `${r.host}: its certificate`).toEqual([new Date(new X509Certificate(hostCertificate(mesh.lab, r.host, LAB).pem).validTo).toISOString()]);
+      expect(own[0]!.secondsLeft).toBeGreaterThan(40 * 3_600);
+      expect(r.certificates!.filter((c) => c.role === 'ca').map((c) => c.subject), `${r.host}: the CA`).toEqual([`O=ipsec-mesh, CN=${LAB} mesh CA ca1`]);
+    }
     // Renewed, so out of the window again.
     expect((await mesh.up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);
