@@ -1,7 +1,7 @@
 // An earlier commit's stack program, built beside this checkout: what an upgrade test runs
 // first, so the stack it upgrades was really made by the old code (not a hand-made state).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_DIR } from './lab-pulumi.js';
 
@@ -29,8 +29,17 @@ export function buildPreviousRelease(commit: string, dir: string): string {
   mkdirSync(dir, { recursive: true });
   const tar = spawnSync('sh', ['-c', `git archive --format=tar ${commit} | tar -x -C "$1"`, 'sh', dir], { cwd: PROJECT_DIR, encoding: 'utf8' });
   if (tar.status !== 0) throw new PreviousReleaseError(`extracting ${commit}: ${tar.stderr.trim()}`);
-  const diff = spawnSync('git', ['diff', '--quiet', commit, '--', 'package.json', 'package-lock.json'], { cwd: PROJECT_DIR });
-  if (diff.status !== 0) throw new PreviousReleaseError(`package.json or package-lock.json changed since ${commit}: its node_modules would differ (install them for it)`);
+  // Scripts may change; the installed packages must not (this checkout's node_modules is reused).
+  const lock = spawnSync('git', ['diff', '--quiet', commit, '--', 'package-lock.json'], { cwd: PROJECT_DIR });
+  const deps = (text: string): string => {
+    const p = JSON.parse(text) as Record<string, unknown>;
+    return JSON.stringify([p['dependencies'], p['devDependencies'], p['optionalDependencies'], p['overrides']]);
+  };
+  const then = deps(run(['git', 'show', `${commit}:package.json`], PROJECT_DIR, 'reading its package.json'));
+  const now = deps(readFileSync(join(PROJECT_DIR, 'package.json'), 'utf8'));
+  if (lock.status !== 0 || then !== now) {
+    throw new PreviousReleaseError(`the dependencies changed since ${commit} (package.json or package-lock.json): its node_modules would differ (install them for it)`);
+  }
   symlinkSync(join(PROJECT_DIR, 'node_modules'), join(dir, 'node_modules'));
   run([process.execPath, join(PROJECT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], dir, `building ${commit}`);
   if (!existsSync(join(dir, 'dist', 'stacks', 'index.js'))) throw new PreviousReleaseError(`building ${commit} wrote no dist/stacks/index.js`);

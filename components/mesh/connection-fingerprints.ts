@@ -2,7 +2,7 @@
 // connection's swanctl text, folded with the credentials it authenticates with. A changed
 // fingerprint makes the push close that connection's running IKE_SAs (charon keeps them on
 // their old proposal and credentials otherwise, even across rekeys: docs/delivery.md).
-import { X509Certificate, createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { MeshArgsError } from './mesh-error.js';
 
 /** The fixed message the pair's PSK keys the HMAC over (a version bump changes every PSK fingerprint). */
@@ -23,23 +23,16 @@ export function pairPskFingerprint(psk: string): string {
 }
 
 /**
- * Certificate mode: the host's **public key** and every trusted CA (all public), in label
- * order. The key, not the certificate: a renewal (same key, new validity) must not close the
- * running SAs, while a new key (generation bump) or another CA set must.
+ * Certificate mode: the host certificate and every trusted CA (all public), in label order.
+ * The certificate itself, not only its key: a renewed certificate (same key) renews the SAs
+ * too, so charon never runs an SA on a certificate it no longer has. (Folding only the key
+ * would keep them up, but changes every deployed fingerprint: a package upgrade would then
+ * re-push every host and close every SA once — see docs/components.md, *Renewal*.)
  */
 export function certificateFingerprint(hostCertPem: string, caPems: ReadonlyMap<string, string>): string {
-  const h = createHash('sha256').update('host key\n').update(hostPublicKey(hostCertPem)).update('\n');
+  const h = createHash('sha256').update(`host\n${hostCertPem}\n`);
   for (const label of [...caPems.keys()].sort()) h.update(`ca ${label}\n${caPems.get(label) ?? ''}\n`);
   return h.digest('hex');
-}
-
-/** SubjectPublicKeyInfo (DER) of a certificate; the text itself when it is not one (test placeholders). */
-function hostPublicKey(pem: string): Buffer | string {
-  try {
-    return new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-  } catch {
-    return pem;
-  }
 }
 
 /** Each connection's config fingerprint folded with its credentials' token: sha256 hex. */

@@ -1,6 +1,9 @@
-// The credentials folded into each connection's fingerprint (certificate mode): a renewed
-// certificate (same key) keeps running SAs, a new key or another CA set closes them.
+// The credentials folded into each connection's fingerprint (certificate mode): any new
+// certificate — renewed (same key) or for a new key — and any other CA set renew the SAs;
+// the same certificate and CAs keep them. (The formula is the one every deployed host holds:
+// changing it would re-push every host on upgrade.)
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,11 +30,16 @@ describe('certificateFingerprint', () => {
   const k1 = key('k1');
   const k2 = key('k2');
 
-  it('is the same for a renewed certificate (same key, new validity): running SAs stay', () => {
+  it('changes with a renewed certificate (same key, new validity) and not without a change', () => {
     const first = cert(k1, 30);
     const renewed = cert(k1, 60);
-    expect(renewed).not.toBe(first);
-    expect(certificateFingerprint(renewed, cas)).toBe(certificateFingerprint(first, cas));
+    expect(certificateFingerprint(first, cas)).toBe(certificateFingerprint(first, new Map(cas)));
+    expect(certificateFingerprint(renewed, cas)).not.toBe(certificateFingerprint(first, cas));
+  });
+
+  it('is the formula deployed hosts hold (sha256 over "host", the PEM, then each CA by label)', () => {
+    const pem = cert(k1, 30);
+    expect(certificateFingerprint(pem, cas)).toBe(createHash('sha256').update(`host\n${pem}\n`).update('ca ca1\nCA ONE PEM\n').digest('hex'));
   });
 
   it('changes with a new key (generation bump) and with the trusted CA set', () => {
