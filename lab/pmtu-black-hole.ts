@@ -6,6 +6,7 @@
 import { runOk } from './netns/run-command.js';
 import type { ResolvedLabSpec } from './netns/lab-spec.js';
 import { routerSiteIf } from './netns/lab-names.js';
+import { ipBatch } from './netns/lab-network.js';
 
 export interface PmtuBlackHole {
   /** ICMP too-big messages the router generated and dropped so far (IPv4 + IPv6). */
@@ -26,12 +27,8 @@ function routeLines(spec: ResolvedLabSpec, mtu: number | undefined): string[] {
   const lock = mtu === undefined ? '' : ` mtu lock ${mtu}`;
   return spec.sites.flatMap((s) => [
     ...(s.ipv4 ? [`route replace ${s.ipv4.cidr} dev ${routerSiteIf(s.index)} proto kernel scope link src ${s.ipv4.gateway}${lock}`] : []),
-    ...(s.ipv6 ? [`-6 route replace ${s.ipv6.cidr} dev ${routerSiteIf(s.index)} proto kernel metric 256${lock}`] : []),
+    ...(s.ipv6 ? [`route replace ${s.ipv6.cidr} dev ${routerSiteIf(s.index)} proto kernel metric 256${lock}`] : []),
   ]);
-}
-
-async function ipBatch(netns: string, lines: readonly string[], context: string): Promise<void> {
-  for (const l of lines) await runOk(['ip', '-n', netns, ...l.split(' ')], { context });
 }
 
 /** Narrows every inter-site path to `mtu` bytes and drops the router's too-big ICMP to the sites. */

@@ -10,6 +10,7 @@ import * as random from '@pulumi/random';
 import { derivePairPsk } from '../credentials/psk-derivation.js';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
 import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
+import type { Layout } from '../inventory/model.js';
 import { pairsForHost } from '../topology/host-pair-set.js';
 import { CertificateAuthority } from './certificate-authority.js';
 import { pairPskFingerprint } from './connection-fingerprints.js';
@@ -35,7 +36,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
   private readonly siteResources: ReadonlyMap<string, MeshSite>;
   private readonly hostPairResources: ReadonlyMap<string, MeshHostPair>;
   private readonly sitePairResources: ReadonlyMap<string, MeshSitePair>;
-  private readonly layout: string;
+  private readonly layout: Layout;
 
   constructor(name: string, args: IpsecMeshArgs, opts?: pulumi.ComponentResourceOptions) {
     const o = resolveMeshOptions(args);

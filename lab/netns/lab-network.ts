@@ -36,7 +36,7 @@ export function listNetns(): string[] {
 }
 
 /** Runs `ip` commands in one namespace with one process (`ip -n NS -batch -`). */
-async function ipBatch(netns: string, lines: readonly string[], context: string): Promise<void> {
+export async function ipBatch(netns: string, lines: readonly string[], context: string): Promise<void> {
   if (lines.length === 0) return;
   await runOk(['ip', '-n', netns, '-batch', '-'], { stdin: `${lines.join('\n')}\n`, context });
 }

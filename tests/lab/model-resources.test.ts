@@ -6,12 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { labPulumi } from '../../lab/lab-pulumi.js';
-import type { ProcessRecord } from '../../lab/netns/index.js';
 import { buildPreviousRelease } from '../../lab/previous-release.js';
-import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
-import { E2eMesh, requireE2ePrerequisites, sshSessions } from './pulumi-support.js';
+import { threeHostSpec } from './lab-test-support.js';
+import { e2eMeshForFile, sshSessions } from './pulumi-support.js';
 
 const LAB = 'e2e-model';
 /** The last commit before sites and pairs became resources (MeshHost directly under IpsecMesh). */
@@ -42,36 +41,23 @@ interface UpStep {
   readonly urn: string;
 }
 
-let mesh: E2eMesh;
-let processes: readonly ProcessRecord[] = [];
-let scratch: string;
+let scratch: string | undefined;
 let previous: string;
-let setupError: unknown;
-
-beforeAll(async () => {
-  try {
-    requireE2ePrerequisites();
-    scratch = mkdtempSync(join(tmpdir(), 'ipsec-mesh-previous-'));
-    previous = buildPreviousRelease(PREVIOUS_LAYOUT, join(scratch, 'ipsec-mesh'));
-    mesh = await E2eMesh.start(threeHostSpec(LAB), {});
-    processes = mesh.processes;
-  } catch (e) {
-    setupError = e;
-  }
-}, 600_000);
-
-beforeEach(() => {
-  if (setupError !== undefined) throw setupError;
-});
-
-afterAll(async () => {
-  if (mesh) {
-    await mesh.destroy().catch(() => undefined);
-    await mesh.lab.down();
-  }
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-  expectNothingLeft(LAB, processes);
-}, 300_000);
+const mesh = e2eMeshForFile(
+  threeHostSpec(LAB),
+  {},
+  {},
+  {
+    prepare: () => {
+      scratch = mkdtempSync(join(tmpdir(), 'ipsec-mesh-previous-'));
+      previous = buildPreviousRelease(PREVIOUS_LAYOUT, join(scratch, 'ipsec-mesh'));
+    },
+    cleanup: () => {
+      if (scratch) rmSync(scratch, { recursive: true, force: true });
+    },
+    setupTimeoutMs: 600_000,
+  },
+);
 
 /** The steps of an `up --json --skip-preview` (one engine event per line), one per resource. */
 function engineSteps(stdout: string): UpStep[] {
@@ -86,7 +72,7 @@ function engineSteps(stdout: string): UpStep[] {
 }
 
 async function exportState(): Promise<StateResource[]> {
-  const r = await labPulumi(mesh.lab, ['stack', 'export']);
+  const r = await labPulumi(mesh().lab, ['stack', 'export']);
   return (JSON.parse(r.stdout) as { deployment: { resources?: StateResource[] } }).deployment.resources ?? [];
 }
 
@@ -99,7 +85,7 @@ const typeOf = (urn: string): string => urn.split('::')[2]!.split('$').pop()!;
 
 describe('the model as resources (real engine)', () => {
   it('a stack made by the previous release upgrades with 0 replacements and 0 remote commands; hosts move under their sites', async () => {
-    await labPulumi(mesh.lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
+    await labPulumi(mesh().lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
     const old = await exportState();
     expect(ofType(old, T.site), 'the previous layout has no Site').toEqual([]);
     const oldMesh = ofType(old, T.mesh)[0]!.urn;
@@ -107,8 +93,8 @@ describe('the model as resources (real engine)', () => {
     const commandsBefore = ofType(old, T.command).map((c) => nameOf(c.urn)).sort();
     expect(commandsBefore.length).toBeGreaterThanOrEqual(HOSTS.length * 2);
 
-    const sessions = new Map(HOSTS.map((h) => [h, sshSessions(mesh.lab, h)]));
-    const steps = engineSteps((await mesh.up(['--json'])).stdout);
+    const sessions = new Map(HOSTS.map((h) => [h, sshSessions(mesh().lab, h)]));
+    const steps = engineSteps((await mesh().up(['--json'])).stdout);
     expect(steps.length, 'steps the engine reported').toBeGreaterThan(10);
     const changed = steps.filter((s) => s.op !== 'same');
     const byOp = (op: string): string[] => changed.filter((s) => s.op === op).map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`);
@@ -121,7 +107,7 @@ describe('the model as resources (real engine)', () => {
     expect(byOp('create').sort()).toEqual(
       [`${T.site}::e2e-model-site-east`, `${T.site}::e2e-model-site-west`, ...['a~b', 'a~c', 'b~c'].map((k) => `${T.hostPair}::e2e-model-pair-${k}`)].sort(),
     );
-    for (const h of HOSTS) expect(sshSessions(mesh.lab, h), `ssh sessions on ${h}`).toBe(sessions.get(h));
+    for (const h of HOSTS) expect(sshSessions(mesh().lab, h), `ssh sessions on ${h}`).toBe(sessions.get(h));
 
     const now = await exportState();
     const sites = new Map(ofType(now, T.site).map((s) => [nameOf(s.urn), s.urn]));
@@ -134,12 +120,12 @@ describe('the model as resources (real engine)', () => {
     const pems = (rs: readonly StateResource[]) => ofType(rs, CERT).map((c) => `${nameOf(c.urn)} ${String(c.outputs?.['certPem'])}`).sort();
     expect(pems(now)).toEqual(pems(old));
     // And a further up has nothing to do.
-    expect((await mesh.up(['--expect-no-changes'])).code).toBe(0);
+    expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);
 
   it('PSK mode, per-peer: stack export holds a Site per site and a HostPair per pair with their outputs, and no secret in any of them', async () => {
-    mesh.writeInventory({ mesh: { auth: 'psk' } });
-    await mesh.up();
+    mesh().writeInventory({ mesh: { auth: 'psk' } });
+    await mesh().up();
     const state = await exportState();
     const sites = ofType(state, T.site);
     expect(sites.map((s) => [nameOf(s.urn), s.outputs])).toEqual([
@@ -165,8 +151,8 @@ describe('the model as resources (real engine)', () => {
   }, 600_000);
 
   it('compact layout: SitePairs (one per pair of sites) instead of HostPairs', async () => {
-    mesh.writeInventory({ mesh: { layout: 'compact' } });
-    await mesh.up();
+    mesh().writeInventory({ mesh: { layout: 'compact' } });
+    await mesh().up();
     const state = await exportState();
     expect(ofType(state, T.hostPair)).toEqual([]);
     const sitePairs = ofType(state, T.sitePair);

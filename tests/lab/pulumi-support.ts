@@ -21,7 +21,8 @@ import {
   waitFor,
   writeLabInventory,
 } from '../../lab/netns/index.js';
-import { requireLabPrerequisites } from './lab-test-support.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
 
 /** The directories ipsec-mesh may write on a host (docs/delivery.md). */
 export const MESH_DIRS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d'] as const;
@@ -447,4 +448,54 @@ export async function backstopRuleset(lab: Lab, host: string, mesh: string): Pro
 /** Packets the backstop dropped on a host (sum of its drop counters). */
 export function backstopDrops(ruleset: string): number {
   return [...ruleset.matchAll(/counter packets (\d+) bytes \d+ drop/g)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+export interface E2eMeshHooks {
+  /** Before the lab: e.g. building another program the file needs. */
+  readonly prepare?: () => void | Promise<void>;
+  /** After the lab is gone, before the leftovers check. */
+  readonly cleanup?: () => void;
+  /** beforeAll's limit (default 300 s). */
+  readonly setupTimeoutMs?: number;
+}
+
+/**
+ * A file's shared lab with the stack prepared: started before its tests (a missing
+ * prerequisite or a lab that does not come up fails every test, never skips one), destroyed
+ * and torn down after them, then checked to have left nothing behind. Returns the running mesh.
+ */
+export function e2eMeshForFile(
+  spec: LabSpec,
+  inventory: LabInventoryOptions,
+  config: Readonly<Record<string, string>> = {},
+  hooks: E2eMeshHooks = {},
+): () => E2eMesh {
+  let mesh: E2eMesh | undefined;
+  let processes: readonly ProcessRecord[] = [];
+  let setupError: unknown;
+  beforeAll(async () => {
+    try {
+      requireE2ePrerequisites();
+      await hooks.prepare?.();
+      mesh = await E2eMesh.start(spec, inventory, config);
+      processes = mesh.processes;
+    } catch (e) {
+      setupError = e;
+    }
+  }, hooks.setupTimeoutMs ?? 300_000);
+  beforeEach(() => {
+    if (setupError !== undefined) throw setupError;
+  });
+  afterAll(async () => {
+    if (mesh) {
+      await mesh.destroy().catch(() => undefined);
+      await mesh.lab.down();
+    }
+    hooks.cleanup?.();
+    expectNothingLeft(spec.name, processes);
+  }, 300_000);
+  return () => {
+    if (mesh === undefined) throw new Error(`lab ${spec.name} is not up`);
+    return mesh;
+  };
 }
