@@ -10,7 +10,7 @@
 //   enforcement               off | use | require
 //   siteEnforcement           JSON object, site → level
 //   pairEnforcement           JSON list of { hosts: [a, b], enforcement }
-//   certificateGeneration, pskGeneration     whole numbers (rotation)
+//   certificateGeneration, pskGeneration, pskAcceptGeneration   whole numbers (rotation)
 //   certificateValidityHours, certificateRenewBeforeHours, caValidityHours
 //   ca                        JSON { current, previous?, next? } (CA rollover)
 //   installPackages           true | false
@@ -163,6 +163,7 @@ export function readStackSettings(source: ConfigSource, projectDir: string): Sta
       pairEnforcement: pairEnforcement(source),
       certificateGeneration: num(source, 'certificateGeneration'),
       pskGeneration: num(source, 'pskGeneration'),
+      pskAcceptGeneration: num(source, 'pskAcceptGeneration'),
       certificateValidityHours: num(source, 'certificateValidityHours'),
       certificateRenewBeforeHours: num(source, 'certificateRenewBeforeHours'),
       caValidityHours: num(source, 'caValidityHours'),

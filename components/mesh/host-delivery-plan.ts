@@ -81,12 +81,22 @@ export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<s
   });
 }
 
-/** PSK mode: the stdin of the push, carrying the host's pair keys. The caller keeps it secret. */
-export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string): string {
+/**
+ * PSK mode: the stdin of the push, carrying the host's pair keys. The caller keeps it secret.
+ * `acceptMaster`: a rotation's other generation, whose keys are accepted but never signed with.
+ */
+export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string): string {
   const pskFor = pskForPairs(master, plan.meshName);
-  const secrets = renderPskSecrets({ inventory, host: plan.host, pairs, pskFor });
+  const secrets = renderPskSecrets({
+    inventory,
+    host: plan.host,
+    pairs,
+    pskFor,
+    ...(acceptMaster === undefined ? {} : { pskAcceptFor: pskForPairs(acceptMaster, plan.meshName) }),
+  });
   // Each per-peer connection authenticates with its pair's key: fold in a one-way HMAC of it
-  // (never the key), so a PSK rotation renews exactly the SAs whose key changed.
+  // (never the key), so a PSK rotation renews exactly the SAs whose key changed. Only the key
+  // signed with: adding or dropping an accepted generation renews nothing.
   const tokens = new Map<string, string>();
   for (const pair of pairs) {
     if (pair.enforcement === 'off') continue;

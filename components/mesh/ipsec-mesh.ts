@@ -21,6 +21,7 @@ import { MeshArgsError } from './mesh-error.js';
 import { resolveMeshOptions } from './mesh-options.js';
 import { planModelResources, sitePairKey } from './model-plan.js';
 import { MeshHostPair, MeshSite, MeshSitePair } from './model-resources.js';
+import { withoutStackTraces } from './registration-cost.js';
 
 export const IPSEC_MESH_TYPE = 'ipsec-mesh:index:IpsecMesh';
 
@@ -54,6 +55,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
     const cas = new Map<string, CertificateAuthority>();
     let certificate: HostCertificateArgs | undefined;
     let pskMaster: pulumi.Output<string> | undefined;
+    let pskAcceptMaster: pulumi.Output<string> | undefined;
     if (o.certificates !== undefined) {
       const c = o.certificates;
       for (const label of c.ca.trusted) {
@@ -72,12 +74,24 @@ export class IpsecMesh extends pulumi.ComponentResource {
         trusted,
       };
     } else if (o.psk !== undefined) {
-      const master = new random.RandomPassword(
-        `${name}-psk-master`,
-        { length: PSK_MASTER_LENGTH, special: true, overrideSpecial: PSK_MASTER_SPECIALS, keepers: pskMasterKeepers(o.psk.generation) },
-        { parent: this },
+      // One master per generation in use, named by generation: a rotation's generations keep
+      // their resources as their roles move (accepted → signing → gone). The oldest takes over
+      // the single master of stacks made before rotations (named without a generation).
+      const generations = [o.psk.generation, ...(o.psk.acceptGeneration === undefined ? [] : [o.psk.acceptGeneration])];
+      const oldest = Math.min(...generations);
+      const masters = new Map(
+        generations.map((g) => [
+          g,
+          new random.RandomPassword(
+            `${name}-psk-master-g${g}`,
+            { length: PSK_MASTER_LENGTH, special: true, overrideSpecial: PSK_MASTER_SPECIALS, keepers: pskMasterKeepers(g) },
+            { parent: this, ...(g === oldest ? { aliases: [{ name: `${name}-psk-master` }] } : {}) },
+          ),
+        ]),
       );
-      pskMaster = pulumi.secret(master.result);
+      pskMaster = pulumi.secret(masters.get(o.psk.generation)!.result);
+      const accepted = o.psk.acceptGeneration === undefined ? undefined : masters.get(o.psk.acceptGeneration);
+      if (accepted !== undefined) pskAcceptMaster = pulumi.secret(accepted.result);
     }
 
     const model = planModelResources(inventory, o.pairs);
@@ -97,17 +111,21 @@ export class IpsecMesh extends pulumi.ComponentResource {
             installPackages: o.installPackages,
             ...(certificate ? { certificate } : {}),
             ...(pskMaster ? { pskMaster } : {}),
+            ...(pskAcceptMaster ? { pskAcceptMaster } : {}),
           },
           { parent: sites.get(h.site) ?? this, aliases: [{ parent: this }] },
         ),
     );
     const master = pskMaster;
-    this.hostPairResources = new Map(
-      model.hostPairs.map((f) => {
-        // A fingerprint of the key, not the key: made public on purpose (docs/components.md).
-        const fingerprint = master === undefined ? undefined : pulumi.unsecret(master.apply((m) => pairPskFingerprint(derivePairPsk(m, mesh.name, f.a, f.b))));
-        return [f.key, new MeshHostPair(`${name}-pair-${f.key}`, f, fingerprint, { parent: this })];
-      }),
+    this.hostPairResources = withoutStackTraces(
+      () =>
+        new Map(
+          model.hostPairs.map((f) => {
+            // A fingerprint of the key, not the key: made public on purpose (docs/components.md).
+            const fingerprint = master === undefined ? undefined : pulumi.unsecret(master.apply((m) => pairPskFingerprint(derivePairPsk(m, mesh.name, f.a, f.b))));
+            return [f.key, new MeshHostPair(`${name}-pair-${f.key}`, f, fingerprint, { parent: this })];
+          }),
+        ),
     );
     this.sitePairResources = new Map(model.sitePairs.map((f) => [f.key, new MeshSitePair(`${name}-sites-${f.key}`, f, { parent: this })]));
     this.siteResources = sites;

@@ -28,8 +28,18 @@ export interface IpsecMeshArgs {
   certificateGeneration?: number;
   /** CA labels for a rollover: which CA issues, which others are trusted. Default `{ current: 'ca1' }`. */
   ca?: CaRolloverArgs;
-  /** Bump to replace the PSK master secret (and so every pair key). PSK mode only. Default 0. */
+  /**
+   * The PSK generation hosts sign with: bump to replace the PSK master secret (and so every pair
+   * key). PSK mode only. Default 0. Without a flag day: see pskAcceptGeneration.
+   */
   pskGeneration?: number;
+  /**
+   * A second PSK generation whose pair keys hosts also accept from their peers but never sign
+   * with: the transition of a rotation (docs/components.md, *PSK rotation*). Rotate g → g+1 in
+   * three `up`s: `pskAcceptGeneration: g+1`; then `pskGeneration: g+1, pskAcceptGeneration: g`;
+   * then drop pskAcceptGeneration. PSK mode only.
+   */
+  pskAcceptGeneration?: number;
   /** Validity of host certificates in hours. Default 8760 (one year). */
   certificateValidityHours?: number;
   /**

@@ -53,8 +53,10 @@ export interface MeshHostArgs {
   installPackages?: boolean;
   /** Certificate mode. */
   certificate?: HostCertificateArgs;
-  /** PSK mode: the mesh master secret (secret). */
+  /** PSK mode: the mesh master secret (secret) of the generation hosts sign with. */
   pskMaster?: pulumi.Input<string>;
+  /** PSK mode, during a rotation: the other generation's master, whose keys are only accepted. */
+  pskAcceptMaster?: pulumi.Input<string>;
 }
 
 export class MeshHost extends pulumi.ComponentResource {
@@ -145,7 +147,12 @@ export class MeshHost extends pulumi.ComponentResource {
       const inventory = args.inventory;
       const pairs = args.pairs;
       // Derived inside apply from a secret: the keys never exist outside a secret Output.
-      stdin = pulumi.secret(pulumi.output(args.pskMaster).apply((master) => pskPayload(plan, inventory, pairs, master ?? '')));
+      const accept = args.pskAcceptMaster;
+      stdin = pulumi.secret(
+        accept === undefined
+          ? pulumi.output(args.pskMaster).apply((master) => pskPayload(plan, inventory, pairs, master ?? ''))
+          : pulumi.all([args.pskMaster, accept]).apply(([master, acceptMaster]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster)),
+      );
       certificatePem = pulumi.output(undefined);
     }
 

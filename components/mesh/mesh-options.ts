@@ -37,7 +37,12 @@ export interface MeshOptions {
     readonly ca: CaPlan;
   };
   /** PSK mode only. */
-  readonly psk?: { readonly generation: number };
+  readonly psk?: {
+    /** The generation every host signs with (and accepts). */
+    readonly generation: number;
+    /** A generation also accepted from peers, never signed with (a rotation's transition). */
+    readonly acceptGeneration?: number;
+  };
 }
 
 /** Source name of an inventory given as an object (issues name it). */
@@ -102,6 +107,7 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
   const installPackages = optionalBoolean('installPackages', args.installPackages, false);
   const certificateGeneration = optionalNumber('certificateGeneration', args.certificateGeneration);
   const pskGeneration = optionalNumber('pskGeneration', args.pskGeneration);
+  const pskAcceptGeneration = optionalNumber('pskAcceptGeneration', args.pskAcceptGeneration);
   const validity = optionalNumber('certificateValidityHours', args.certificateValidityHours);
   const caValidity = optionalNumber('caValidityHours', args.caValidityHours);
   const renewBefore = optionalNumber('certificateRenewBeforeHours', args.certificateRenewBeforeHours);
@@ -118,11 +124,17 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
     for (const [field, value] of certOnly) {
       if (value !== undefined) throw new MeshArgsError(field, `applies to certificate authentication; the inventory's mesh.auth is psk`);
     }
-    return { inventory, pairs, enabled, installPackages, psk: { generation: validateGeneration('pskGeneration', pskGeneration) } };
+    const generation = validateGeneration('pskGeneration', pskGeneration);
+    if (pskAcceptGeneration === undefined) return { inventory, pairs, enabled, installPackages, psk: { generation } };
+    const acceptGeneration = validateGeneration('pskAcceptGeneration', pskAcceptGeneration);
+    if (acceptGeneration === generation) {
+      throw new MeshArgsError('pskAcceptGeneration', `is the generation hosts already sign with (pskGeneration ${generation}): leave it out, or name the generation you rotate to or from`);
+    }
+    return { inventory, pairs, enabled, installPackages, psk: { generation, acceptGeneration } };
   }
 
-  if (pskGeneration !== undefined) {
-    throw new MeshArgsError('pskGeneration', `applies to psk authentication; the inventory's mesh.auth is ${inventory.mesh.auth}`);
+  for (const [field, value] of [['pskGeneration', pskGeneration], ['pskAcceptGeneration', pskAcceptGeneration]] as const) {
+    if (value !== undefined) throw new MeshArgsError(field, `applies to psk authentication; the inventory's mesh.auth is ${inventory.mesh.auth}`);
   }
   const validityHours = validateValidityHours('certificateValidityHours', validity, DEFAULT_CERTIFICATE_VALIDITY_HOURS);
   const caValidityHours = validateValidityHours('caValidityHours', caValidity, DEFAULT_CA_VALIDITY_HOURS);

@@ -2,6 +2,8 @@
 // (compact layout) as component resources. No provider, no commands: each is one engine
 // registration and one state entry holding the facts model-plan.ts computed. Their
 // registrations carry no inputs (the facts are the outputs), so state holds each fact once.
+// The outputs are registered as plain values, not Outputs: the Node.js SDK captures a stack
+// trace for every Output it serializes, which for 5,000 pairs was ~4 s of a no-change `up`.
 import * as pulumi from '@pulumi/pulumi';
 import type { AddressFamily, AuthMode, Enforcement, Layout } from '../inventory/model.js';
 import type { HostPairFacts, PairFamilyFacts, SiteFacts, SitePairFacts } from './model-plan.js';
@@ -25,11 +27,17 @@ export class MeshSite extends pulumi.ComponentResource {
 
   constructor(name: string, facts: SiteFacts, opts?: pulumi.ComponentResourceOptions) {
     super(SITE_TYPE, name, {}, opts);
-    this.siteName = pulumi.output(facts.name);
-    this.mtu = pulumi.output(facts.mtu);
-    this.prefixes = pulumi.output({ ipv4: [...facts.prefixes.ipv4], ipv6: [...facts.prefixes.ipv6] });
-    this.hosts = pulumi.output([...facts.hosts]);
-    this.registerOutputs({ siteName: this.siteName, mtu: this.mtu, prefixes: this.prefixes, hosts: this.hosts });
+    const outputs = {
+      siteName: facts.name,
+      mtu: facts.mtu,
+      prefixes: { ipv4: [...facts.prefixes.ipv4], ipv6: [...facts.prefixes.ipv6] },
+      hosts: [...facts.hosts],
+    };
+    this.siteName = pulumi.output(outputs.siteName);
+    this.mtu = pulumi.output(outputs.mtu);
+    this.prefixes = pulumi.output(outputs.prefixes);
+    this.hosts = pulumi.output(outputs.hosts);
+    this.registerOutputs(outputs);
   }
 }
 
@@ -62,30 +70,30 @@ export class MeshHostPair extends pulumi.ComponentResource {
 
   constructor(name: string, facts: HostPairFacts, pskFingerprint: pulumi.Output<string> | undefined, opts?: pulumi.ComponentResourceOptions) {
     super(HOST_PAIR_TYPE, name, {}, opts);
-    this.hostA = pulumi.output(facts.a);
-    this.hostB = pulumi.output(facts.b);
-    this.siteA = pulumi.output(facts.siteA);
-    this.siteB = pulumi.output(facts.siteB);
-    this.families = pulumi.output(facts.families.map((f: PairFamilyFacts) => ({ family: f.family, a: f.a, b: f.b })));
-    this.enforcement = pulumi.output(facts.enforcement);
-    this.layout = pulumi.output(facts.layout);
-    this.auth = pulumi.output(facts.auth);
-    this.proposals = pulumi.output([...facts.proposals]);
-    this.espProposals = pulumi.output([...facts.espProposals]);
+    const outputs = {
+      hostA: facts.a,
+      hostB: facts.b,
+      siteA: facts.siteA,
+      siteB: facts.siteB,
+      families: facts.families.map((f: PairFamilyFacts) => ({ family: f.family, a: f.a, b: f.b })),
+      enforcement: facts.enforcement,
+      layout: facts.layout,
+      auth: facts.auth,
+      proposals: [...facts.proposals],
+      espProposals: [...facts.espProposals],
+    };
+    this.hostA = pulumi.output(outputs.hostA);
+    this.hostB = pulumi.output(outputs.hostB);
+    this.siteA = pulumi.output(outputs.siteA);
+    this.siteB = pulumi.output(outputs.siteB);
+    this.families = pulumi.output(outputs.families);
+    this.enforcement = pulumi.output(outputs.enforcement);
+    this.layout = pulumi.output(outputs.layout);
+    this.auth = pulumi.output(outputs.auth);
+    this.proposals = pulumi.output(outputs.proposals);
+    this.espProposals = pulumi.output(outputs.espProposals);
     this.pskFingerprint = pskFingerprint ?? pulumi.output(undefined);
-    this.registerOutputs({
-      hostA: this.hostA,
-      hostB: this.hostB,
-      siteA: this.siteA,
-      siteB: this.siteB,
-      families: this.families,
-      enforcement: this.enforcement,
-      layout: this.layout,
-      auth: this.auth,
-      proposals: this.proposals,
-      espProposals: this.espProposals,
-      pskFingerprint: this.pskFingerprint,
-    });
+    this.registerOutputs(pskFingerprint === undefined ? outputs : { ...outputs, pskFingerprint });
   }
 }
 
@@ -112,25 +120,26 @@ export class MeshSitePair extends pulumi.ComponentResource {
 
   constructor(name: string, facts: SitePairFacts, opts?: pulumi.ComponentResourceOptions) {
     super(SITE_PAIR_TYPE, name, {}, opts);
-    this.siteA = pulumi.output(facts.siteA);
-    this.siteB = pulumi.output(facts.siteB);
-    this.pairs = pulumi.output(facts.pairs);
-    this.families = pulumi.output([...facts.families]);
-    this.enforcement = pulumi.output({ ...facts.enforcement });
-    this.layout = pulumi.output(facts.layout);
-    this.auth = pulumi.output(facts.auth);
-    this.proposals = pulumi.output([...facts.proposals]);
-    this.espProposals = pulumi.output([...facts.espProposals]);
-    this.registerOutputs({
-      siteA: this.siteA,
-      siteB: this.siteB,
-      pairs: this.pairs,
-      families: this.families,
-      enforcement: this.enforcement,
-      layout: this.layout,
-      auth: this.auth,
-      proposals: this.proposals,
-      espProposals: this.espProposals,
-    });
+    const outputs = {
+      siteA: facts.siteA,
+      siteB: facts.siteB,
+      pairs: facts.pairs,
+      families: [...facts.families],
+      enforcement: { ...facts.enforcement },
+      layout: facts.layout,
+      auth: facts.auth,
+      proposals: [...facts.proposals],
+      espProposals: [...facts.espProposals],
+    };
+    this.siteA = pulumi.output(outputs.siteA);
+    this.siteB = pulumi.output(outputs.siteB);
+    this.pairs = pulumi.output(outputs.pairs);
+    this.families = pulumi.output(outputs.families);
+    this.enforcement = pulumi.output(outputs.enforcement);
+    this.layout = pulumi.output(outputs.layout);
+    this.auth = pulumi.output(outputs.auth);
+    this.proposals = pulumi.output(outputs.proposals);
+    this.espProposals = pulumi.output(outputs.espProposals);
+    this.registerOutputs(outputs);
   }
 }

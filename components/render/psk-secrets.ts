@@ -1,5 +1,10 @@
 // The PSK `secrets` file of one host: one `ike-…` section per peer, keyed by both identities
 // so charon picks the pair's own key. Values come in; nothing is generated here.
+//
+// During a rotation each peer also gets an accept-only section keyed by the peer's identity
+// alone. charon signs with the best-matching key — the one naming both identities — but
+// verifies a peer's AUTH against every key that matches (psk_authenticator.c, process()), so a
+// host accepts both generations while signing with one (docs/components.md, *PSK rotation*).
 import type { Host, Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { confValue } from './conf-syntax.js';
@@ -15,6 +20,8 @@ export interface PskSecretsInput {
   readonly pairs: readonly HostPair[];
   /** The pair's key (e.g. derivePairPsk), in swanctl notation: `0x…` hex, `0s…` base64 or text. */
   readonly pskFor: (pair: HostPair) => string;
+  /** A rotation's other generation: the pair's key also accepted from the peer, never signed with. */
+  readonly pskAcceptFor?: (pair: HostPair) => string;
 }
 
 export function renderPskSecrets(input: PskSecretsInput): RenderedFile {
@@ -40,21 +47,20 @@ export function renderPskSecrets(input: PskSecretsInput): RenderedFile {
     if (peer === undefined) {
       throw new RenderError(`peer "${peerName}" is not in the inventory`, { code: 'unknown-host', mesh: m, host: host.name, pair: pair.key });
     }
-    let value: string;
-    try {
-      value = confValue(input.pskFor(pair), 'PSK');
-    } catch (e) {
-      // Never echo the value: only say which pair's key is unusable.
-      if (e instanceof RenderError) throw new RenderError('the PSK is empty or contains control characters', { code: 'bad-value', mesh: m, host: host.name, pair: pair.key });
-      throw e;
+    const checked = (psk: string): string => {
+      try {
+        return confValue(psk, 'PSK');
+      } catch (e) {
+        // Never echo the value: only say which pair's key is unusable.
+        if (e instanceof RenderError) throw new RenderError('the PSK is empty or contains control characters', { code: 'bad-value', mesh: m, host: host.name, pair: pair.key });
+        throw e;
+      }
+    };
+    const peerId = ctx.identityValue(peer);
+    out.push(`\tike-${m}_${peerName} {\n` + `\t\tid-a = ${ownId}\n` + `\t\tid-b = ${peerId}\n` + `\t\tsecret = ${checked(input.pskFor(pair))}\n` + '\t}');
+    if (input.pskAcceptFor !== undefined) {
+      out.push(`\tike-${m}_${peerName}_accept {\n` + `\t\tid = ${peerId}\n` + `\t\tsecret = ${checked(input.pskAcceptFor(pair))}\n` + '\t}');
     }
-    out.push(
-      `\tike-${m}_${peerName} {\n` +
-        `\t\tid-a = ${ownId}\n` +
-        `\t\tid-b = ${ctx.identityValue(peer)}\n` +
-        `\t\tsecret = ${value}\n` +
-        '\t}',
-    );
   }
   out.push('}', '');
   return { path: meshFilePaths(ctx.mesh, host).pskSecrets, content: out.join('\n'), mode: 0o600, secret: true };

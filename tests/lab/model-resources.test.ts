@@ -123,6 +123,27 @@ describe('the model as resources (real engine)', () => {
     expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);
 
+  it('PSK mode: a stack made by the previous release upgrades with 0 replacements and 0 remote commands; its master becomes generation 0\'s', async () => {
+    mesh().writeInventory({ mesh: { auth: 'psk' } });
+    await labPulumi(mesh().lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
+    const old = await exportState();
+    const PASSWORD = 'random:index/randomPassword:RandomPassword';
+    expect(ofType(old, PASSWORD).map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master']);
+    const secrets = new Map(HOSTS.map((h) => [h, mesh().lab.readHostFile(h, '/etc/swanctl/conf.d/ipsec-mesh_e2e-model_secrets.conf')]));
+    const sessions = new Map(HOSTS.map((h) => [h, sshSessions(mesh().lab, h)]));
+
+    const changed = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
+    expect(changed.filter((s) => s.op !== 'create').map((s) => `${s.op} ${s.urn}`), 'steps other than create').toEqual([]);
+    expect(changed.map((s) => typeOf(s.urn)).filter((t) => t !== T.site && t !== T.hostPair), 'created besides the model').toEqual([]);
+    for (const h of HOSTS) expect(sshSessions(mesh().lab, h), `ssh sessions on ${h}`).toBe(sessions.get(h));
+    const now = await exportState();
+    const master = ofType(now, PASSWORD);
+    expect(master.map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master-g0']);
+    // The same secret carried over (its state ciphertext is re-encrypted each time): every host's keys unchanged.
+    for (const h of HOSTS) expect(mesh().lab.readHostFile(h, '/etc/swanctl/conf.d/ipsec-mesh_e2e-model_secrets.conf'), h).toBe(secrets.get(h));
+    expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
+  }, 600_000);
+
   it('PSK mode, per-peer: stack export holds a Site per site and a HostPair per pair with their outputs, and no secret in any of them', async () => {
     mesh().writeInventory({ mesh: { auth: 'psk' } });
     await mesh().up();

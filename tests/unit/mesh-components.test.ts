@@ -324,7 +324,7 @@ describe('PSK mode', () => {
     expect(run.custom(T.signed)).toHaveLength(0);
     expect(run.components(T.ca)).toHaveLength(0);
     expect(run.custom()).toHaveLength(1 + 4);
-    const master = unwrap(run.one(T.password, 'm-psk-master').inputs) as Record<string, unknown>;
+    const master = unwrap(run.one(T.password, 'm-psk-master-g0').inputs) as Record<string, unknown>;
     expect(master.length).toBeGreaterThanOrEqual(64);
     expect(master.keepers).toEqual({ generation: '0' });
   });
@@ -362,7 +362,17 @@ describe('PSK mode', () => {
 
   it('rotates every pair key by bumping the generation (keepers)', async () => {
     const { run } = await build({ auth: 'psk' }, { pskGeneration: 3 });
-    expect((unwrap(run.one(T.password, 'm-psk-master').inputs) as Record<string, unknown>).keepers).toEqual({ generation: '3' });
+    expect((unwrap(run.one(T.password, 'm-psk-master-g3').inputs) as Record<string, unknown>).keepers).toEqual({ generation: '3' });
+  });
+
+  it('rotation: one master per generation in use, the oldest aliased to the single master of older stacks', async () => {
+    for (const [generation, accept] of [[3, 4], [4, 3]] as const) {
+      const { run } = await build({ auth: 'psk' }, { pskGeneration: generation, pskAcceptGeneration: accept });
+      expect(run.custom(T.password).map((r) => r.name).sort()).toEqual(['m-psk-master-g3', 'm-psk-master-g4']);
+      expect((unwrap(run.one(T.password, 'm-psk-master-g4').inputs) as Record<string, unknown>).keepers).toEqual({ generation: '4' });
+      expect(constructionOf(run, 'm-psk-master-g3').aliases).toEqual([{ name: 'm-psk-master' }]);
+      expect(constructionOf(run, 'm-psk-master-g4').aliases).toEqual([]);
+    }
   });
 
   it('prints nothing of a PSK push and keeps its outputs secret', async () => {

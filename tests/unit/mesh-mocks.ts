@@ -26,6 +26,7 @@ export interface Construction {
   readonly parent: pulumi.Resource | undefined;
   readonly dependsOn: readonly pulumi.Resource[];
   readonly additionalSecretOutputs: readonly string[];
+  readonly aliases: readonly unknown[];
   readonly resource: pulumi.Resource;
 }
 
@@ -133,6 +134,7 @@ export async function startMocks(): Promise<MockRun> {
       parent: a.opts.parent,
       dependsOn: deps === undefined ? [] : Array.isArray(deps) ? (deps as pulumi.Resource[]) : [deps as pulumi.Resource],
       additionalSecretOutputs: (a.opts as pulumi.CustomResourceOptions).additionalSecretOutputs ?? [],
+      aliases: (a.opts.aliases ?? []) as unknown[],
       resource: a.resource,
     });
     return undefined;

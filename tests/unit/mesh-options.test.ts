@@ -42,6 +42,15 @@ describe('resolveMeshOptions', () => {
     expect(() => resolveMeshOptions({ inventory: meshInventory(), ssh, pskGeneration: 1 })).toThrow(/pskGeneration: applies to psk/);
   });
 
+  it('PSK rotation: an accepted generation beside the signing one, never the same one, PSK mode only', () => {
+    const inventory = meshInventory({ auth: 'psk' });
+    expect(resolveMeshOptions({ inventory, ssh, pskAcceptGeneration: 1 }).psk).toEqual({ generation: 0, acceptGeneration: 1 });
+    expect(resolveMeshOptions({ inventory, ssh, pskGeneration: 1, pskAcceptGeneration: 0 }).psk).toEqual({ generation: 1, acceptGeneration: 0 });
+    expect(() => resolveMeshOptions({ inventory, ssh, pskGeneration: 2, pskAcceptGeneration: 2 })).toThrow(/pskAcceptGeneration: is the generation hosts already sign with/);
+    expect(() => resolveMeshOptions({ inventory, ssh, pskAcceptGeneration: -1 })).toThrow(/pskAcceptGeneration: must be a whole number/);
+    expect(() => resolveMeshOptions({ inventory: meshInventory(), ssh, pskAcceptGeneration: 1 })).toThrow(/pskAcceptGeneration: applies to psk/);
+  });
+
   it('renewal window: 720 h by default, a quarter of a short validity, and never as long as the validity', () => {
     const cert = (extra: Partial<IpsecMeshArgs>) => resolveMeshOptions({ inventory: meshInventory(), ssh, ...extra }).certificates!;
     expect(cert({}).renewBeforeHours).toBe(720);

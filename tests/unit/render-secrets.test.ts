@@ -32,6 +32,17 @@ describe('renderPskSecrets', () => {
     });
   });
 
+  it('during a rotation adds an accept-only section per peer, keyed by the peer alone (charon never signs with it)', () => {
+    const accepted = (p: HostPair): string => `accept-${p.key}`;
+    const f = renderPskSecrets({ inventory, host: HOSTS[0]!, pairs: pairsOf(pairs, 'alpha'), pskFor: marked, pskAcceptFor: accepted });
+    const secrets = parseConf(f.content).sections.get('secrets')!;
+    expect(secrets.order).toEqual(['ike-prod_bravo', 'ike-prod_bravo_accept', 'ike-prod_charlie', 'ike-prod_charlie_accept']);
+    const pair = pairs.find((p) => p.key === 'alpha~bravo')!;
+    expect(Object.fromEntries(secrets.sections.get('ike-prod_bravo')!.values)).toEqual({ 'id-a': 'alpha.dc1.mesh.example', 'id-b': 'bravo.dc1.mesh.example', secret: marked(pair) });
+    // Only the peer's identity: the signing section (both identities) always matches better.
+    expect(Object.fromEntries(secrets.sections.get('ike-prod_bravo_accept')!.values)).toEqual({ id: 'bravo.dc1.mesh.example', secret: accepted(pair) });
+  });
+
   it('gives both ends of a pair the same key under the same identities (derived with derivePairPsk)', () => {
     const master = 'm'.repeat(48);
     const pskFor = (p: HostPair) => derivePairPsk(master, 'prod', p.a, p.b);
