@@ -4,6 +4,7 @@
 // tests run both on the same fixtures and compare actions and metrics line for line.
 import type { AddressFamily } from '../inventory/model.js';
 import { hostPrefix, type XfrmPolicy, type XfrmState } from './liveness-xfrm.js';
+import type { MonitoredCertificate } from './monitor-certificates.js';
 import type { IkeSaStatus } from './swanctl-status.js';
 
 /** How the connection starts (docs/render.md): traps, the one `use` initiator, or its responder. */
@@ -248,6 +249,8 @@ export interface LivenessMetricsInput {
   /** Actions taken since the counters were last reset (the monitor keeps them in /run). */
   readonly actionsTotal: { readonly initiate: number; readonly terminate: number };
   readonly now: number;
+  /** The host's certificate and the mesh CAs charon holds (certificate mode; none with PSKs). */
+  readonly certificates?: readonly MonitoredCertificate[];
 }
 
 /** The metric families the monitor writes, in file order: name, type, help. */
@@ -267,6 +270,8 @@ export const LIVENESS_METRICS: readonly (readonly [string, 'gauge' | 'counter', 
   ['ipsec_mesh_xfrm_stat_total', 'counter', 'Counters of /proc/net/xfrm_stat (host-wide).'],
   ['ipsec_mesh_monitor_actions_total', 'counter', 'CHILD_SAs initiated and halflings closed by the monitor since boot.'],
   ['ipsec_mesh_monitor_last_run_timestamp_seconds', 'gauge', 'When the monitor last ran (epoch seconds).'],
+  ['ipsec_mesh_certificate_expiry_timestamp_seconds', 'gauge', 'notAfter of the host certificate and of each mesh CA charon holds (epoch seconds).'],
+  ['ipsec_mesh_certificate_expires_in_seconds', 'gauge', 'Seconds until that certificate expires (negative once expired).'],
 ];
 
 /** Prometheus text exposition of one monitor run (what the on-host script writes, byte for byte). */
@@ -275,6 +280,8 @@ export function formatLivenessMetrics(m: LivenessMetricsInput): string {
   const b = (v: boolean): string => (v ? '1' : '0');
   const labels = (r: LivenessRow): string => `mesh="${m.mesh}",peer="${r.target.peer}",family="${r.target.family}",enforcement="${r.target.enforcement}"`;
   const rows = m.decision.rows;
+  const certs = m.certificates ?? [];
+  const certLabels = (c: MonitoredCertificate): string => `mesh="${m.mesh}",role="${c.role}",subject="${c.subject}"`;
   const samples: Record<string, string[]> = {
     ipsec_mesh_ike_established: rows.map((r) => `{${labels(r)}} ${b(r.ikeEstablished)}`),
     ipsec_mesh_ike_sas: rows.map((r) => `{${labels(r)}} ${r.ikeSas}`),
@@ -300,6 +307,8 @@ export function formatLivenessMetrics(m: LivenessMetricsInput): string {
     ipsec_mesh_xfrm_stat_total: [...(m.xfrmStat ?? new Map<string, number>())].map(([k, v]) => `{mesh="${m.mesh}",counter="${k}"} ${v}`),
     ipsec_mesh_monitor_actions_total: [`{mesh="${m.mesh}",action="initiate"} ${m.actionsTotal.initiate}`, `{mesh="${m.mesh}",action="terminate"} ${m.actionsTotal.terminate}`],
     ipsec_mesh_monitor_last_run_timestamp_seconds: [`{mesh="${m.mesh}"} ${m.now}`],
+    ipsec_mesh_certificate_expiry_timestamp_seconds: certs.map((c) => `{${certLabels(c)}} ${c.notAfter}`),
+    ipsec_mesh_certificate_expires_in_seconds: certs.map((c) => `{${certLabels(c)}} ${c.notAfter - m.now}`),
   };
   for (const [name, type, help] of LIVENESS_METRICS) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);

@@ -7,6 +7,7 @@
 // liveness-check.ts (decideLiveness / formatLivenessMetrics), written in awk: the unit tests
 // run both on the same inputs and compare. No secret is in the script, and `ip xfrm state`
 // output (which carries the keys) is filtered in a pipe, never stored.
+import { meshCaSubjectPrefix } from './monitor-certificates.js';
 import { DEFAULT_LIVENESS_SETTINGS, LIVENESS_METRICS, type LivenessSettings, type LivenessTarget } from './liveness-check.js';
 
 /** A monitor cannot be rendered from these inputs (a name or address unsafe in the script). */
@@ -166,7 +167,8 @@ function metricsHeaders(): string {
 
 // The decision (OUT=actions) and the metrics file (OUT=metrics) from the merged records:
 // T targets, I/C charon, S/SADFAIL, P/SPDFAIL, R retry state, X confirmed suspects,
-// XS xfrm_stat counters, K action counters. Mirrors decideLiveness / formatLivenessMetrics.
+// XS xfrm_stat counters, K action counters, CE certificates. Mirrors decideLiveness /
+// formatLivenessMetrics.
 const DECIDE_AWK = String.raw`
 BEGIN {
   sadok = 1; spdok = 1
@@ -187,6 +189,7 @@ $1 == "R" { rseen[$2] = 1; rtries[$2] = $3; rlast[$2] = $4; rn++; rconn[rn] = $2
 $1 == "X" { conf[$2] = 1; next }
 $1 == "XS" { xsn++; xsname[xsn] = $2; xsval[xsn] = $3; next }
 $1 == "K" { kcount[$2] = $3; next }
+$1 == "CE" { cen++; cerole[cen] = $2; cena[cen] = $3; s = $0; sub(/^CE [a-z]+ [0-9]+ /, "", s); cesubj[cen] = s; next }
 END {
   if (!CHARON) {
     if (OUT == "actions") { for (i = 1; i <= rn; i++) print "RS", rconn[i], rtries[rconn[i]], rlast[rconn[i]]; print "SUM", tn + 0, 0, 0, 0, 0 }
@@ -269,7 +272,40 @@ function metrics(rows,   i, n) {
   n = "ipsec_mesh_monitor_actions_total"; hdr(n)
   printf "%s{mesh=\"%s\",action=\"initiate\"} %.0f\n%s{mesh=\"%s\",action=\"terminate\"} %.0f\n", n, MESH, kcount["initiate"] + 0, n, MESH, kcount["terminate"] + 0
   n = "ipsec_mesh_monitor_last_run_timestamp_seconds"; hdr(n); printf "%s{mesh=\"%s\"} %s\n", n, MESH, NOW
+  n = "ipsec_mesh_certificate_expiry_timestamp_seconds"; hdr(n)
+  for (i = 1; i <= cen; i++) printf "%s{mesh=\"%s\",role=\"%s\",subject=\"%s\"} %s\n", n, MESH, cerole[i], cesubj[i], cena[i]
+  n = "ipsec_mesh_certificate_expires_in_seconds"; hdr(n)
+  for (i = 1; i <= cen; i++) printf "%s{mesh=\"%s\",role=\"%s\",subject=\"%s\"} %.0f\n", n, MESH, cerole[i], cesubj[i], cena[i] - NOW
 }
+`;
+
+// `swanctl --list-certs --type x509 --utc` → "CE <host|ca> <notAfter epoch> <subject>" for the
+// host's own certificate (end entity with its private key) and the mesh's CAs (subject prefix
+// CAPFX). Mirrors parseMonitoredCertificates; dates by days-from-civil (mawk has no mktime).
+const CERTS_AWK = String.raw`
+function epoch(mon, d, hms, y,   m, t, era, yoe, doy, doe) {
+  m = index("JanFebMarAprMayJunJulAugSepOctNovDec", mon)
+  if (m == 0 || (m - 1) % 3 != 0 || y !~ /^[0-9][0-9][0-9][0-9]$/ || split(hms, t, ":") != 3) return ""
+  m = (m + 2) / 3
+  if (m <= 2) y--
+  era = int(y / 400); yoe = y - era * 400
+  doy = int((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1
+  doe = yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy
+  return (era * 146097 + doe - 719468) * 86400 + t[1] * 3600 + t[2] * 60 + t[3]
+}
+function flush(   role) {
+  if (subj != "" && na != "") {
+    role = ""
+    if (ca) { if (index(subj, CAPFX) == 1) role = "ca" } else if (priv) role = "host"
+    if (role != "") { gsub(/["\\]/, "", subj); printf "CE %s %.0f %s\n", role, na, subj }
+  }
+  subj = ""; na = ""
+}
+/^List of / { flush(); ca = ($0 ~ /CA Certificates$/); next }
+/^  subject:  "/ { flush(); subj = substr($0, 14); sub(/"$/, "", subj); priv = 0; next }
+/^ +not after  / { if ($6 == "UTC") { y = $7; sub(/,$/, "", y); na = epoch($3, $4 + 0, $5, y) } next }
+/has private key/ { priv = 1 }
+END { flush() }
 `;
 
 const XFRM_STAT_AWK = String.raw`$1 ~ /^[A-Za-z][A-Za-z0-9]*$/ && $2 ~ /^[0-9]+$/ && NF == 2 { print "XS", $1, $2 }`;
@@ -306,6 +342,7 @@ PATH=$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 H=${opts.host}
 M=${opts.mesh}
+CAPFX='${meshCaSubjectPrefix(opts.mesh)}'
 MODE=timer
 ACT=1
 R=
@@ -364,6 +401,9 @@ AWK
 cat > "$W/spd.awk" <<"AWK"
 ${SPD_AWK}
 AWK
+cat > "$W/certs.awk" <<"AWK"
+${CERTS_AWK}
+AWK
 cat > "$W/decide.awk" <<"AWK"
 ${decide}
 AWK
@@ -376,10 +416,11 @@ read_sources() {
   STAT=0
   : > "$W/in.stat"
   if [ -r "$R/proc/net/xfrm_stat" ] && awk '${XFRM_STAT_AWK}' "$R/proc/net/xfrm_stat" > "$W/in.stat"; then STAT=1; fi
+  { run_t swanctl --list-certs --type x509 --utc 2>/dev/null || :; } | awk -v CAPFX="$CAPFX" -f "$W/certs.awk" > "$W/in.certs"
 }
 decide() { # $1 = pass (1, or 2 with the confirmed suspects), $2 = actions|metrics, then the record files
   p=$1; o=$2; shift 2
-  cat "$W/targets" "$W/in.sas" "$W/in.sad" "$W/in.spd" "$W/in.stat" "$@" |
+  cat "$W/targets" "$W/in.sas" "$W/in.sad" "$W/in.spd" "$W/in.stat" "$W/in.certs" "$@" |
     awk -v MESH="$M" -v NOW="$NOW" -v MODE="$MODE" -v PASS="$p" -v OUT="$o" -v CHARON="$CHARON" -v STAT="$STAT" \\
       -v BASE="$BACKOFF_BASE" -v MAX="$BACKOFF_MAX" -v MAXINIT="$MAX_INIT" -v MAXTERM="$MAX_TERM" -f "$W/decide.awk"
 }

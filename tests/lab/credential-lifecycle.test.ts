@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { collectCertificateExpiry } from '../../components/operations/certificate-expiry.js';
+import { monitorPaths } from '../../components/operations/monitor-script.js';
 import { labPulumi } from '../../lab/lab-pulumi.js';
 import { threeHostSpec } from './lab-test-support.js';
 import { e2eMeshForFile, expectedPairKeys, hostCertificate, keysUpOnBothEnds, negotiate, saIdentity, establishedSas } from './pulumi-support.js';
@@ -86,6 +87,21 @@ describe('host certificate renewal (real engine, upstream tls provider)', () => 
       expect(own[0]!.secondsLeft).toBeGreaterThan(40 * 3_600);
       expect(r.certificates!.filter((c) => c.role === 'ca').map((c) => c.subject), `${r.host}: the CA`).toEqual([`O=ipsec-mesh, CN=${LAB} mesh CA ca1`]);
     }
+    // The liveness monitor the stack pushed exports the same expiries, read from charon.
+    const certAfter = new X509Certificate(after.pem);
+    const run = await mesh().lab.exec('a', ['sh', monitorPaths(LAB).script, '--no-act', '--textfile-dir', '/run']);
+    expect(run.code, run.stderr).toBe(0);
+    const metrics = mesh().lab.readHostFile('a', `/run/${monitorPaths(LAB).metricsFile}`);
+    const sample = (name: string, role: string): number[] =>
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{mesh="${LAB}",role="${role}",`))
+        .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+    expect(sample('ipsec_mesh_certificate_expiry_timestamp_seconds', 'host'), metrics).toEqual([new Date(certAfter.validTo).getTime() / 1000]);
+    const caPem = mesh().lab.readHostFile('a', `/etc/swanctl/x509ca/ipsec-mesh_${LAB}_ca_ca1.pem`);
+    expect(sample('ipsec_mesh_certificate_expiry_timestamp_seconds', 'ca')).toEqual([new Date(new X509Certificate(caPem).validTo).getTime() / 1000]);
+    const left = sample('ipsec_mesh_certificate_expires_in_seconds', 'host')[0]!;
+    expect(Math.abs(left - (new Date(certAfter.validTo).getTime() - Date.now()) / 1000)).toBeLessThan(120);
     // Renewed, so out of the window again.
     expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);

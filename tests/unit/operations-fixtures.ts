@@ -180,6 +180,7 @@ case "$1" in
     if [ -f "$SB/initiate-fails" ]; then echo "initiate failed: establishing CHILD_SA failed" >&2; exit 1; fi
     echo "initiate completed successfully" ;;
   --terminate) echo "terminate completed successfully" ;;
+  --list-certs) if [ -f "$SB/certs.txt" ]; then cat "$SB/certs.txt"; fi ;;
 esac
 exit 0
 `;

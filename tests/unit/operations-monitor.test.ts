@@ -11,6 +11,7 @@ import {
 } from '../../components/operations/liveness-check.js';
 import { parseXfrmPolicy, parseXfrmStat, parseXfrmState } from '../../components/operations/liveness-xfrm.js';
 import { MonitorScriptError, monitorPaths, monitorScript } from '../../components/operations/monitor-script.js';
+import { parseMonitoredCertificates } from '../../components/operations/monitor-certificates.js';
 import { parseListSas } from '../../components/operations/swanctl-status.js';
 import { FAKE_KEY, type IkeFixture, MonitorSandbox, type PolicyFixture, type SaFixture, prettySas, xfrmPolicyText, xfrmStatText, xfrmStateText } from './operations-fixtures.js';
 
@@ -129,9 +130,10 @@ function expected(f: Fixture, mode: 'timer' | 'after-load', retries: ReadonlyMap
   return decideLiveness({ ...base, sas: parseListSas(f.sas2 ?? f.sas), confirmed: new Set(suspects) });
 }
 
-function metricsFor(f: Fixture, d: LivenessDecision, totals: { initiate: number; terminate: number }): string {
+function metricsFor(f: Fixture, d: LivenessDecision, totals: { initiate: number; terminate: number }, certificates?: string): string {
   const sad = parseXfrmState(f.sad);
   return formatLivenessMetrics({
+    ...(certificates === undefined ? {} : { certificates: parseMonitoredCertificates(certificates, MESH) }),
     mesh: MESH,
     decision: d,
     targets: TARGETS.length,
@@ -182,6 +184,66 @@ function retryFile(): Map<string, RetryState> {
   }
   return m;
 }
+
+// `swanctl --list-certs --type x509 --utc` as strongSwan prints it (certificate_printer.c): the
+// host's own certificate (private key held), a peer's cached one, the mesh CA, another CA.
+const LIST_CERTS = `
+List of X.509 End Entity Certificates
+
+  subject:  "CN=a.dc1.mesh.example"
+  issuer:   "O=ipsec-mesh, CN=m mesh CA ca1"
+  validity:  not before Dec 06 05:09:00 UTC 2026, ok
+             not after  Mar 01 00:00:00 UTC 2028, ok (expires in 450 days)
+  serial:    5f:12
+  altNames:  a.dc1.mesh.example, 198.51.100.10
+  flags:     
+  pubkey:    ECDSA 384 bits, has private key
+  keyid:     aa:bb
+  subjkey:   cc:dd
+
+  subject:  "CN=b.dc1.mesh.example"
+  issuer:   "O=ipsec-mesh, CN=m mesh CA ca1"
+  validity:  not before Dec 06 05:09:00 UTC 2026, ok
+             not after  Dec 06 05:09:00 UTC 2027, ok (expires in 364 days)
+  pubkey:    ECDSA 384 bits
+
+List of X.509 CA Certificates
+
+  subject:  "O=ipsec-mesh, CN=m mesh CA ca1"
+  issuer:   "O=ipsec-mesh, CN=m mesh CA ca1"
+  validity:  not before Jan 31 23:59:59 UTC 2024, ok
+             not after  Feb 29 12:30:45 UTC 2036, ok (expires in 3372 days)
+  flags:     CA CRLSign self-signed 
+  pubkey:    ECDSA 384 bits
+
+  subject:  "O=Operator \\"old\\", CN=operator CA"
+  issuer:   "O=Operator, CN=operator CA"
+  validity:  not before Jan 01 00:00:00 UTC 2020, ok
+             not after  Jan 01 00:00:00 UTC 2030, ok (expires in 1121 days)
+  pubkey:    RSA 2048 bits
+`;
+
+describe('certificate expiry in the metrics', () => {
+  it('reads the host certificate and the mesh CA (not peers, not other CAs), dates exact to the second', () => {
+    expect(parseMonitoredCertificates(LIST_CERTS, MESH)).toEqual([
+      { role: 'host', subject: 'CN=a.dc1.mesh.example', notAfter: Date.UTC(2028, 2, 1) / 1000 },
+      { role: 'ca', subject: 'O=ipsec-mesh, CN=m mesh CA ca1', notAfter: Date.UTC(2036, 1, 29, 12, 30, 45) / 1000 },
+    ]);
+    expect(parseMonitoredCertificates(LIST_CERTS, 'other')).toHaveLength(1);
+  });
+
+  it.each([['/bin/sh'], ['/bin/bash']])('the script (%s) writes the same expiry lines as formatLivenessMetrics', (shell) => {
+    sb.write('../certs.txt', LIST_CERTS);
+    const d = expected(FIXTURE, 'timer');
+    const r = sb.run(SCRIPT, ['--no-act'], shell);
+    expect(r.code, r.stderr).toBe(0);
+    const text = sb.read(`metrics/ipsec_mesh_${MESH}.prom`);
+    expect(text).toBe(metricsFor(FIXTURE, d, { initiate: 0, terminate: 0 }, LIST_CERTS));
+    expect(text).toContain(`ipsec_mesh_certificate_expires_in_seconds{mesh="m",role="host",subject="CN=a.dc1.mesh.example"} ${Date.UTC(2028, 2, 1) / 1000 - NOW}`);
+    expect(text).toContain(`ipsec_mesh_certificate_expiry_timestamp_seconds{mesh="m",role="ca",subject="O=ipsec-mesh, CN=m mesh CA ca1"} ${Date.UTC(2036, 1, 29, 12, 30, 45) / 1000}`);
+    expect(sb.log()).toContain('swanctl --list-certs --type x509 --utc');
+  });
+});
 
 describe('monitor script vs decideLiveness on the same fixtures', () => {
   it.each([['/bin/sh'], ['/bin/bash']])('timer run (%s): same actions, retry state, warnings and metrics file', (shell) => {
