@@ -299,18 +299,43 @@ esac
 grep -vxF -f "$W/new.conns" "$W/old.conns" > "$W/gone.conns"
 terminate_sas "$W/gone.conns"
 orphans=$terminated
-# IKE_SAs of changed connections that were up before the load (old configuration), one at a time.
+# IKE_SAs of changed connections that were up before the load (old configuration), one
+# connection at a time, make before break: a per-peer connection first gets a new IKE_SA and
+# CHILD_SA on the new configuration (the kernel sends on the newest SA), then the old ones are
+# closed, so traffic never waits for a negotiation. Compact connections (many peers) and a
+# make that fails are closed all the same: the old configuration must go. Both ends of a pair
+# may renew at once and leave two new IKE_SAs: the end whose name sorts first keeps the newest.
 renewed=0
+made=0
 if [ -s "$W/renew.ids" ]; then
   ike_ids "$W/changed.conns" > "$W/renew.now"
-  while read -r c id; do
-    grep -qxF "$c $id" "$W/renew.now" || continue
-    if swanctl --terminate --ike-id "$id" --force > "$W/terminate.out" 2>&1; then
-      renewed=$((renewed + 1))
-    else
-      say "could not terminate IKE_SA $id of $c: $(tr "\\n" " " < "$W/terminate.out")"
+  cut -d" " -f1 "$W/renew.ids" | LC_ALL=C sort -u > "$W/renew.conns"
+  while read -r c; do
+    rest=\${c#"$M"_}; peer=\${rest%_v[46]}
+    [ "$peer" = "$rest" ] && peer= # compact: <mesh>_v4, no peer in the name
+    if [ -n "$peer" ]; then
+      if swanctl --initiate --ike "$c" --child "$c" --timeout 10 > "$W/make.out" 2>&1; then
+        made=$((made + 1))
+      else
+        say "could not set up a new IKE_SA for $c before closing the old one (traffic waits for the next negotiation): $(tail -n 1 "$W/make.out")"
+      fi
     fi
-  done < "$W/renew.ids"
+    while read -r cc id; do
+      [ "$cc" = "$c" ] || continue
+      grep -qxF "$c $id" "$W/renew.now" || continue
+      if swanctl --terminate --ike-id "$id" --force > "$W/terminate.out" 2>&1; then
+        renewed=$((renewed + 1))
+      else
+        say "could not terminate IKE_SA $id of $c: $(tr "\\n" " " < "$W/terminate.out")"
+      fi
+    done < "$W/renew.ids"
+    if [ -n "$peer" ] && awk "BEGIN { exit !(ARGV[1] < ARGV[2]) }" "$H" "$peer"; then
+      printf "%s\\n" "$c" > "$W/one.conn"
+      ike_ids "$W/one.conn" | sort -k2,2n | sed "\\$d" | while read -r cc id; do
+        swanctl --terminate --ike-id "$id" --force > /dev/null 2>&1 || :
+      done
+    fi
+  done < "$W/renew.conns"
 fi
 
 # 8. Units of the liveness monitor: reload systemd when one changed, keep the timers enabled.
@@ -346,7 +371,7 @@ changed=$(grep -c . "$W/changed")
 conns=$(grep -c . "$W/new.conns")
 loaded=$(grep "^successfully loaded" "$W/apply.out" | tr "\\n" ";" | sed "s/;$//")
 if [ -n "$backstop_new" ]; then backstop="require backstop loaded ($NFT_TABLE)"; else backstop="no require backstop"; fi
-echo "$H: mesh $M: $changed file(s) written, $unchanged unchanged, $removed removed; $conns connection(s) configured; $backstop; $orphans orphaned IKE_SA(s) closed; $renewed IKE_SA(s) of $(grep -c . "$W/changed.conns") changed connection(s) closed; strongSwan reloaded ($loaded)"
+echo "$H: mesh $M: $changed file(s) written, $unchanged unchanged, $removed removed; $conns connection(s) configured; $backstop; $orphans orphaned IKE_SA(s) closed; $renewed IKE_SA(s) of $(grep -c . "$W/changed.conns") changed connection(s) closed ($made new first); strongSwan reloaded ($loaded)"
 `;
 
 /** The command string of a push (create or update). Deterministic; contains no secret. */

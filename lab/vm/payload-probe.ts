@@ -75,7 +75,8 @@ export async function probePayload(lab: VmLab, opts: PayloadProbeOptions): Promi
   if (listen) {
     // Read what arrived, then stop the receiver: the next probe binds the same port.
     const r = await lab.exec(opts.to, ['sh', '-c', `cat ${sinkFile}; kill $(cat ${sinkFile}.bound) 2>/dev/null; rm -f ${sinkFile}*`]);
-    received = r.stdout.split('\n').filter((l) => l === payload).length;
+    // Each line is the payload and the datagram's sequence number (imlab-udp-send).
+    received = r.stdout.split('\n').filter((l) => l.startsWith(`${payload} `)).length;
   }
   return {
     from: opts.from,

@@ -161,7 +161,7 @@ describe('a push renews exactly the IKE_SAs of the connections it changed (PSK, 
     const rb = expectOk(await sshRun(lab, 'b', push('b'), changed.get('b')!));
     expect(rb.stdout).toContain('0 IKE_SA(s) of 0 changed connection(s) closed');
     const rc = expectOk(await sshRun(lab, 'c', push('c'), changed.get('c')!));
-    expect(rc.stdout).toMatch(/; [0-2] IKE_SA\(s\) of 2 changed connection\(s\) closed;/);
+    expect(rc.stdout).toMatch(/; [0-2] IKE_SA\(s\) of 2 changed connection\(s\) closed \([0-2] new first\);/);
     for (const [h, p] of changed) payloads.set(h, p);
 
     const gone = await waitFor(async () => {

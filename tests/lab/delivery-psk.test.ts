@@ -144,7 +144,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
       const cmd = push(h, 'create');
       for (const s of p.secrets) expect(cmd).not.toContain(s);
       const r = expectOk(await sshRun(lab, h, cmd, p.payload));
-      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh ${MESH}: 5 file\\(s\\) written, 0 unchanged, 0 removed; ${p.bundle.connections.length} connection\\(s\\) configured; require backstop loaded \\(inet ipsec-mesh_${MESH}\\); 0 orphaned IKE_SA\\(s\\) closed; 0 IKE_SA\\(s\\) of 0 changed connection\\(s\\) closed; strongSwan reloaded \\(successfully loaded ${p.desc.connections.length + 2} connections, 0 unloaded\\)\\n$`));
+      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh ${MESH}: 5 file\\(s\\) written, 0 unchanged, 0 removed; ${p.bundle.connections.length} connection\\(s\\) configured; require backstop loaded \\(inet ipsec-mesh_${MESH}\\); 0 orphaned IKE_SA\\(s\\) closed; 0 IKE_SA\\(s\\) of 0 changed connection\\(s\\) closed \\(0 new first\\); strongSwan reloaded \\(successfully loaded ${p.desc.connections.length + 2} connections, 0 unloaded\\)\\n$`));
       for (const s of p.secrets) {
         expect(r.stdout).not.toContain(s);
         expect(r.stderr).not.toContain(s);

@@ -215,15 +215,18 @@ describe('push', () => {
     const files = [file(CONF, 'connections { changed }\n'), ...bundle().files.slice(1)];
     const r = ok(sb.run(update, encodePayload(bundle({ files, connections: [...conns, 'prod_cp4_v4'], fingerprints: next }))));
     const log = sb.log();
-    // The SAs up before the load, by unique id (listing order), one swanctl call after the other, after the load.
-    expect(log.filter((l) => l.startsWith('swanctl --terminate'))).toEqual([
+    // Per changed connection (by name), after the load, one swanctl call after the other: a new
+    // IKE_SA first (make before break), then the SAs it had before the load, by unique id.
+    expect(log.filter((l) => /^swanctl --(terminate|initiate)/.test(l))).toEqual([
+      'swanctl --initiate --ike prod_cp3_v4 --child prod_cp3_v4 --timeout 10',
       'swanctl --terminate --ike-id 3 --force',
-      'swanctl --terminate --ike-id 4 --force',
       'swanctl --terminate --ike-id 7 --force',
+      'swanctl --initiate --ike prod_cp3_v6 --child prod_cp3_v6 --timeout 10',
+      'swanctl --terminate --ike-id 4 --force',
     ]);
     expect(log.indexOf('swanctl --load-all --noprompt')).toBeLessThan(log.indexOf('swanctl --terminate --ike-id 3 --force'));
     expect(sb.saIds()).toEqual(['prod_cp2_v4 1', 'prod_cp2_v6 2', 'operator 9', 'prod_cp3_v6 8']);
-    expect(r.stdout).toContain('0 orphaned IKE_SA(s) closed; 3 IKE_SA(s) of 2 changed connection(s) closed');
+    expect(r.stdout).toContain('0 orphaned IKE_SA(s) closed; 3 IKE_SA(s) of 2 changed connection(s) closed (2 new first)');
     sb.setLoadSas([]);
     expect(sb.read(STATE)).toContain(`D prod_cp3_v4 ${next.prod_cp3_v4}\n`);
     expect(sb.read(STATE)).toContain(`D prod_cp4_v4 ${next.prod_cp4_v4}\n`);
