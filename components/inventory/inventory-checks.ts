@@ -140,6 +140,9 @@ export function checkInventory(input: CheckInput): RawIssue[] {
       if (h.identity !== undefined && (mesh?.auth ?? 'certificate') === 'certificate' && ikeIdentityKind(h.identity) === 'email') {
         add(at('identity'), `IKE identity ${quote(h.identity)} is an e-mail address, which the mesh's certificates cannot carry (the CA signs subject, DNS names and addresses only): use the host's FQDN, an address or a DN, or mesh.auth psk`);
       }
+      if (h.revoked === true && (mesh?.auth ?? 'certificate') === 'psk') {
+        add(at('revoked'), 'revokes a certificate, but the mesh uses PSKs: remove the host (its pair keys go with it), or rotate the PSKs (pskGeneration)');
+      }
       if (h.identity !== undefined && ikeIdentityKind(h.identity) === 'dn' && dnRdns(h.identity) === undefined) {
         add(at('identity'), `IKE identity ${quote(h.identity)} looks like a DN but is not a list of type=value parts (e.g. "C=CH, O=Example, CN=alpha") without "+", "/", "'", "$" or backquotes`);
       }

@@ -63,6 +63,8 @@ export interface HostInput {
   /** Default: `<name>.<site>.<mesh.domain>`, or `<name>` without a domain. */
   readonly fqdn?: string;
   readonly tags?: readonly string[];
+  /** Its certificate is revoked: it pairs with no one and nothing more is sent to it (certificate mode). */
+  readonly revoked?: boolean;
 }
 
 export interface SshInput {

@@ -159,6 +159,7 @@ export const hostSchema = z.strictObject({
   identity: identity.optional(),
   fqdn: dnsName.optional(),
   tags: z.array(dnsLabel).optional(),
+  revoked: z.boolean().optional(),
 });
 
 const nameList = z.array(z.string()).min(1).optional();

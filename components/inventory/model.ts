@@ -54,6 +54,11 @@ export interface Host {
   /** Host's DNS name; defaults to `<name>.<site>.<mesh.domain>` or `<name>` when no domain. */
   readonly fqdn: string;
   readonly tags: readonly string[];
+  /**
+   * Its certificate is revoked (a leaked key, a host gone rogue): it pairs with no one, the mesh
+   * CA's CRL lists its certificate, and nothing more is sent to it. Certificate mode.
+   */
+  readonly revoked?: boolean;
 }
 
 export interface Site {

@@ -275,6 +275,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       identity: h.identity ?? fqdn,
       fqdn,
       tags: h.tags ?? [],
+      ...(h.revoked === true ? { revoked: true } : {}),
     };
   });
 

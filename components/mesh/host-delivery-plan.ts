@@ -1,6 +1,7 @@
 // What one host receives, as plain data: the rendered (non-secret) files, the paths of the
 // certificates, the connection names. The MeshHost component only adds the values that are
 // Outputs (certificates, PSK master) and wires resources; everything checkable is here.
+import { createHash } from 'node:crypto';
 import { hostKeyPath } from '../delivery/delivery-path.js';
 import { encodePayload } from '../delivery/delivery-payload.js';
 import type { Host, Inventory } from '../inventory/model.js';
@@ -32,6 +33,7 @@ export interface HostDeliveryPlan {
   /** Certificate mode: where each trusted CA's certificate goes, by label. */
   readonly caCertPaths: ReadonlyMap<string, string>;
   readonly hostCertPath: string;
+  readonly crlPath: string;
   /** Owned files made on the host that the push must keep (the host key of this generation). */
   readonly keep: readonly string[];
 }
@@ -56,12 +58,17 @@ export function planHostDelivery(input: HostDeliveryInput): HostDeliveryPlan {
     description: describeHostConfig(config),
     caCertPaths: new Map(labels.map((l) => [l, paths.caCert(l)])),
     hostCertPath: paths.hostCert,
+    crlPath: paths.crl,
     keep: input.certificate ? [hostKeyPath(meshName, host.name, input.certificate.generation)] : [],
   };
 }
 
-/** Certificate mode: the stdin of the push, once the certificates are known. Public data only. */
-export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string): string {
+/**
+ * Certificate mode: the stdin of the push, once the certificates are known. Public data only.
+ * `crlPem`: the mesh CA's revocation list while it lists any certificate ('' otherwise: no
+ * file, and the fingerprints stay what they were before revocation existed).
+ */
+export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = ''): string {
   const files: RenderedFile[] = [...plan.files];
   for (const [label, path] of plan.caCertPaths) {
     const pem = caPems.get(label);
@@ -69,8 +76,11 @@ export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<s
     files.push({ path, content: pem, mode: 0o644, secret: false });
   }
   files.push({ path: plan.hostCertPath, content: hostCertPem, mode: 0o644, secret: false });
-  // Every connection authenticates with the host certificate and trusts the same CAs.
-  const credentials = certificateFingerprint(hostCertPem, new Map([...plan.caCertPaths.keys()].map((l) => [l, caPems.get(l) ?? ''])));
+  if (crlPem !== '') files.push({ path: plan.crlPath, content: crlPem, mode: 0o644, secret: false });
+  // Every connection authenticates with the host certificate and trusts the same CAs. A new
+  // CRL renews every SA: one a revoked peer authenticated with must not outlive it.
+  const trust = certificateFingerprint(hostCertPem, new Map([...plan.caCertPaths.keys()].map((l) => [l, caPems.get(l) ?? ''])));
+  const credentials = crlPem === '' ? trust : createHash('sha256').update(`${trust}\ncrl\n${crlPem}`).digest('hex');
   return encodePayload({
     host: plan.host.name,
     mesh: plan.meshName,

@@ -5,8 +5,10 @@
 // under it, and one HostPair per pair (per-peer layout) or one SitePair per pair of sites
 // (compact layout). The class validates and wires; the rules live in mesh-options.ts,
 // model-plan.ts, host-delivery-plan.ts and credentials/.
+import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
+import { CRL_DAYS, SIGN_CRL_SCRIPT, certificateSerial, hostSerialList, parseCrlOutput } from '../credentials/certificate-revocation.js';
 import { derivePairPsk } from '../credentials/psk-derivation.js';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
 import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
@@ -94,6 +96,14 @@ export class IpsecMesh extends pulumi.ComponentResource {
       if (accepted !== undefined) pskAcceptMaster = pulumi.secret(accepted.result);
     }
 
+    // The CRL needs every host's certificate and every host's push needs the CRL: the pushes
+    // get it as a deferred Output, settled once the hosts (and their certificates) exist.
+    let settleCrl: ((crl: pulumi.Output<string>) => void) | undefined;
+    const crlPem =
+      certificate === undefined
+        ? undefined
+        : pulumi.output(new Promise<pulumi.Output<string>>((resolve) => (settleCrl = resolve))).apply((crl) => crl);
+
     const model = planModelResources(inventory, o.pairs);
     const sites = new Map(model.sites.map((f) => [f.name, new MeshSite(`${name}-site-${f.name}`, f, { parent: this })]));
     // Hosts live under their site; the alias keeps stacks made before sites were resources
@@ -112,10 +122,37 @@ export class IpsecMesh extends pulumi.ComponentResource {
             ...(certificate ? { certificate } : {}),
             ...(pskMaster ? { pskMaster } : {}),
             ...(pskAcceptMaster ? { pskAcceptMaster } : {}),
+            ...(crlPem ? { crlPem } : {}),
           },
           { parent: sites.get(h.site) ?? this, aliases: [{ parent: this }] },
         ),
     );
+    if (settleCrl !== undefined && o.certificates !== undefined) {
+      const issuer = cas.get(o.certificates.ca.issuer)!;
+      const serials = pulumi
+        .all(hosts.map((h) => pulumi.all([h.hostName, h.certificatePem])))
+        .apply((list) => hostSerialList(list.filter((e): e is [string, string] => e[1] !== undefined).map(([n, pem]) => [n, certificateSerial(pem)] as const)));
+      const crl = new command.local.Command(
+        `${name}-crl`,
+        {
+          create: 'sh -c "$IPSEC_MESH_SIGN_CRL"',
+          environment: {
+            IPSEC_MESH_SIGN_CRL: SIGN_CRL_SCRIPT,
+            IPSEC_MESH_HOSTS: serials,
+            IPSEC_MESH_REVOKED_HOSTS: inventory.hosts.filter((h) => h.revoked === true).map((h) => h.name).join(' '),
+            IPSEC_MESH_CA_CERT: issuer.certificatePem,
+            IPSEC_MESH_CRL_DAYS: String(CRL_DAYS),
+          },
+          stdin: pulumi.secret(issuer.privateKeyPem),
+          logging: 'stderr',
+        },
+        { parent: this },
+      );
+      settleCrl(crl.stdout.apply((out) => {
+        const parsed = parseCrlOutput(out ?? "");
+        return parsed.revoked.length > 0 ? parsed.crlPem : '';
+      }));
+    }
     const master = pskMaster;
     this.hostPairResources = withoutStackTraces(
       () =>

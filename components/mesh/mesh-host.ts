@@ -53,6 +53,8 @@ export interface MeshHostArgs {
   installPackages?: boolean;
   /** Certificate mode. */
   certificate?: HostCertificateArgs;
+  /** Certificate mode: the mesh CA's revocation list while it lists any certificate, else ''. */
+  crlPem?: pulumi.Input<string>;
   /** PSK mode: the mesh master secret (secret) of the generation hosts sign with. */
   pskMaster?: pulumi.Input<string>;
   /** PSK mode, during a rotation: the other generation's master, whose keys are only accepted. */
@@ -140,8 +142,8 @@ export class MeshHost extends pulumi.ComponentResource {
       );
       const trusted = cert.trusted.map((t) => pulumi.output(t.certificatePem).apply((pem) => [t.label, pem] as const));
       stdin = pulumi
-        .all([signed.certPem, pulumi.all(trusted)])
-        .apply(([hostPem, cas]) => certificatePayload(plan, new Map(cas), hostPem));
+        .all([signed.certPem, pulumi.all(trusted), args.crlPem ?? ''])
+        .apply(([hostPem, cas, crl]) => certificatePayload(plan, new Map(cas), hostPem, crl));
       certificatePem = signed.certPem;
     } else {
       const inventory = args.inventory;
@@ -170,7 +172,14 @@ export class MeshHost extends pulumi.ComponentResource {
         // PSK pushes carry secrets on stdin: nothing of the run is printed, outputs are secret.
         logging: psk ? 'none' : 'stderr',
       },
-      { parent: this, dependsOn: prerequisites, ...(psk ? { additionalSecretOutputs: ['stdin', 'stdout', 'stderr'] } : {}) },
+      {
+        parent: this,
+        dependsOn: prerequisites,
+        ...(psk ? { additionalSecretOutputs: ['stdin', 'stdout', 'stderr'] } : {}),
+        // A revoked host gets nothing more: whatever it has stays as it was, and an unreachable
+        // (or hostile) host cannot hold up the rest of the mesh.
+        ...(host.revoked === true ? { ignoreChanges: ['create', 'update', 'delete', 'stdin', 'connection', 'triggers', 'logging'] } : {}),
+      },
     );
 
     const counts = { off: 0, use: 0, require: 0 };

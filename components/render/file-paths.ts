@@ -16,6 +16,8 @@ export interface MeshFilePaths {
   readonly caCertGlob: string;
   /** The host's certificate (PEM). */
   readonly hostCert: string;
+  /** The mesh CA's revocation list (PEM), where charon loads CRLs from; only while one is revoked. */
+  readonly crl: string;
   /** The host's private key, PKCS#8 PEM, mode 0600. */
   readonly hostKey: string;
   /**
@@ -73,6 +75,7 @@ export function meshFilePaths(mesh: MeshSettings, host: Host): MeshFilePaths {
     caCert: (label: string) => `${SWANCTL_DIR}/x509ca/${caCertFileName(mesh.name, label)}`,
     caCertGlob: `${SWANCTL_DIR}/x509ca/${base}_ca_*.pem`,
     hostCert: `${SWANCTL_DIR}/x509/${hostCertFileName(mesh.name, host.name)}`,
+    crl: `${SWANCTL_DIR}/x509crl/${base}.crl`,
     hostKey: `${SWANCTL_DIR}/private/${base}_${host.name}.key`,
     charonConf: CHARON_CONF_PATH,
     charonLog: CHARON_LOG_PATH,

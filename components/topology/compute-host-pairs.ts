@@ -205,6 +205,11 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
       }
       continue;
     }
+    if (hosts[i]!.revoked === true || hosts[j]!.revoked === true) {
+      // A revoked host pairs with no one, whatever the rules say (its overrides are moot, not wrong).
+      if (overrides.has(k)) usedOverrides.add(k);
+      continue;
+    }
     const override = overrides.get(k);
     if (override !== undefined) usedOverrides.add(k);
     pairs.push({ a, b, key: `${a}~${b}`, families, enforcement: resolvePairEnforcement(siteLevel[i]!, siteLevel[j]!, override?.enforcement) });

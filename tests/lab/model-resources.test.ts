@@ -1,7 +1,7 @@
 // The model as resources, with the real engine (docs/components.md, "The model as
 // resources"): a stack made by the previous release layout (hosts directly under the mesh)
 // upgrades to sites, host pairs and site pairs without replacing anything or running any
-// remote command; `pulumi stack export` then holds one Site per site and one HostPair per
+// remote command (the one local command it adds signs the CA's revocation list); `pulumi stack export` then holds one Site per site and one HostPair per
 // pair (per-peer) or one SitePair per pair of sites (compact), with their outputs and no secret.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,11 +10,18 @@ import { describe, expect, it } from 'vitest';
 import { labPulumi } from '../../lab/lab-pulumi.js';
 import { buildPreviousRelease } from '../../lab/previous-release.js';
 import { threeHostSpec } from './lab-test-support.js';
-import { e2eMeshForFile, sshSessions } from './pulumi-support.js';
+import { monitorPaths } from '../../components/operations/monitor-script.js';
+import { e2eMeshForFile, hostFiles, sshSessions } from './pulumi-support.js';
 
 const LAB = 'e2e-model';
 /** The last commit before sites and pairs became resources (MeshHost directly under IpsecMesh). */
 const PREVIOUS_LAYOUT = '6ad16e51cef7039d2fa31ef8b459969b70b689fd';
+/**
+ * The release that moved the model into resources (sites, pairs), with the push program and
+ * monitor of its day: the move itself is checked from PREVIOUS_LAYOUT to it; the step from it
+ * to this checkout carries this release's own changes (push renewal, monitor, CRL command).
+ */
+const MODEL_RELEASE = '1b64ad9618cde419cc57dc0d5cba226a619814b8';
 const HOSTS = ['a', 'b', 'c'];
 const T = {
   mesh: 'ipsec-mesh:index:IpsecMesh',
@@ -39,10 +46,45 @@ interface StateResource {
 interface UpStep {
   readonly op: string;
   readonly urn: string;
+  /** Input keys whose change made an update (engine event metadata). */
+  readonly diffs?: readonly string[];
+}
+
+const PUSH_INPUTS = new Set(['create', 'update', 'delete', 'stdin']);
+const MONITOR_SCRIPT = monitorPaths(LAB).script;
+
+/**
+ * What a host holds and runs, to compare across an upgrade: the mesh files (content and inode),
+ * charon's PID and its IKE_SAs by unique id.
+ */
+async function hostState(host: string, except: readonly string[] = []): Promise<string> {
+  // Every file the same, unwritten (same inode); the push's own state file is rewritten by
+  // every push, with the same content.
+  const files = [...hostFiles(mesh().lab, host)]
+    .filter(([p]) => !except.includes(p))
+    .map(([p, f]) => `${p} ${p.includes('.ipsec-mesh-state.') ? '' : f.ino} ${f.sha256}`)
+    .sort();
+  const sas = (await mesh().lab.listSas(host)).map((sa) => `${sa.name}[${sa.uniqueId}]`).sort();
+  return JSON.stringify({ files, charon: mesh().lab.charonPid(host), sas });
+}
+
+/**
+ * An upgrade's steps besides creates: the certificates' renewal window (state only), and — with
+ * `pushes` — each host's push, updated because this release changed the push program (changed
+ * connections renewed make-before-break) and the monitor it carries (certificate expiry). The
+ * caller checks on the hosts that nothing else changed and no SA was closed.
+ */
+function unexpectedUpgradeSteps(changed: readonly UpStep[], pushes = false): string[] {
+  return changed
+    .filter((s) => s.op !== 'create')
+    .filter((s) => !(s.op === 'update' && typeOf(s.urn) === CERT))
+    .filter((s) => !(pushes && s.op === 'update' && typeOf(s.urn) === T.command && nameOf(s.urn).endsWith('-push') && (s.diffs ?? []).length > 0 && s.diffs!.every((d) => PUSH_INPUTS.has(d))))
+    .map((s) => `${s.op} ${s.urn} ${JSON.stringify(s.diffs ?? [])}`);
 }
 
 let scratch: string | undefined;
 let previous: string;
+let modelRelease: string;
 const mesh = e2eMeshForFile(
   threeHostSpec(LAB),
   {},
@@ -51,6 +93,7 @@ const mesh = e2eMeshForFile(
     prepare: () => {
       scratch = mkdtempSync(join(tmpdir(), 'ipsec-mesh-previous-'));
       previous = buildPreviousRelease(PREVIOUS_LAYOUT, join(scratch, 'ipsec-mesh'));
+      modelRelease = buildPreviousRelease(MODEL_RELEASE, join(scratch, 'ipsec-mesh-model'));
     },
     cleanup: () => {
       if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -66,7 +109,7 @@ function engineSteps(stdout: string): UpStep[] {
     if (!line.startsWith('{')) continue;
     const e = JSON.parse(line) as { resourcePreEvent?: { metadata?: UpStep } };
     const m = e.resourcePreEvent?.metadata;
-    if (m) steps.set(`${m.op} ${m.urn}`, { op: m.op, urn: m.urn });
+    if (m) steps.set(`${m.op} ${m.urn}`, { op: m.op, urn: m.urn, ...(m.diffs ? { diffs: m.diffs } : {}) });
   }
   return [...steps.values()];
 }
@@ -84,7 +127,7 @@ const nameOf = (urn: string): string => urn.slice(urn.lastIndexOf('::') + 2);
 const typeOf = (urn: string): string => urn.split('::')[2]!.split('$').pop()!;
 
 describe('the model as resources (real engine)', () => {
-  it('a stack made by the previous release upgrades with 0 replacements and 0 remote commands; hosts move under their sites', async () => {
+  it('a stack made by the previous release upgrades with 0 replacements and 0 remote commands; hosts move under their sites; this release then changes only the push program and monitor', async () => {
     await labPulumi(mesh().lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
     const old = await exportState();
     expect(ofType(old, T.site), 'the previous layout has no Site').toEqual([]);
@@ -94,20 +137,20 @@ describe('the model as resources (real engine)', () => {
     expect(commandsBefore.length).toBeGreaterThanOrEqual(HOSTS.length * 2);
 
     const sessions = new Map(HOSTS.map((h) => [h, sshSessions(mesh().lab, h)]));
-    const steps = engineSteps((await mesh().up(['--json'])).stdout);
+    const hostsBefore = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h)] as const)));
+    const steps = engineSteps((await labPulumi(mesh().lab, ['up', '--yes', '--skip-preview', '--json'], { programDir: modelRelease })).stdout);
     expect(steps.length, 'steps the engine reported').toBeGreaterThan(10);
     const changed = steps.filter((s) => s.op !== 'same');
     const byOp = (op: string): string[] => changed.filter((s) => s.op === op).map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`);
     // The new model components are created. The one other step allowed: the certificates'
     // new renewal window (earlyRenewalHours) is an in-place update of state — no replacement, no
     // new certificate (checked below), nothing on a host. No command changes in any way.
-    const others = changed.filter((s) => s.op !== 'create');
-    expect(others.filter((s) => !(s.op === 'update' && typeOf(s.urn) === CERT)).map((s) => `${s.op} ${s.urn}`), 'steps other than create').toEqual([]);
-    expect(others.length).toBeLessThanOrEqual(HOSTS.length);
+    expect(unexpectedUpgradeSteps(changed), 'steps other than create').toEqual([]);
     expect(byOp('create').sort()).toEqual(
       [`${T.site}::e2e-model-site-east`, `${T.site}::e2e-model-site-west`, ...['a~b', 'a~c', 'b~c'].map((k) => `${T.hostPair}::e2e-model-pair-${k}`)].sort(),
     );
     for (const h of HOSTS) expect(sshSessions(mesh().lab, h), `ssh sessions on ${h}`).toBe(sessions.get(h));
+    for (const h of HOSTS) expect(await hostState(h), `${h}: files, charon and IKE_SAs`).toBe(hostsBefore.get(h));
 
     const now = await exportState();
     const sites = new Map(ofType(now, T.site).map((s) => [nameOf(s.urn), s.urn]));
@@ -119,23 +162,32 @@ describe('the model as resources (real engine)', () => {
     expect(ofType(now, T.command).map((c) => nameOf(c.urn)).sort()).toEqual(commandsBefore);
     const pems = (rs: readonly StateResource[]) => ofType(rs, CERT).map((c) => `${nameOf(c.urn)} ${String(c.outputs?.['certPem'])}`).sort();
     expect(pems(now)).toEqual(pems(old));
+
+    // This checkout on top: the CA's revocation list command (local, on this machine) is new;
+    // each push runs once for the new push program and monitor; nothing else changes on a host.
+    const beforeThis = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, [MONITOR_SCRIPT])] as const)));
+    const next = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
+    expect(unexpectedUpgradeSteps(next, true), 'steps other than create and push updates').toEqual([]);
+    expect(next.filter((s) => s.op === 'create').map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`)).toEqual(['command:local:Command::e2e-model-crl']);
+    for (const h of HOSTS) expect(await hostState(h, [MONITOR_SCRIPT]), `${h}: files but the monitor, charon and IKE_SAs`).toBe(beforeThis.get(h));
     // And a further up has nothing to do.
     expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);
 
-  it('PSK mode: a stack made by the previous release upgrades with 0 replacements and 0 remote commands; its master becomes generation 0\'s', async () => {
+  it('PSK mode: a stack made by the previous release upgrades with 0 replacements; its master becomes generation 0\'s, every key and SA stays', async () => {
     mesh().writeInventory({ mesh: { auth: 'psk' } });
     await labPulumi(mesh().lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
     const old = await exportState();
     const PASSWORD = 'random:index/randomPassword:RandomPassword';
     expect(ofType(old, PASSWORD).map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master']);
     const secrets = new Map(HOSTS.map((h) => [h, mesh().lab.readHostFile(h, '/etc/swanctl/conf.d/ipsec-mesh_e2e-model_secrets.conf')]));
-    const sessions = new Map(HOSTS.map((h) => [h, sshSessions(mesh().lab, h)]));
+    const hostsBefore = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, [MONITOR_SCRIPT])] as const)));
 
     const changed = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
-    expect(changed.filter((s) => s.op !== 'create').map((s) => `${s.op} ${s.urn}`), 'steps other than create').toEqual([]);
-    expect(changed.map((s) => typeOf(s.urn)).filter((t) => t !== T.site && t !== T.hostPair), 'created besides the model').toEqual([]);
-    for (const h of HOSTS) expect(sshSessions(mesh().lab, h), `ssh sessions on ${h}`).toBe(sessions.get(h));
+    // The pushes run once for this release's push program and monitor (see above).
+    expect(unexpectedUpgradeSteps(changed, true), 'steps other than create and push updates').toEqual([]);
+    expect(changed.filter((s) => s.op === 'create').map((s) => typeOf(s.urn)).filter((t) => t !== T.site && t !== T.hostPair), 'created besides the model').toEqual([]);
+    for (const h of HOSTS) expect(await hostState(h, [MONITOR_SCRIPT]), `${h}: files but the monitor, charon and IKE_SAs`).toBe(hostsBefore.get(h));
     const now = await exportState();
     const master = ofType(now, PASSWORD);
     expect(master.map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master-g0']);

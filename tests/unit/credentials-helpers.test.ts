@@ -7,6 +7,7 @@ import {
   validateGeneration,
   validateValidityHours,
 } from '../../components/credentials/certificate-profile.js';
+import { certificateSerial, hostSerialList, parseCrlOutput } from '../../components/credentials/certificate-revocation.js';
 import { CredentialsError } from '../../components/credentials/credentials-error.js';
 import { hostCertificateNames } from '../../components/credentials/host-certificate-names.js';
 import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
@@ -114,5 +115,20 @@ describe('PSK master', () => {
       keys.add(k);
     }
     expect(keys.size).toBe(set.pairs.length);
+  });
+});
+
+describe('certificate revocation helpers', () => {
+  it('reads the CRL command output: what it has seen, what it revoked, the CRL', () => {
+    const out = 'SEEN a=0A b=0B c=0C\nREVOKED c=0C\n-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n';
+    expect(parseCrlOutput(out)).toEqual({ seen: ['a=0A', 'b=0B', 'c=0C'], revoked: ['c=0C'], crlPem: '-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n' });
+    expect(parseCrlOutput('SEEN \nREVOKED \n')).toEqual({ seen: [], revoked: [], crlPem: '' });
+  });
+
+  it('lists host=serial in upper-case hex; a placeholder that is no certificate gets a stable stand-in', () => {
+    expect(hostSerialList([['a', '0a1b'], ['b', 'FF']])).toBe('a=0A1B b=FF');
+    const fake = '-----BEGIN CERTIFICATE-----\nHOST:x\n-----END CERTIFICATE-----\n';
+    expect(certificateSerial(fake)).toMatch(/^[0-9A-F]{32}$/);
+    expect(certificateSerial(fake)).toBe(certificateSerial(fake));
   });
 });

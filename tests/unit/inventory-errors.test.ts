@@ -153,6 +153,16 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    name: 'revoked in a PSK mesh (no certificate to revoke)',
+    yaml: inventoryYaml({ mesh: `${BASE.mesh}\n  auth: psk`, hosts: hostsPlus(`${host('cp4', 'esams', '198.51.100.131', ', revoked: true')} #<`) }),
+    issues: [
+      {
+        path: 'hosts[3].revoked',
+        message: 'revokes a certificate, but the mesh uses PSKs: remove the host (its pair keys go with it), or rotate the PSKs (pskGeneration)',
+      },
+    ],
+  },
+  {
     name: 'a DN identity the certificate tooling cannot write',
     yaml: inventoryYaml({ hosts: hostsPlus(`${host('cp4', 'esams', '198.51.100.131', ', identity: "CN=cp4+OU=x"')} #<`) }),
     issues: [

@@ -80,7 +80,7 @@ describe('certificate mode', () => {
     expect(run.custom(T.signed)).toHaveLength(4);
     expect(commands(run, '-host-key')).toHaveLength(4);
     expect(commands(run, '-push')).toHaveLength(4);
-    expect(run.custom()).toHaveLength(2 + 3 * 4);
+    expect(run.custom()).toHaveLength(3 + 3 * 4); // CA key + cert, the CRL command, 3 per host
   });
 });
 
@@ -99,7 +99,7 @@ describe('parents', () => {
     for (const c of run.constructions) {
       if (c.name === 'm') continue;
       const parent = c.parent;
-      if (c.type === T.ca || c.type === T.site || c.type === T.hostPair || c.type === T.sitePair) {
+      if (c.type === T.ca || c.type === T.site || c.type === T.hostPair || c.type === T.sitePair || c.name === 'm-crl') {
         expect(parent, c.name).toBe(mesh);
       } else if (c.type === T.host) {
         // m-ams1 → the site resource of ams.
@@ -257,7 +257,7 @@ describe('delivery (push commands)', () => {
     const install = constructionOf(run, 'm-ams1-install-packages').resource;
     expect(constructionOf(run, 'm-ams1-host-key').dependsOn).toContain(install);
     expect(constructionOf(run, 'm-ams1-push').dependsOn).toContain(install);
-    expect(run.custom()).toHaveLength(2 + 4 * 4);
+    expect(run.custom()).toHaveLength(3 + 4 * 4);
   });
 });
 
@@ -453,9 +453,9 @@ describe('custom resources grow with hosts, never with pairs; model components w
   const P = 4950;
   const full = { perSite: N / 2 }; // one rule: full mesh across both sites → N(N-1)/2 = 4950 pairs
 
-  it('certificate mode, 100-host full mesh, per-peer: 3N + 2 custom resources, N + 2 + S + P components', async () => {
+  it('certificate mode, 100-host full mesh, per-peer: 3N + 3 custom resources, N + 2 + S + P components', async () => {
     const { run } = await build(full);
-    expect(run.custom()).toHaveLength(3 * N + 2);
+    expect(run.custom()).toHaveLength(3 * N + 3);
     expect(run.components()).toHaveLength(N + 2 + S + P);
     expect(run.components(T.hostPair)).toHaveLength(P);
   }, 120_000);
@@ -466,9 +466,9 @@ describe('custom resources grow with hosts, never with pairs; model components w
     expect(run.components()).toHaveLength(N + 1 + S + P);
   }, 120_000);
 
-  it('compact layout, 100-host full mesh: 3N + 2 custom resources, N + 2 + S + 3 components (site pairs, not host pairs)', async () => {
+  it('compact layout, 100-host full mesh: 3N + 3 custom resources, N + 2 + S + 3 components (site pairs, not host pairs)', async () => {
     const { run } = await build({ ...full, layout: 'compact' });
-    expect(run.custom()).toHaveLength(3 * N + 2);
+    expect(run.custom()).toHaveLength(3 * N + 3);
     expect(run.components()).toHaveLength(N + 2 + S + 3);
     expect(run.components(T.hostPair)).toHaveLength(0);
   }, 120_000);
@@ -481,7 +481,7 @@ describe('custom resources grow with hosts, never with pairs; model components w
     new IpsecMesh('m', { inventory: sparse, ssh: { privateKey: SSH_KEY_MARKER } });
     await run.settle();
     expect(computeHostPairs(parseInventory(sparse)).pairs.length).toBe(N - 1);
-    expect(run.custom()).toHaveLength(3 * N + 2);
+    expect(run.custom()).toHaveLength(3 * N + 3);
   }, 120_000);
 });
 

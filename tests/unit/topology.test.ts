@@ -34,6 +34,17 @@ function issuesOf(spec: InventorySpec) {
 const kinds = (issues: readonly { kind: TopologyIssueKind }[]) => issues.map((i) => i.kind);
 
 describe('mesh rule', () => {
+  it('a revoked host pairs with no one, whatever the rules say', () => {
+    const set = computeHostPairs(
+      inventory({
+        hosts: [dualHost('a', 1), { ...dualHost('b', 2), revoked: true }, dualHost('c', 3)],
+        rules: [{ kind: 'mesh', select: { sites: ['s1'] } }, { kind: 'pairs', pairs: [['a', 'b']] }],
+      }),
+    );
+    expect(keys(set)).toEqual(['a~c']);
+    expect(pairsForHost(set, 'b')).toEqual([]);
+  });
+
   it('pairs every selected host with every other, sorted by (a, b)', () => {
     const set = computeHostPairs(
       inventory({
