@@ -1,7 +1,6 @@
 // What one host receives, as plain data: the rendered (non-secret) files, the paths of the
 // certificates, the connection names. The MeshHost component only adds the values that are
 // Outputs (certificates, PSK master) and wires resources; everything checkable is here.
-import { createHash } from 'node:crypto';
 import { hostKeyPath } from '../delivery/delivery-path.js';
 import { encodePayload } from '../delivery/delivery-payload.js';
 import type { Host, Inventory } from '../inventory/model.js';
@@ -65,8 +64,7 @@ export function planHostDelivery(input: HostDeliveryInput): HostDeliveryPlan {
 
 /**
  * Certificate mode: the stdin of the push, once the certificates are known. Public data only.
- * `crlPem`: the mesh CA's revocation list while it lists any certificate ('' otherwise: no
- * file, and the fingerprints stay what they were before revocation existed).
+ * `crlPem`: the mesh CA's revocation list while it lists any certificate ('' otherwise: no file).
  */
 export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = ''): string {
   const files: RenderedFile[] = [...plan.files];
@@ -77,10 +75,10 @@ export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<s
   }
   files.push({ path: plan.hostCertPath, content: hostCertPem, mode: 0o644, secret: false });
   if (crlPem !== '') files.push({ path: plan.crlPath, content: crlPem, mode: 0o644, secret: false });
-  // Every connection authenticates with the host certificate and trusts the same CAs. A new
-  // CRL renews every SA: one a revoked peer authenticated with must not outlive it.
-  const trust = certificateFingerprint(hostCertPem, new Map([...plan.caCertPaths.keys()].map((l) => [l, caPems.get(l) ?? ''])));
-  const credentials = crlPem === '' ? trust : createHash('sha256').update(`${trust}\ncrl\n${crlPem}`).digest('hex');
+  // Every connection authenticates with the host certificate and trusts the same CAs. The CRL
+  // is not folded in: revoking or removing a host takes it out of every pair, which already
+  // changes (and renews) exactly the connections it was part of; the others keep their SAs.
+  const credentials = certificateFingerprint(hostCertPem, new Map([...plan.caCertPaths.keys()].map((l) => [l, caPems.get(l) ?? ''])));
   return encodePayload({
     host: plan.host.name,
     mesh: plan.meshName,

@@ -60,8 +60,11 @@ describe('host certificate renewal (real engine, upstream tls provider)', () => 
       .map((l) => (JSON.parse(l) as { resourcePreEvent?: { metadata?: { op: string; urn: string } } }).resourcePreEvent?.metadata)
       .filter((m): m is { op: string; urn: string } => m !== undefined && m.op !== 'same')
       .map((m) => `${m.op} ${m.urn.slice(m.urn.lastIndexOf('::') + 2)}`);
-    // a's certificate is replaced (create the new one, then delete the old) and a's push updated; nothing else.
-    expect([...new Set(ops)].sort()).toEqual([`create-replacement ${LAB}-a-cert`, `delete-replaced ${LAB}-a-cert`, `replace ${LAB}-a-cert`, `update ${LAB}-a-push`].sort());
+    // a's certificate is replaced (create the new one, then delete the old) and a's push updated.
+    // The CRL command notes a's new serial (nothing revoked: no CRL file on any host).
+    expect([...new Set(ops)].sort()).toEqual(
+      [`create-replacement ${LAB}-a-cert`, `delete-replaced ${LAB}-a-cert`, `replace ${LAB}-a-cert`, `update ${LAB}-a-push`, `update ${LAB}-crl`].sort(),
+    );
 
     const after = hostCertificate(mesh().lab, 'a', LAB);
     expect(after.serial, "a's certificate on a").not.toBe(before.get('a')!.serial);
