@@ -24,7 +24,7 @@ PACKAGES=(
   util-linux                    # nsenter, unshare
   procps                        # sysctl
   sudo                          # the non-root SSH user case (NOPASSWD) in the delivery tests
-  openssl                       # certificate checks in the tests
+  openssl                       # signs the mesh CA's CRL on the operator machine; certificate checks in the tests
   shellcheck                    # every tracked .sh is checked in the unit tests
   nftables                      # the require backstop (nft), checked with nft --check in the unit tests
 )
