@@ -4,11 +4,12 @@
 // no-change `up` sends nothing (an ECDSA signature differs every time it is made).
 //
 // What is revoked: every certificate the mesh issued to a host that is no longer an active
-// member — removed from the inventory, or marked `revoked: true`. The command remembers every
-// host=serial it has seen in its own output (`SEEN`), which the provider hands back to the
-// next run (PULUMI_COMMAND_STDOUT): a removed host's serial is known although its certificate
-// resource is gone. A renewed host's earlier certificates are not revoked (same host, same
-// key; a peer still being pushed would otherwise be shut out mid-rollout).
+// member — removed from the inventory, or marked `revoked: true` — and every certificate of a
+// key a host no longer has (a `certificateGeneration` bump: the answer to a leaked key). The
+// command remembers every host=serial:keyid it has seen in its own output (`SEEN`), which the
+// provider hands back to the next run (PULUMI_COMMAND_STDOUT): a removed host's serial is
+// known although its certificate resource is gone. A renewed certificate's predecessor (same
+// host, same key) is not revoked: a peer still being pushed would be shut out for nothing.
 //
 // The CRL is v2 with an authorityKeyIdentifier: charon looks a loaded CRL up by its issuer's
 // subjectKeyIdentifier (revocation_validator.c, check_crl()); a CRL without one is never found
@@ -21,9 +22,9 @@ export const CRL_DAYS = 3650;
 
 /** One line per field of the command's output, then the CRL in PEM. */
 export interface CrlOutput {
-  /** host=serial (hex), every one seen so far. */
+  /** host=serial:keyid (hex), every one seen so far. */
   readonly seen: readonly string[];
-  /** host=serial of the certificates on the CRL. */
+  /** host=serial:keyid of the certificates on the CRL. */
   readonly revoked: readonly string[];
   readonly crlPem: string;
 }
@@ -35,26 +36,30 @@ export function parseCrlOutput(stdout: string): CrlOutput {
 }
 
 /**
- * A certificate's serial in hex. Only a placeholder (unit-test mocks) is not a certificate —
- * the provider always returns one: it gets a stable stand-in from its hash, so it stays an
- * active host instead of vanishing from the list (which would revoke it).
+ * `SERIAL:KEYID` of a certificate: its serial in hex and the first 16 bytes of the SHA-256 of
+ * its public key (what tells a renewal from a new key). Only a placeholder (unit-test mocks) is
+ * not a certificate — the provider always returns one: it gets a stable stand-in from its
+ * hash, so it stays an active host instead of vanishing from the list (which would revoke it).
  */
 export function certificateSerial(pem: string): string {
   try {
-    return new X509Certificate(pem).serialNumber.toUpperCase();
+    const cert = new X509Certificate(pem);
+    const keyId = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 32);
+    return `${cert.serialNumber}:${keyId}`.toUpperCase();
   } catch {
-    return createHash('sha256').update(pem).digest('hex').slice(0, 32).toUpperCase();
+    const h = createHash('sha256').update(pem).digest('hex').toUpperCase();
+    return `${h.slice(0, 32)}:${h.slice(32)}`;
   }
 }
 
-/** host=serial for each host certificate, as the command takes it (IPSEC_MESH_HOSTS). */
+/** host=SERIAL:KEYID for each host certificate, as the command takes it (IPSEC_MESH_HOSTS). */
 export function hostSerialList(entries: readonly (readonly [string, string])[]): string {
   return entries.map(([host, serial]) => `${host}=${serial.toUpperCase()}`).join(' ');
 }
 
 /**
  * The local command's script (run as `sh -c "$IPSEC_MESH_SIGN_CRL"`). Environment:
- * IPSEC_MESH_HOSTS (host=serial of every host now), IPSEC_MESH_REVOKED_HOSTS (names marked
+ * IPSEC_MESH_HOSTS (host=SERIAL:KEYID of every host now), IPSEC_MESH_REVOKED_HOSTS (names marked
  * revoked), IPSEC_MESH_CA_CERT, IPSEC_MESH_CRL_DAYS; stdin: the CA key. Nothing secret is
  * printed: stdout is SEEN, REVOKED and the CRL.
  */
@@ -70,14 +75,18 @@ printf '%s %s\n' "$(cat "$d/previous")" "$IPSEC_MESH_HOSTS" | tr ' ' '\n' | grep
 : > "$d/active"
 for e in $IPSEC_MESH_HOSTS; do
   n=$(printf '%s' "$e" | cut -d= -f1)
-  case " $IPSEC_MESH_REVOKED_HOSTS " in *" $n "*) ;; *) printf '%s\n' "$n" >> "$d/active" ;; esac
+  k=$(printf '%s' "$e" | cut -d: -f2)
+  case " $IPSEC_MESH_REVOKED_HOSTS " in *" $n "*) ;; *) printf '%s %s\n' "$n" "$k" >> "$d/active" ;; esac
 done
 : > "$d/index.txt"
 : > "$d/revoked"
 now=$(date -u +%y%m%d%H%M%SZ)
-while IFS='=' read -r n s; do
-  if grep -qxF "$n" "$d/active"; then continue; fi
-  printf '%s=%s\n' "$n" "$s" >> "$d/revoked"
+# Revoked: hosts no longer active, and keys an active host no longer has.
+while IFS='=' read -r n sk; do
+  s=$(printf '%s' "$sk" | cut -d: -f1)
+  k=$(printf '%s' "$sk" | cut -d: -f2)
+  if grep -qxF "$n $k" "$d/active"; then continue; fi
+  printf '%s=%s\n' "$n" "$sk" >> "$d/revoked"
   printf 'R\t491231235959Z\t%s\t%s\tunknown\t/CN=%s\n' "$now" "$s" "$n" >> "$d/index.txt"
 done < "$d/seen"
 {

@@ -124,7 +124,15 @@ export class MeshHost extends pulumi.ComponentResource {
           triggers: [cert.generation],
           logging: 'stderr',
         },
-        { parent: this, dependsOn: prerequisites },
+        // How the key step reaches the host (port, user, pinned key, jump host) does not change
+        // the key: no re-run for it. Every certificate feeds the mesh CA's CRL, which every push
+        // waits for, so a key step that fails holds up the whole `up` (docs/components.md,
+        // *Revocation*). A revoked host is not touched at all: no new key on an untrusted host.
+        {
+          parent: this,
+          dependsOn: prerequisites,
+          ignoreChanges: host.revoked === true ? ['create', 'delete', 'triggers', 'connection', 'logging'] : ['connection'],
+        },
       );
       const signed = new tls.LocallySignedCert(
         `${name}-cert`,

@@ -125,10 +125,10 @@ describe('certificate revocation helpers', () => {
     expect(parseCrlOutput('SEEN \nREVOKED \n')).toEqual({ seen: [], revoked: [], crlPem: '' });
   });
 
-  it('lists host=serial in upper-case hex; a placeholder that is no certificate gets a stable stand-in', () => {
+  it('lists host=SERIAL:KEYID in upper-case hex; a placeholder that is no certificate gets a stable stand-in', () => {
     expect(hostSerialList([['a', '0a1b'], ['b', 'FF']])).toBe('a=0A1B b=FF');
     const fake = '-----BEGIN CERTIFICATE-----\nHOST:x\n-----END CERTIFICATE-----\n';
-    expect(certificateSerial(fake)).toMatch(/^[0-9A-F]{32}$/);
+    expect(certificateSerial(fake)).toMatch(/^[0-9A-F]{32}:[0-9A-F]{32}$/);
     expect(certificateSerial(fake)).toBe(certificateSerial(fake));
   });
 });
