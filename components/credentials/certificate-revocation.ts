@@ -41,7 +41,7 @@ export function parseCrlOutput(stdout: string): CrlOutput {
  * not a certificate — the provider always returns one: it gets a stable stand-in from its
  * hash, so it stays an active host instead of vanishing from the list (which would revoke it).
  */
-export function certificateSerial(pem: string): string {
+export function certificateSerialAndKey(pem: string): string {
   try {
     const cert = new X509Certificate(pem);
     const keyId = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 32);

@@ -5,10 +5,8 @@
 // under it, and one HostPair per pair (per-peer layout) or one SitePair per pair of sites
 // (compact layout). The class validates and wires; the rules live in mesh-options.ts,
 // model-plan.ts, host-delivery-plan.ts and credentials/.
-import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
-import { CRL_DAYS, SIGN_CRL_SCRIPT, certificateSerial, hostSerialList, parseCrlOutput } from '../credentials/certificate-revocation.js';
 import { derivePairPsk } from '../credentials/psk-derivation.js';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
 import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
@@ -24,6 +22,7 @@ import { resolveMeshOptions } from './mesh-options.js';
 import { planModelResources, sitePairKey } from './model-plan.js';
 import { MeshHostPair, MeshSite, MeshSitePair } from './model-resources.js';
 import { withoutStackTraces } from './registration-cost.js';
+import { revocationList } from './revocation-list.js';
 
 export const IPSEC_MESH_TYPE = 'ipsec-mesh:index:IpsecMesh';
 
@@ -129,29 +128,18 @@ export class IpsecMesh extends pulumi.ComponentResource {
     );
     if (settleCrl !== undefined && o.certificates !== undefined) {
       const issuer = cas.get(o.certificates.ca.issuer)!;
-      const serials = pulumi
-        .all(hosts.map((h) => pulumi.all([h.hostName, h.certificatePem])))
-        .apply((list) => hostSerialList(list.filter((e): e is [string, string] => e[1] !== undefined).map(([n, pem]) => [n, certificateSerial(pem)] as const)));
-      const crl = new command.local.Command(
-        `${name}-crl`,
-        {
-          create: 'sh -c "$IPSEC_MESH_SIGN_CRL"',
-          environment: {
-            IPSEC_MESH_SIGN_CRL: SIGN_CRL_SCRIPT,
-            IPSEC_MESH_HOSTS: serials,
-            IPSEC_MESH_REVOKED_HOSTS: inventory.hosts.filter((h) => h.revoked === true).map((h) => h.name).join(' '),
-            IPSEC_MESH_CA_CERT: issuer.certificatePem,
-            IPSEC_MESH_CRL_DAYS: String(CRL_DAYS),
+      settleCrl(
+        revocationList(
+          `${name}-crl`,
+          {
+            inventory,
+            hostCertificates: hosts.map((h) => pulumi.all([h.hostName, h.certificatePem])),
+            issuerCertificatePem: issuer.certificatePem,
+            issuerPrivateKeyPem: issuer.privateKeyPem,
           },
-          stdin: pulumi.secret(issuer.privateKeyPem),
-          logging: 'stderr',
-        },
-        { parent: this },
+          { parent: this },
+        ),
       );
-      settleCrl(crl.stdout.apply((out) => {
-        const parsed = parseCrlOutput(out ?? "");
-        return parsed.revoked.length > 0 ? parsed.crlPem : '';
-      }));
     }
     const master = pskMaster;
     this.hostPairResources = withoutStackTraces(

@@ -157,11 +157,8 @@ export class MeshHost extends pulumi.ComponentResource {
       const inventory = args.inventory;
       const pairs = args.pairs;
       // Derived inside apply from a secret: the keys never exist outside a secret Output.
-      const accept = args.pskAcceptMaster;
       stdin = pulumi.secret(
-        accept === undefined
-          ? pulumi.output(args.pskMaster).apply((master) => pskPayload(plan, inventory, pairs, master ?? ''))
-          : pulumi.all([args.pskMaster, accept]).apply(([master, acceptMaster]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster)),
+        pulumi.all([args.pskMaster, args.pskAcceptMaster]).apply(([master, acceptMaster]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster)),
       );
       certificatePem = pulumi.output(undefined);
     }

@@ -7,6 +7,7 @@
 // generation, no transition) with c behind does fail — the check above can see a failure.
 import { afterEach, describe, expect, it } from 'vitest';
 import { labPulumi } from '../../lab/lab-pulumi.js';
+import { parseConf } from '../unit/render-conf-parser.js';
 import { threeHostSpec } from './lab-test-support.js';
 import { e2eMeshForFile, expectedPairKeys, keysUpOnBothEnds, negotiate, terminateAllSas } from './pulumi-support.js';
 
@@ -20,15 +21,8 @@ const mesh = e2eMeshForFile(threeHostSpec(LAB), { mesh: { auth: 'psk' } }, { ssh
 
 /** Section name → secret of a host's PSK secrets file (test-only: the lab's own files). */
 function secretsOf(host: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let section = '';
-  for (const line of mesh().lab.readHostFile(host, SECRETS).split('\n')) {
-    const open = /^\t(ike-\S+) \{$/.exec(line);
-    if (open) section = open[1]!;
-    const secret = /^\t\tsecret = (.+)$/.exec(line);
-    if (secret) out.set(section, secret[1]!);
-  }
-  return out;
+  const secrets = parseConf(mesh().lab.readHostFile(host, SECRETS)).sections.get('secrets')!;
+  return new Map(secrets.order.map((name) => [name, secrets.sections.get(name)!.values.get('secret')!]));
 }
 
 const logOffsets = new Map<string, number>();

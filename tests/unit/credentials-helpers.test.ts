@@ -7,7 +7,7 @@ import {
   validateGeneration,
   validateValidityHours,
 } from '../../components/credentials/certificate-profile.js';
-import { certificateSerial, hostSerialList, parseCrlOutput } from '../../components/credentials/certificate-revocation.js';
+import { certificateSerialAndKey, hostSerialList, parseCrlOutput } from '../../components/credentials/certificate-revocation.js';
 import { CredentialsError } from '../../components/credentials/credentials-error.js';
 import { hostCertificateNames } from '../../components/credentials/host-certificate-names.js';
 import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
@@ -128,7 +128,7 @@ describe('certificate revocation helpers', () => {
   it('lists host=SERIAL:KEYID in upper-case hex; a placeholder that is no certificate gets a stable stand-in', () => {
     expect(hostSerialList([['a', '0a1b'], ['b', 'FF']])).toBe('a=0A1B b=FF');
     const fake = '-----BEGIN CERTIFICATE-----\nHOST:x\n-----END CERTIFICATE-----\n';
-    expect(certificateSerial(fake)).toMatch(/^[0-9A-F]{32}:[0-9A-F]{32}$/);
-    expect(certificateSerial(fake)).toBe(certificateSerial(fake));
+    expect(certificateSerialAndKey(fake)).toMatch(/^[0-9A-F]{32}:[0-9A-F]{32}$/);
+    expect(certificateSerialAndKey(fake)).toBe(certificateSerialAndKey(fake));
   });
 });
