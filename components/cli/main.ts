@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 // The `ipsec-mesh` command: validate an inventory, or render every host's files to a folder.
 import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InventoryError, insecureHostKeyWarnings, loadInventoryFile, type Inventory } from '../inventory/index.js';
 import { PskDerivationError } from '../credentials/psk-derivation.js';
 import { RenderError } from '../render/index.js';
 import { renderToDir, RenderOptionsError } from './render-to-dir.js';
 import { validateMesh } from './validate-mesh.js';
+import { readStackConfigFile, StackConfigFileError } from './stack-config-file.js';
+import { readMeshSettings, StackConfigError, type MeshSettings } from '../mesh/stack-settings.js';
+import { resolveMeshSettings } from '../mesh/mesh-options.js';
+import { MeshArgsError } from '../mesh/mesh-error.js';
+import { CredentialsError } from '../credentials/credentials-error.js';
 import { formatHostKeySnippets, scanHostKeys } from '../operations/host-key-scan.js';
 import { collectCertificateExpiry, formatCertificateExpiry } from '../operations/certificate-expiry.js';
 import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type HostSaReport, type MatrixSummary } from '../operations/index.js';
@@ -14,7 +20,9 @@ import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type Ho
 const USAGE = `usage:
   ipsec-mesh validate INVENTORY
   ipsec-mesh hostkeys scan INVENTORY [--type ed25519|ecdsa|rsa]
-  ipsec-mesh render INVENTORY --out DIR [--psk-master FILE]
+  ipsec-mesh render INVENTORY --out DIR [--psk-master FILE [--psk-accept-master FILE]]
+  ipsec-mesh render --stack NAME [--project DIR] --out DIR [--psk-master FILE …]
+  ipsec-mesh render --config-file FILE [--project DIR] --out DIR [--psk-master FILE …]
   ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel] [--certificates]`;
 
 class UsageError extends Error {
@@ -34,6 +42,10 @@ async function main(argv: readonly string[]): Promise<number> {
     options: {
       out: { type: 'string' },
       'psk-master': { type: 'string' },
+      'psk-accept-master': { type: 'string' },
+      stack: { type: 'string' },
+      'config-file': { type: 'string' },
+      project: { type: 'string' },
       'ssh-key': { type: 'string' },
       json: { type: 'boolean' },
       expect: { type: 'string' },
@@ -41,6 +53,7 @@ async function main(argv: readonly string[]): Promise<number> {
       certificates: { type: 'boolean' },
     },
   });
+  if (command === 'render') return render(values, positionals);
   const [inventoryPath, ...extra] = positionals;
   if (inventoryPath === undefined || extra.length > 0) throw new UsageError(`${command}: expected exactly one INVENTORY`);
 
@@ -49,16 +62,6 @@ async function main(argv: readonly string[]): Promise<number> {
     const inventory = await loadChecked(inventoryPath);
     const pairs = validateMesh(inventory);
     process.stdout.write(`${inventoryPath}: valid — ${inventory.hosts.length} hosts, ${pairs.pairs.length} pairs\n`);
-    return 0;
-  }
-  if (command === 'render') {
-    if (values.out === undefined) throw new UsageError('render needs --out DIR');
-    const inventory = await loadChecked(inventoryPath);
-    const pairs = validateMesh(inventory);
-    const masterPath = values['psk-master'];
-    const pskMaster = masterPath === undefined ? undefined : await readMaster(masterPath);
-    const summary = await renderToDir(inventory, pairs, { outDir: values.out, ...(pskMaster ? { pskMaster } : {}) });
-    process.stdout.write(`rendered ${summary.files} files (${summary.bytes} bytes) for ${summary.hosts} hosts into ${values.out}\n`);
     return 0;
   }
   if (command === 'status') {
@@ -89,6 +92,45 @@ async function main(argv: readonly string[]): Promise<number> {
     return bad.length === 0 ? 0 : 1;
   }
   throw new UsageError(`unknown command "${command}"`);
+}
+
+interface RenderFlags {
+  readonly out?: string | undefined;
+  readonly 'psk-master'?: string | undefined;
+  readonly 'psk-accept-master'?: string | undefined;
+  readonly stack?: string | undefined;
+  readonly 'config-file'?: string | undefined;
+  readonly project?: string | undefined;
+}
+
+/**
+ * `render`: every host's files, from an inventory alone or from a stack's config (the same
+ * keys the stack program reads: enforcement overrides, the off switch, CA labels …), so what
+ * it writes is byte for byte what `up` pushes.
+ */
+async function render(values: RenderFlags, positionals: readonly string[]): Promise<number> {
+  if (values.out === undefined) throw new UsageError('render needs --out DIR');
+  const fromStack = values.stack !== undefined || values['config-file'] !== undefined;
+  if (values.stack !== undefined && values['config-file'] !== undefined) throw new UsageError('render: give --stack or --config-file, not both');
+  if (fromStack ? positionals.length > 0 : positionals.length !== 1) {
+    throw new UsageError(fromStack ? 'render: the stack config names the inventory; give no INVENTORY' : 'render: expected exactly one INVENTORY (or --stack NAME)');
+  }
+  if (!fromStack && values.project !== undefined) throw new UsageError('render: --project goes with --stack or --config-file');
+  let settings: MeshSettings;
+  if (fromStack) {
+    const project = resolve(values.project ?? '.');
+    const file = values['config-file'] ?? join(project, `Pulumi.${values.stack ?? ''}.yaml`);
+    settings = readMeshSettings(await readStackConfigFile(file), project);
+  } else {
+    settings = { inventoryPath: positionals[0] ?? '', args: {} };
+  }
+  const inventory = await loadChecked(settings.inventoryPath);
+  const options = resolveMeshSettings({ inventory, ...settings.args });
+  const master = values['psk-master'] === undefined ? undefined : await readMaster('--psk-master', values['psk-master']);
+  const acceptMaster = values['psk-accept-master'] === undefined ? undefined : await readMaster('--psk-accept-master', values['psk-accept-master']);
+  const summary = await renderToDir(options, { outDir: values.out, ...(master ? { pskMaster: master } : {}), ...(acceptMaster ? { pskAcceptMaster: acceptMaster } : {}) });
+  process.stdout.write(`rendered ${summary.files} files (${summary.bytes} bytes) for ${summary.hosts} hosts into ${values.out}\n`);
+  return 0;
 }
 
 /** `hostkeys scan INVENTORY`: every host's key as an inventory snippet; exit 1 when one is missing. */
@@ -131,13 +173,12 @@ function formatSummary(s: MatrixSummary): string {
   return `${s.rows} pair/family rows: ${parts.join(', ')}${s.cleartext > 0 ? ` — ${s.cleartext} sending CLEARTEXT (enforcement use)` : ''}`;
 }
 
-async function readMaster(path: string): Promise<Uint8Array> {
+async function readMaster(flag: string, path: string): Promise<string> {
   try {
     // A trailing newline from `echo`/editors is not part of the secret.
-    const text = (await readFile(path)).toString('utf8').replace(/\r?\n$/, '');
-    return Buffer.from(text, 'utf8');
+    return (await readFile(path)).toString('utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new RenderOptionsError(`--psk-master ${path}: ${(err as Error).message}`);
+    throw new RenderOptionsError(`${flag} ${path}: ${(err as Error).message}`);
   }
 }
 
@@ -152,7 +193,15 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`ipsec-mesh: ${err.message}\n${USAGE}\n`);
       process.exitCode = 2;
       return;
-    } else if (err instanceof RenderError || err instanceof RenderOptionsError || err instanceof PskDerivationError) {
+    } else if (
+      err instanceof RenderError ||
+      err instanceof RenderOptionsError ||
+      err instanceof PskDerivationError ||
+      err instanceof StackConfigError ||
+      err instanceof StackConfigFileError ||
+      err instanceof MeshArgsError ||
+      err instanceof CredentialsError
+    ) {
       process.stderr.write(`ipsec-mesh: ${err.message}\n`);
     } else if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`ipsec-mesh: ${err.message}\n${USAGE}\n`);

@@ -3,6 +3,7 @@
 // Outputs (certificates, PSK master) and wires resources; everything checkable is here.
 import { hostKeyPath } from '../delivery/delivery-path.js';
 import { encodePayload } from '../delivery/delivery-payload.js';
+import { reviewEntries } from '../delivery/delivery-review.js';
 import type { Host, Inventory } from '../inventory/model.js';
 import { caCertFileName, meshFilePaths } from '../render/file-paths.js';
 import { describeHostConfig, renderHostConfig, type HostConfigDescription } from '../render/host-config.js';
@@ -11,7 +12,7 @@ import type { RenderedFile } from '../render/rendered-file.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { pskForPairs } from '../credentials/psk-master.js';
 import { perPeerConnectionName } from '../render/mesh-connections.js';
-import { certificateFingerprint, foldFingerprints, pskFingerprint } from './connection-fingerprints.js';
+import { certificateFingerprint, foldFingerprints, pairPskFingerprint, pskFingerprint } from './connection-fingerprints.js';
 import { MeshArgsError } from './mesh-error.js';
 
 export interface HostDeliveryInput {
@@ -62,11 +63,8 @@ export function planHostDelivery(input: HostDeliveryInput): HostDeliveryPlan {
   };
 }
 
-/**
- * Certificate mode: the stdin of the push, once the certificates are known. Public data only.
- * `crlPem`: the mesh CA's revocation list while it lists any certificate ('' otherwise: no file).
- */
-export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = ''): string {
+/** Certificate mode: every file the push writes (all public). */
+function certificateFiles(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem: string): RenderedFile[] {
   const files: RenderedFile[] = [...plan.files];
   for (const [label, path] of plan.caCertPaths) {
     const pem = caPems.get(label);
@@ -75,6 +73,15 @@ export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<s
   }
   files.push({ path: plan.hostCertPath, content: hostCertPem, mode: 0o644, secret: false });
   if (crlPem !== '') files.push({ path: plan.crlPath, content: crlPem, mode: 0o644, secret: false });
+  return files;
+}
+
+/**
+ * Certificate mode: the stdin of the push, once the certificates are known. Public data only.
+ * `crlPem`: the mesh CA's revocation list while it lists any certificate ('' otherwise: no file).
+ */
+export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = ''): string {
+  const files = certificateFiles(plan, caPems, hostCertPem, crlPem);
   // Every connection authenticates with the host certificate and trusts the same CAs. The CRL
   // is not folded in: revoking or removing a host takes it out of every pair, which already
   // changes (and renews) exactly the connections it was part of; the others keep their SAs.
@@ -89,19 +96,27 @@ export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<s
   });
 }
 
+/** Certificate mode: what `pulumi preview --diff` shows of the push (delivery-review.ts). */
+export function certificateReview(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = ''): Record<string, string> {
+  return reviewEntries(plan.host.name, certificateFiles(plan, caPems, hostCertPem, crlPem));
+}
+
+function pskSecretsFile(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], pskFor: (p: HostPair) => string, acceptFor?: (p: HostPair) => string): RenderedFile {
+  return renderPskSecrets({ inventory, host: plan.host, pairs, pskFor, ...(acceptFor === undefined ? {} : { pskAcceptFor: acceptFor }) });
+}
+
+/** PSK mode: the secrets file with the pair keys of `master` (and the accepted `acceptMaster`). */
+export function pskSecrets(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string): RenderedFile {
+  return pskSecretsFile(plan, inventory, pairs, pskForPairs(master, plan.meshName), acceptMaster === undefined ? undefined : pskForPairs(acceptMaster, plan.meshName));
+}
+
 /**
  * PSK mode: the stdin of the push, carrying the host's pair keys. The caller keeps it secret.
  * `acceptMaster`: a rotation's other generation, whose keys are accepted but never signed with.
  */
 export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string): string {
   const pskFor = pskForPairs(master, plan.meshName);
-  const secrets = renderPskSecrets({
-    inventory,
-    host: plan.host,
-    pairs,
-    pskFor,
-    ...(acceptMaster === undefined ? {} : { pskAcceptFor: pskForPairs(acceptMaster, plan.meshName) }),
-  });
+  const secrets = pskSecrets(plan, inventory, pairs, master, acceptMaster);
   // Each per-peer connection authenticates with its pair's key: fold in a one-way HMAC of it
   // (never the key), so a PSK rotation renews exactly the SAs whose key changed. Only the key
   // signed with: adding or dropping an accepted generation renews nothing.
@@ -120,4 +135,23 @@ export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: 
     connections: plan.description.connections,
     fingerprints: foldFingerprints(plan.host.name, plan.description.connectionFingerprints, (c) => tokens.get(c)),
   });
+}
+
+/** How a key shows in review: the HostPair's public fingerprint of it, plainly not a key. */
+export function reviewedPsk(psk: string): string {
+  return `<key fingerprint hmac-sha256:${pairPskFingerprint(psk)}>`;
+}
+
+/**
+ * PSK mode: what `pulumi preview --diff` shows of the push. The secrets file is rendered with
+ * each key replaced by `reviewedPsk` of it, so a reviewer sees which pair's key changed and
+ * nothing of any key. Not secret (no key reaches it); the caller unsecrets it on purpose.
+ */
+export function pskReview(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string): Record<string, string> {
+  const shown = (m: string) => {
+    const pskFor = pskForPairs(m, plan.meshName);
+    return (p: HostPair) => reviewedPsk(pskFor(p));
+  };
+  const secrets = pskSecretsFile(plan, inventory, pairs, shown(master), acceptMaster === undefined ? undefined : shown(acceptMaster));
+  return reviewEntries(plan.host.name, [...plan.files, { ...secrets, secret: false }]);
 }

@@ -11,11 +11,11 @@ import { derivePairPsk } from '../credentials/psk-derivation.js';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
 import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
 import type { Layout } from '../inventory/model.js';
-import { pairsForHost } from '../topology/host-pair-set.js';
 import { CertificateAuthority } from './certificate-authority.js';
 import { pairPskFingerprint } from './connection-fingerprints.js';
 import type { HostSummary } from './host-summary.js';
 import type { IpsecMeshArgs } from './mesh-args.js';
+import { hostDeliveryInput } from './mesh-files.js';
 import { MeshHost, type HostCertificateArgs } from './mesh-host.js';
 import { MeshArgsError } from './mesh-error.js';
 import { resolveMeshOptions } from './mesh-options.js';
@@ -107,15 +107,15 @@ export class IpsecMesh extends pulumi.ComponentResource {
     const sites = new Map(model.sites.map((f) => [f.name, new MeshSite(`${name}-site-${f.name}`, f, { parent: this })]));
     // Hosts live under their site; the alias keeps stacks made before sites were resources
     // (hosts directly under the mesh) from replacing anything.
-    const hosts = inventory.hosts.map(
-      (h) =>
-        new MeshHost(
+    const hosts = inventory.hosts.map((h) => {
+      const delivery = hostDeliveryInput(o, h.name);
+      return new MeshHost(
           `${name}-${h.name}`,
           {
-            inventory,
-            hostName: h.name,
-            pairs: [...pairsForHost(o.pairs, h.name)],
-            enabled: o.enabled,
+            inventory: delivery.inventory,
+            hostName: delivery.hostName,
+            pairs: [...delivery.pairs],
+            enabled: delivery.enabled,
             ssh: args.ssh,
             installPackages: o.installPackages,
             ...(certificate ? { certificate } : {}),
@@ -124,8 +124,8 @@ export class IpsecMesh extends pulumi.ComponentResource {
             ...(crlPem ? { crlPem } : {}),
           },
           { parent: sites.get(h.site) ?? this, aliases: [{ parent: this }] },
-        ),
-    );
+        );
+    });
     if (settleCrl !== undefined && o.certificates !== undefined) {
       const issuer = cas.get(o.certificates.ca.issuer)!;
       settleCrl(

@@ -1,8 +1,9 @@
 // One host of the mesh: its credentials (certificate mode: a key made on the host, a CSR,
 // a certificate signed by the mesh CA) and one push of its configuration over SSH.
 //
-// Resources per host: certificate mode 3 (host-key command, certificate, push), PSK mode 1
-// (push), plus 1 when installPackages is on. Never one per pair.
+// Resources per host: certificate mode 4 (host-key command, certificate, push, review), PSK
+// mode 2 (push, review), plus 1 when installPackages is on and 1 gate in a staged rollout.
+// Never one per pair.
 import * as command from '@pulumi/command';
 import * as pulumi from '@pulumi/pulumi';
 import * as tls from '@pulumi/tls';
@@ -15,7 +16,7 @@ import { removeScript } from '../delivery/remove-script.js';
 import type { Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { certificateFacts, type HostSummary } from './host-summary.js';
-import { certificatePayload, planHostDelivery, pskPayload } from './host-delivery-plan.js';
+import { certificatePayload, certificateReview, planHostDelivery, pskPayload, pskReview } from './host-delivery-plan.js';
 import { MeshArgsError } from './mesh-error.js';
 import { hostConnection, type SshArgs } from './ssh-connection.js';
 
@@ -109,6 +110,7 @@ export class MeshHost extends pulumi.ComponentResource {
     }
 
     let stdin: pulumi.Output<string>;
+    let review: pulumi.Output<Record<string, string>>;
     let certificatePem: pulumi.Output<string | undefined>;
     if (cert !== undefined) {
       const names = hostCertificateNames(host);
@@ -149,19 +151,30 @@ export class MeshHost extends pulumi.ComponentResource {
         { parent: this },
       );
       const trusted = cert.trusted.map((t) => pulumi.output(t.certificatePem).apply((pem) => [t.label, pem] as const));
-      stdin = pulumi
-        .all([signed.certPem, pulumi.all(trusted), args.crlPem ?? ''])
-        .apply(([hostPem, cas, crl]) => certificatePayload(plan, new Map(cas), hostPem, crl));
+      const material = pulumi.all([signed.certPem, pulumi.all(trusted), args.crlPem ?? '']);
+      stdin = material.apply(([hostPem, cas, crl]) => certificatePayload(plan, new Map(cas), hostPem, crl));
+      review = material.apply(([hostPem, cas, crl]) => certificateReview(plan, new Map(cas), hostPem, crl));
       certificatePem = signed.certPem;
     } else {
       const inventory = args.inventory;
       const pairs = args.pairs;
       // Derived inside apply from a secret: the keys never exist outside a secret Output.
-      stdin = pulumi.secret(
-        pulumi.all([args.pskMaster, args.pskAcceptMaster]).apply(([master, acceptMaster]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster)),
-      );
+      const masters = pulumi.all([args.pskMaster, args.pskAcceptMaster]);
+      stdin = pulumi.secret(masters.apply(([master, acceptMaster]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster)));
+      // Fingerprints of the keys, never the keys: public on purpose, like the HostPairs'.
+      review = pulumi.unsecret(masters.apply(([master, acceptMaster]) => pskReview(plan, inventory, pairs, master ?? '', acceptMaster)));
       certificatePem = pulumi.output(undefined);
     }
+
+    // What `pulumi preview --diff` shows of this host: every file the push writes, in plain
+    // text, keys as fingerprints (delivery-review.ts). A local command with nothing to run: its
+    // environment is only stored and diffed, so a reviewer (and CI, without SSH) reads the
+    // changed lines. Frozen with the push for a revoked host.
+    new command.local.Command(
+      `${name}-review`,
+      { environment: review },
+      { parent: this, ...(host.revoked === true ? { ignoreChanges: ['environment'] } : {}) },
+    );
 
     const psk = cert === undefined;
     // No triggers: every change is an update (re-runs the push), so a delete script never

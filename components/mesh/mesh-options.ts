@@ -81,6 +81,21 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
   if (args === undefined || args === null || typeof args !== 'object') {
     throw new MeshArgsError('args', 'IpsecMesh needs an args object with at least `inventory` and `ssh`');
   }
+  const options = resolveMeshSettings(args);
+  if (args.ssh === undefined || args.ssh === null || args.ssh.privateKey === undefined) {
+    throw new MeshArgsError('ssh.privateKey', 'is required: the private key every host accepts for SSH');
+  }
+  return options;
+}
+
+/**
+ * Everything but SSH: what decides the files each host gets. `ipsec-mesh render` resolves
+ * stack config through this, the component through resolveMeshOptions: the same mesh.
+ */
+export function resolveMeshSettings(args: Omit<IpsecMeshArgs, 'ssh'>): MeshOptions {
+  if (args === undefined || args === null || typeof args !== 'object') {
+    throw new MeshArgsError('args', 'the mesh settings need an args object with at least `inventory`');
+  }
   if (args.inventory === undefined || args.inventory === null || typeof args.inventory !== 'object') {
     throw new MeshArgsError('inventory', 'is required (a parsed inventory or the object form parseInventory accepts)');
   }
@@ -88,10 +103,6 @@ export function resolveMeshOptions(args: IpsecMeshArgs): MeshOptions {
   if (deferred !== undefined) {
     throw new MeshArgsError(deferred, 'must be plain data, not a pulumi Output or Promise: hosts and pairs decide how many resources exist');
   }
-  if (args.ssh === undefined || args.ssh === null || args.ssh.privateKey === undefined) {
-    throw new MeshArgsError('ssh.privateKey', 'is required: the private key every host accepts for SSH');
-  }
-
   const parsed = isParsedInventory(args.inventory) ? args.inventory : parseInventory(args.inventory, ARGS_INVENTORY_SOURCE);
   const inventory = applyEnforcementOverrides(parsed, {
     ...(args.enforcement === undefined ? {} : { enforcement: args.enforcement }),

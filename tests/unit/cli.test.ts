@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -131,5 +131,59 @@ describe('ipsec-mesh CLI', () => {
     const r = await ipsecMesh('render', inv, '--out', join(dir, 'y'), '--psk-master', short);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/at least 32/);
+  });
+
+  it('render --stack reads the stack config the stack program reads (enforcement overrides, off switch)', async () => {
+    const project = join(dir, 'project');
+    await mkdir(project, { recursive: true });
+    await writeFile(join(project, 'psk.yaml'), pskInventory);
+    const master = join(dir, 'master-stack');
+    await writeFile(master, 'k'.repeat(40));
+    await writeFile(
+      join(project, 'Pulumi.prod.yaml'),
+      [
+        'config:',
+        '  ipsec-mesh:inventory: psk.yaml',
+        '  ipsec-mesh:enforcement: use',
+        '  ipsec-mesh:pairEnforcement:',
+        '    - { hosts: [h1, h3], enforcement: "off" }',
+        '  ipsec-mesh:sshPrivateKey:',
+        '    secure: v1:AAAA',
+        '  other:key: ignored',
+        '',
+      ].join('\n'),
+    );
+    const plain = join(dir, 'stack-plain');
+    expect((await ipsecMesh('render', join(project, 'psk.yaml'), '--out', plain, '--psk-master', master)).code).toBe(0);
+    const staged = join(dir, 'stack-staged');
+    const r = await ipsecMesh('render', '--stack', 'prod', '--project', project, '--out', staged, '--psk-master', master);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const conf = (out: string) => readFile(join(out, 'h1/etc/swanctl/conf.d/ipsec-mesh_lab.conf'), 'utf8');
+    expect(await conf(plain)).toContain('lab_h3_v4');
+    // pairEnforcement h1~h3 off: no connection; the rest at "use".
+    expect(await conf(staged)).not.toContain('lab_h3_v4');
+    expect(await conf(staged)).toContain('lab_h2_v4');
+    expect(await conf(staged)).not.toEqual(await conf(plain));
+    // The same through --config-file (the lab keeps its stack file outside the project).
+    const viaFile = join(dir, 'stack-file');
+    expect((await ipsecMesh('render', '--config-file', join(project, 'Pulumi.prod.yaml'), '--project', project, '--out', viaFile, '--psk-master', master)).code).toBe(0);
+    expect(await conf(viaFile)).toEqual(await conf(staged));
+  });
+
+  it('render --stack: a bad key or a secret mesh key is named; INVENTORY and --stack together are a usage error', async () => {
+    const project = join(dir, 'project-bad');
+    await mkdir(project, { recursive: true });
+    await writeFile(join(project, 'Pulumi.a.yaml'), 'config:\n  ipsec-mesh:inventory: x.yaml\n  ipsec-mesh:enforcement: sometimes\n');
+    const a = await ipsecMesh('render', '--stack', 'a', '--project', project, '--out', join(dir, 'o1'));
+    expect(a.code).toBe(1);
+    expect(a.stderr).toContain('ipsec-mesh:enforcement: must be one of off, use, require');
+    await writeFile(join(project, 'Pulumi.b.yaml'), 'config:\n  ipsec-mesh:inventory:\n    secure: v1:AAAA\n');
+    const b = await ipsecMesh('render', '--stack', 'b', '--project', project, '--out', join(dir, 'o2'));
+    expect(b.code).toBe(1);
+    expect(b.stderr).toContain('ipsec-mesh:inventory: is a secret in');
+    const c = await ipsecMesh('render', 'inv.yaml', '--stack', 'a', '--out', join(dir, 'o3'));
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain('give no INVENTORY');
   });
 });

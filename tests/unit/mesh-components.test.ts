@@ -33,6 +33,7 @@ const T = {
   host: 'ipsec-mesh:index:MeshHost',
   ca: 'ipsec-mesh:index:CertificateAuthority',
   command: 'command:remote:Command',
+  localCommand: 'command:local:Command',
   key: 'tls:index/privateKey:PrivateKey',
   selfSigned: 'tls:index/selfSignedCert:SelfSignedCert',
   signed: 'tls:index/locallySignedCert:LocallySignedCert',
@@ -63,6 +64,12 @@ function value<T>(o: pulumi.Output<T>): Promise<T> {
 }
 
 const commands = (run: MockRun, suffix: string): Registration[] => run.custom(T.command).filter((r) => r.name.endsWith(suffix));
+const reviews = (run: MockRun): Registration[] => run.custom(T.localCommand).filter((r) => r.name.endsWith('-review'));
+/** A review command's environment: path → review text; fails on a secret wrapper. */
+function reviewOf(r: Registration): Record<string, string> {
+  expect(isSecretWrapper(r.inputs.environment), r.name).toBe(false);
+  return unwrap(r.inputs.environment) as Record<string, string>;
+}
 const str = (r: Registration, key: string): string => {
   const v = unwrap(r.inputs[key]);
   if (typeof v !== 'string') throw new Error(`${r.name}.${key} is not a string`);
@@ -70,7 +77,7 @@ const str = (r: Registration, key: string): string => {
 };
 
 describe('certificate mode', () => {
-  it('creates one CA (key + self-signed cert) and per host a host-key command, a certificate and a push', async () => {
+  it('creates one CA (key + self-signed cert) and per host a host-key command, a certificate, a push and a review', async () => {
     const { run } = await build({ sshExtras: true, dualStack: true });
     expect(run.components(T.mesh).map((r) => r.name)).toEqual(['m']);
     expect(run.components(T.ca).map((r) => r.name)).toEqual(['m-ca-ca1']);
@@ -80,7 +87,8 @@ describe('certificate mode', () => {
     expect(run.custom(T.signed)).toHaveLength(4);
     expect(commands(run, '-host-key')).toHaveLength(4);
     expect(commands(run, '-push')).toHaveLength(4);
-    expect(run.custom()).toHaveLength(3 + 3 * 4); // CA key + cert, the CRL command, 3 per host
+    expect(reviews(run)).toHaveLength(4);
+    expect(run.custom()).toHaveLength(3 + 4 * 4); // CA key + cert, the CRL command, 4 per host
   });
 });
 
@@ -257,7 +265,7 @@ describe('delivery (push commands)', () => {
     const install = constructionOf(run, 'm-ams1-install-packages').resource;
     expect(constructionOf(run, 'm-ams1-host-key').dependsOn).toContain(install);
     expect(constructionOf(run, 'm-ams1-push').dependsOn).toContain(install);
-    expect(run.custom()).toHaveLength(3 + 4 * 4);
+    expect(run.custom()).toHaveLength(3 + 5 * 4);
   });
 });
 
@@ -317,13 +325,13 @@ describe('CA rollover', () => {
 });
 
 describe('PSK mode', () => {
-  it('has one master secret for the whole mesh and one push per host', async () => {
+  it('has one master secret for the whole mesh and one push and one review per host', async () => {
     const { run } = await build({ auth: 'psk' });
     expect(run.custom(T.password)).toHaveLength(1);
     expect(run.custom(T.key)).toHaveLength(0);
     expect(run.custom(T.signed)).toHaveLength(0);
     expect(run.components(T.ca)).toHaveLength(0);
-    expect(run.custom()).toHaveLength(1 + 4);
+    expect(run.custom()).toHaveLength(1 + 2 * 4);
     const master = unwrap(run.one(T.password, 'm-psk-master-g0').inputs) as Record<string, unknown>;
     expect(master.length).toBeGreaterThanOrEqual(64);
     expect(master.keepers).toEqual({ generation: '0' });
@@ -442,10 +450,51 @@ describe('secrets', () => {
   }
 });
 
+describe('review (what pulumi preview --diff shows of each push)', () => {
+  it('certificate mode: every file of the push in plain text, certificates summarised, nothing to run', async () => {
+    const { run } = await build({ dualStack: true });
+    for (const r of reviews(run)) {
+      const host = r.name.replace(/^m-/, '').replace(/-review$/, '');
+      const push = decodePayload(str(run.one(T.command, `m-${host}-push`), 'stdin'));
+      const review = reviewOf(r);
+      expect(Object.keys(review).sort()).toEqual(push.files.map((f) => f.path).sort());
+      for (const f of push.files) {
+        const text = review[f.path]!;
+        expect(text.startsWith(`@ ipsec-mesh file ${f.path}, mode `), f.path).toBe(true);
+        // The mocks' certificates are not real PEM, so they show as they are here
+        // (delivery-review.test.ts summarises real ones).
+        expect(text.slice(text.indexOf('\n') + 1)).toBe(f.content);
+      }
+      expect(r.inputs.create).toBeUndefined();
+      expect(r.inputs.update).toBeUndefined();
+      expect(r.inputs.delete).toBeUndefined();
+    }
+  });
+
+  it('PSK mode: not secret, every key shown as its public fingerprint, no key or master anywhere', async () => {
+    const fixture: MeshFixtureOptions = { auth: 'psk', dualStack: true };
+    const { run } = await build(fixture);
+    const pairs = computeHostPairs(parseInventory(meshInventory(fixture))).pairs;
+    expect(reviews(run)).toHaveLength(4);
+    for (const r of reviews(run)) {
+      const review = reviewOf(r);
+      const secrets = Object.entries(review).find(([p]) => p.endsWith('_secrets.conf'))?.[1] ?? '';
+      const host = r.name.replace(/^m-/, '').replace(/-review$/, '');
+      for (const p of pairs.filter((x) => x.a === host || x.b === host)) {
+        const key = derivePairPsk(PSK_MASTER_MARKER, 'lab', p.a, p.b);
+        expect(secrets).toContain(`secret = "<key fingerprint hmac-sha256:${pairPskFingerprint(key)}>"`);
+      }
+      expect(findMarkers(review, [PSK_MASTER_MARKER, SSH_KEY_MARKER])).toEqual([]);
+      for (const p of pairs) expect(JSON.stringify(review)).not.toContain(derivePairPsk(PSK_MASTER_MARKER, 'lab', p.a, p.b).slice(2, 18));
+    }
+  });
+});
+
 describe('custom resources grow with hosts, never with pairs; model components with pairs only in per-peer', () => {
   // Counting (N hosts, S sites, P pairs, Q site pairs):
-  //   certificate: CA key + CA cert (2) + per host host-key command, certificate, push (3N)
-  //   psk:         master RandomPassword (1) + per host push (N)
+  //   certificate: CA key + CA cert + CRL command (3) + per host host-key command, certificate,
+  //                push, review (4N)
+  //   psk:         master RandomPassword (1) + per host push, review (2N)
   //   components:  IpsecMesh (1) + MeshHost (N) + CertificateAuthority (1 per CA label) + Site (S)
   //                + HostPair (P, per-peer) or SitePair (Q, compact)
   const N = 100;
@@ -453,22 +502,22 @@ describe('custom resources grow with hosts, never with pairs; model components w
   const P = 4950;
   const full = { perSite: N / 2 }; // one rule: full mesh across both sites → N(N-1)/2 = 4950 pairs
 
-  it('certificate mode, 100-host full mesh, per-peer: 3N + 3 custom resources, N + 2 + S + P components', async () => {
+  it('certificate mode, 100-host full mesh, per-peer: 4N + 3 custom resources, N + 2 + S + P components', async () => {
     const { run } = await build(full);
-    expect(run.custom()).toHaveLength(3 * N + 3);
+    expect(run.custom()).toHaveLength(4 * N + 3);
     expect(run.components()).toHaveLength(N + 2 + S + P);
     expect(run.components(T.hostPair)).toHaveLength(P);
   }, 120_000);
 
-  it('PSK mode, 100-host full mesh, per-peer: N + 1 custom resources, N + 1 + S + P components', async () => {
+  it('PSK mode, 100-host full mesh, per-peer: 2N + 1 custom resources, N + 1 + S + P components', async () => {
     const { run } = await build({ ...full, auth: 'psk' });
-    expect(run.custom()).toHaveLength(N + 1);
+    expect(run.custom()).toHaveLength(2 * N + 1);
     expect(run.components()).toHaveLength(N + 1 + S + P);
   }, 120_000);
 
-  it('compact layout, 100-host full mesh: 3N + 3 custom resources, N + 2 + S + 3 components (site pairs, not host pairs)', async () => {
+  it('compact layout, 100-host full mesh: 4N + 3 custom resources, N + 2 + S + 3 components (site pairs, not host pairs)', async () => {
     const { run } = await build({ ...full, layout: 'compact' });
-    expect(run.custom()).toHaveLength(3 * N + 3);
+    expect(run.custom()).toHaveLength(4 * N + 3);
     expect(run.components()).toHaveLength(N + 2 + S + 3);
     expect(run.components(T.hostPair)).toHaveLength(0);
   }, 120_000);
@@ -481,7 +530,7 @@ describe('custom resources grow with hosts, never with pairs; model components w
     new IpsecMesh('m', { inventory: sparse, ssh: { privateKey: SSH_KEY_MARKER } });
     await run.settle();
     expect(computeHostPairs(parseInventory(sparse)).pairs.length).toBe(N - 1);
-    expect(run.custom()).toHaveLength(3 * N + 3);
+    expect(run.custom()).toHaveLength(4 * N + 3);
   }, 120_000);
 });
 
