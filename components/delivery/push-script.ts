@@ -287,6 +287,11 @@ case $PHASE in
   create) n=$((old_n + 1)) ;;
   update) [ "$n" -gt 0 ] || n=1 ;;
 esac
+# The connections before this push, for the rollout gate: a pair this host already had is one
+# its peer has deployed too, so the gate may check it even when the wave of the peer comes later.
+# (Not named .ipsec-mesh-state.*: those are the meshes of this host, see shared.)
+BEFORE=$R/etc/swanctl/.ipsec-mesh-before.$M
+if [ -f "$STATE" ]; then cp -f "$STATE" "$BEFORE" || die "cannot keep $STATE as $BEFORE"; else : > "$BEFORE"; fi
 {
   echo "ipsec-mesh-state 1"
   echo "N $n"

@@ -15,7 +15,7 @@
 import { backstopTable } from '../render/backstop-nft.js';
 import { DeliveryError } from './delivery-error.js';
 
-export type ScriptKind = 'push' | 'remove' | 'host-key' | 'remove-host-key' | 'install-packages';
+export type ScriptKind = 'push' | 'remove' | 'host-key' | 'remove-host-key' | 'install-packages' | 'gate';
 
 function singleQuoted(host: string, text: string): string {
   if (text.includes("'")) {

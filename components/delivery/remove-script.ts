@@ -84,7 +84,7 @@ if grep -q "_backstop[.]nft$" "$W/old.paths" && command -v nft >/dev/null 2>&1; 
   nft delete table "$NFT_TABLE" > /dev/null 2>&1 || true
 fi
 if grep -qxF "/etc/swanctl/ipsec-mesh_\${M}_monitor.sh" "$W/old.paths"; then monitor_cleanup; fi
-rm -f "$STATE" || die "cannot remove $STATE"
+rm -f "$STATE" "$R/etc/swanctl/.ipsec-mesh-before.$M" || die "cannot remove $STATE"
 echo "$H: mesh $M: $removed file(s) removed; connections unloaded; $terminated IKE_SA(s) closed (sysctl values stay until reboot)"
 `;
 

@@ -107,25 +107,46 @@ export class IpsecMesh extends pulumi.ComponentResource {
     const sites = new Map(model.sites.map((f) => [f.name, new MeshSite(`${name}-site-${f.name}`, f, { parent: this })]));
     // Hosts live under their site; the alias keeps stacks made before sites were resources
     // (hosts directly under the mesh) from replacing anything.
-    const hosts = inventory.hosts.map((h) => {
+    // A staged rollout builds hosts wave by wave: each wave's pushes wait for every gate of
+    // the wave before (rollout-plan.ts). Without one, every host is pushed at once.
+    const rollout = o.rollout;
+    const waveOf = (host: string): number => rollout?.waveOf.get(host) ?? Number.MAX_SAFE_INTEGER;
+    const order = rollout === undefined ? inventory.hosts : [...inventory.hosts].sort((a, b) => waveOf(a.name) - waveOf(b.name));
+    const gates: pulumi.Resource[][] = [];
+    const built = new Map<string, MeshHost>();
+    for (const h of order) {
       const delivery = hostDeliveryInput(o, h.name);
-      return new MeshHost(
-          `${name}-${h.name}`,
-          {
-            inventory: delivery.inventory,
-            hostName: delivery.hostName,
-            pairs: [...delivery.pairs],
-            enabled: delivery.enabled,
-            ssh: args.ssh,
-            installPackages: o.installPackages,
-            ...(certificate ? { certificate } : {}),
-            ...(pskMaster ? { pskMaster } : {}),
-            ...(pskAcceptMaster ? { pskAcceptMaster } : {}),
-            ...(crlPem ? { crlPem } : {}),
-          },
-          { parent: sites.get(h.site) ?? this, aliases: [{ parent: this }] },
-        );
-    });
+      const wave = rollout?.waveOf.get(h.name);
+      const staged =
+        rollout === undefined || wave === undefined
+          ? undefined
+          : {
+              gate: rollout.gate,
+              timeoutSeconds: rollout.timeoutSeconds,
+              after: wave > 0 ? (gates[wave - 1] ?? []) : [],
+              laterHosts: rollout.waves.slice(wave + 1).flat(),
+            };
+      const host = new MeshHost(
+        `${name}-${h.name}`,
+        {
+          inventory: delivery.inventory,
+          hostName: delivery.hostName,
+          pairs: [...delivery.pairs],
+          enabled: delivery.enabled,
+          ssh: args.ssh,
+          installPackages: o.installPackages,
+          ...(certificate ? { certificate } : {}),
+          ...(pskMaster ? { pskMaster } : {}),
+          ...(pskAcceptMaster ? { pskAcceptMaster } : {}),
+          ...(crlPem ? { crlPem } : {}),
+          ...(staged ? { rollout: staged } : {}),
+        },
+        { parent: sites.get(h.site) ?? this, aliases: [{ parent: this }] },
+      );
+      if (host.gate !== undefined && wave !== undefined) (gates[wave] ??= []).push(host.gate);
+      built.set(h.name, host);
+    }
+    const hosts = inventory.hosts.map((h) => built.get(h.name)!);
     if (settleCrl !== undefined && o.certificates !== undefined) {
       const issuer = cas.get(o.certificates.ca.issuer)!;
       settleCrl(

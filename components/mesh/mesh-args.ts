@@ -4,6 +4,7 @@ import type { Enforcement, Inventory } from '../inventory/model.js';
 import type { InventoryInput } from '../inventory/inventory-input.js';
 import type { CaRolloverArgs } from '../credentials/ca-rollover.js';
 import type { PairEnforcementArgs } from './enforcement-overrides.js';
+import type { RolloutArgs } from './rollout-plan.js';
 import type { SshArgs } from './ssh-connection.js';
 
 /**
@@ -54,4 +55,9 @@ export interface IpsecMeshArgs {
   ssh: SshArgs;
   /** Install the strongSwan packages (Debian/Ubuntu) and enable the service first. Default false. */
   installPackages?: boolean;
+  /**
+   * Staged rollout: push a canary first, then waves, each after a gate saw every pair of the
+   * wave before it up (docs/components.md, *Staged rollout*). Default: every host at once.
+   */
+  rollout?: RolloutArgs;
 }

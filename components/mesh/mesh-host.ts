@@ -13,6 +13,8 @@ import { prepareHostKeyScript, removeHostKeyScript } from '../delivery/host-key-
 import { installPackagesScript } from '../delivery/install-packages-script.js';
 import { pushScript } from '../delivery/push-script.js';
 import { removeScript } from '../delivery/remove-script.js';
+import { gateInput, payloadDigest, rolloutGateScript, type RolloutGateLevel } from '../delivery/rollout-gate.js';
+import { livenessTargets } from '../render/monitor-files.js';
 import type { Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { certificateFacts, type HostSummary } from './host-summary.js';
@@ -42,6 +44,16 @@ export interface HostCertificateArgs {
   trusted: TrustedCaArgs[];
 }
 
+/** This host's place in a staged rollout. */
+export interface MeshHostRolloutArgs {
+  gate: RolloutGateLevel;
+  timeoutSeconds: number;
+  /** The gates of the wave before: the push waits for all of them. */
+  after: pulumi.Resource[];
+  /** Hosts of later waves: pairs with them are gated only once deployed (rollout-gate.sh). */
+  laterHosts: string[];
+}
+
 export interface MeshHostArgs {
   /** The parsed inventory (enforcement overrides applied). Plain data. */
   inventory: Inventory;
@@ -60,6 +72,8 @@ export interface MeshHostArgs {
   pskMaster?: pulumi.Input<string>;
   /** PSK mode, during a rotation: the other generation's master, whose keys are only accepted. */
   pskAcceptMaster?: pulumi.Input<string>;
+  /** Staged rollout: the push waits for the previous wave's gates, and a gate follows it. */
+  rollout?: MeshHostRolloutArgs;
 }
 
 export class MeshHost extends pulumi.ComponentResource {
@@ -69,6 +83,8 @@ export class MeshHost extends pulumi.ComponentResource {
   readonly certificatePem: pulumi.Output<string | undefined>;
   /** What the host got; never secret. */
   readonly summary: pulumi.Output<HostSummary>;
+  /** Staged rollout: the gate after this host's push (the next wave waits for it). */
+  readonly gate?: command.remote.Command;
 
   constructor(name: string, args: MeshHostArgs, opts?: pulumi.ComponentResourceOptions) {
     const auth = args.inventory.mesh.auth;
@@ -179,7 +195,7 @@ export class MeshHost extends pulumi.ComponentResource {
     const psk = cert === undefined;
     // No triggers: every change is an update (re-runs the push), so a delete script never
     // runs because of a replacement. stdin carries the payload; the command strings are fixed.
-    new command.remote.Command(
+    const push = new command.remote.Command(
       `${name}-push`,
       {
         ...common,
@@ -192,13 +208,38 @@ export class MeshHost extends pulumi.ComponentResource {
       },
       {
         parent: this,
-        dependsOn: prerequisites,
+        dependsOn: [...prerequisites, ...(args.rollout?.after ?? [])],
         ...(psk ? { additionalSecretOutputs: ['stdin', 'stdout', 'stderr'] } : {}),
         // A revoked host gets nothing more: whatever it has stays as it was, and an unreachable
         // (or hostile) host cannot hold up the rest of the mesh.
         ...(host.revoked === true ? { ignoreChanges: ['create', 'update', 'delete', 'stdin', 'connection', 'triggers', 'logging'] } : {}),
       },
     );
+
+    const rollout = args.rollout;
+    if (rollout !== undefined && host.revoked !== true) {
+      const later = new Set(rollout.laterHosts);
+      const targets = livenessTargets({ inventory: args.inventory, host, pairs: args.pairs, enabled: args.enabled }).map((t) => ({
+        peer: t.peer,
+        family: t.family,
+        connection: t.connection,
+        remote: t.remote,
+        layout: args.inventory.mesh.layout,
+        wave: later.has(t.peer) ? ('later' as const) : ('earlier' as const),
+      }));
+      const gate = rolloutGateScript(host.name);
+      // The digest ties the gate to the push: whenever the push runs, the gate runs after it.
+      const gateStdin = pulumi.unsecret(
+        stdin.apply((payload) =>
+          gateInput({ host: host.name, mesh, level: rollout.gate, waitSeconds: rollout.timeoutSeconds, payloadDigest: payloadDigest(payload), targets }),
+        ),
+      );
+      this.gate = new command.remote.Command(
+        `${name}-gate`,
+        { ...common, create: gate, update: gate, stdin: gateStdin },
+        { parent: this, dependsOn: [push] },
+      );
+    }
 
     const counts = { off: 0, use: 0, require: 0 };
     for (const p of args.pairs) counts[p.enforcement]++;

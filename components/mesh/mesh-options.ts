@@ -20,6 +20,7 @@ import type { HostPairSet } from '../topology/host-pair-set.js';
 import { applyEnforcementOverrides } from './enforcement-overrides.js';
 import type { IpsecMeshArgs, MeshInventory } from './mesh-args.js';
 import { MeshArgsError } from './mesh-error.js';
+import { planRollout, type RolloutPlan } from './rollout-plan.js';
 
 export interface MeshOptions {
   /** The inventory with the stack's enforcement overrides applied. */
@@ -27,6 +28,8 @@ export interface MeshOptions {
   readonly pairs: HostPairSet;
   readonly enabled: boolean;
   readonly installPackages: boolean;
+  /** Staged rollout: waves and gate (undefined: every host at once). */
+  readonly rollout?: RolloutPlan;
   /** Certificate mode only. */
   readonly certificates?: {
     readonly generation: number;
@@ -116,6 +119,8 @@ export function resolveMeshSettings(args: Omit<IpsecMeshArgs, 'ssh'>): MeshOptio
 
   const enabled = optionalBoolean('enabled', args.enabled, true);
   const installPackages = optionalBoolean('installPackages', args.installPackages, false);
+  const rollout = args.rollout === undefined ? undefined : planRollout(inventory, args.rollout);
+  const staged = rollout === undefined ? {} : { rollout };
   const certificateGeneration = optionalNumber('certificateGeneration', args.certificateGeneration);
   const pskGeneration = optionalNumber('pskGeneration', args.pskGeneration);
   const pskAcceptGeneration = optionalNumber('pskAcceptGeneration', args.pskAcceptGeneration);
@@ -136,12 +141,12 @@ export function resolveMeshSettings(args: Omit<IpsecMeshArgs, 'ssh'>): MeshOptio
       if (value !== undefined) throw new MeshArgsError(field, `applies to certificate authentication; the inventory's mesh.auth is psk`);
     }
     const generation = validateGeneration('pskGeneration', pskGeneration);
-    if (pskAcceptGeneration === undefined) return { inventory, pairs, enabled, installPackages, psk: { generation } };
+    if (pskAcceptGeneration === undefined) return { inventory, pairs, enabled, installPackages, ...staged, psk: { generation } };
     const acceptGeneration = validateGeneration('pskAcceptGeneration', pskAcceptGeneration);
     if (acceptGeneration === generation) {
       throw new MeshArgsError('pskAcceptGeneration', `is the generation hosts already sign with (pskGeneration ${generation}): leave it out, or name the generation you rotate to or from`);
     }
-    return { inventory, pairs, enabled, installPackages, psk: { generation, acceptGeneration } };
+    return { inventory, pairs, enabled, installPackages, ...staged, psk: { generation, acceptGeneration } };
   }
 
   for (const [field, value] of [['pskGeneration', pskGeneration], ['pskAcceptGeneration', pskAcceptGeneration]] as const) {
@@ -157,6 +162,7 @@ export function resolveMeshSettings(args: Omit<IpsecMeshArgs, 'ssh'>): MeshOptio
     pairs,
     enabled,
     installPackages,
+    ...staged,
     certificates: {
       generation: validateGeneration('certificateGeneration', certificateGeneration),
       validityHours,

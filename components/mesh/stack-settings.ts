@@ -16,12 +16,14 @@
 //   certificateValidityHours, certificateRenewBeforeHours, caValidityHours
 //   ca                        JSON { current, previous?, next? } (CA rollover)
 //   installPackages           true | false
+//   rollout                   JSON { canaryHosts | canaryCount, waves?, waveSize?, gate?, gateTimeoutSeconds? }
 import { isAbsolute, resolve } from 'node:path';
 import type * as pulumi from '@pulumi/pulumi';
 import type { CaRolloverArgs } from '../credentials/ca-rollover.js';
 import type { Enforcement } from '../inventory/model.js';
 import type { PairEnforcementArgs } from './enforcement-overrides.js';
 import type { IpsecMeshArgs } from './mesh-args.js';
+import type { RolloutArgs } from './rollout-plan.js';
 import type { SshArgs } from './ssh-connection.js';
 
 export const CONFIG_NAMESPACE = 'ipsec-mesh';
@@ -126,6 +128,14 @@ function ca(source: ConfigSource): CaRolloverArgs | undefined {
   };
 }
 
+function rollout(source: ConfigSource): RolloutArgs | undefined {
+  const v = json(source, 'rollout');
+  if (v === undefined) return undefined;
+  // The shape and every name are checked by planRollout, which names the field at fault.
+  if (!isRecord(v)) throw new StackConfigError('rollout', 'must be an object: { "canaryHosts": [...] | "canaryCount": n, "waves"?: [[...]], "waveSize"?: n, "gate"?: "ike" | "child", "gateTimeoutSeconds"?: n }');
+  return v as RolloutArgs;
+}
+
 function definedOnly<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
@@ -159,6 +169,7 @@ export function readMeshSettings(source: ConfigSource, projectDir: string): Mesh
       caValidityHours: num(source, 'caValidityHours'),
       ca: ca(source),
       installPackages: bool(source, 'installPackages'),
+      rollout: rollout(source),
     }),
   };
 }

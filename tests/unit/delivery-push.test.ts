@@ -12,6 +12,7 @@ const SYSCTL = '/etc/sysctl.d/60-ipsec-mesh_prod.conf';
 const CHARON = '/etc/strongswan.d/ipsec-mesh.conf';
 const KEY = '/etc/swanctl/private/ipsec-mesh_prod_cp1_g0.key';
 const STATE = '/etc/swanctl/.ipsec-mesh-state.prod';
+const BEFORE = '/etc/swanctl/.ipsec-mesh-before.prod';
 const OPERATOR = '/etc/swanctl/conf.d/operator.conf';
 const SECRET_VALUE = '0x5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7';
 
@@ -132,10 +133,15 @@ describe('push', () => {
     expect(r.stderr).not.toContain(SECRET_VALUE);
     expect(sb.log()).toEqual(['swanctl --load-all --noprompt', `sysctl -p ${sb.path(SYSCTL)}`]);
     // No temp file, backup or scratch directory left behind; the operator file untouched.
-    expect(sb.files()).toEqual([CONF, SECRETS, OPERATOR, STATE, '/etc/sysctl.d/60-ipsec-mesh_prod.conf', '/run/ipsec-mesh.lock'].sort());
+    // BEFORE: the previous push's state (none here), which the rollout gate reads.
+    expect(sb.files()).toEqual([CONF, SECRETS, OPERATOR, STATE, BEFORE, '/etc/sysctl.d/60-ipsec-mesh_prod.conf', '/run/ipsec-mesh.lock'].sort());
+    expect(sb.read(BEFORE)).toBe('');
     expect(sb.read(STATE)).toBe(
       ['ipsec-mesh-state 1', 'N 1', `F ${CONF}`, `F ${SECRETS}`, `F ${SYSCTL}`, 'C prod_cp2_v4', 'C prod_cp3_v4', ''].join('\n'),
     );
+    const first = sb.read(STATE);
+    ok(sb.run(pushScript({ host: 'cp1', mesh: 'prod', phase: 'update' }), encodePayload(bundle())));
+    expect(sb.read(BEFORE)).toBe(first);
   });
 
   it('round-trips content byte for byte: empty files, no trailing newline, UTF-8, lines that look like records', () => {
@@ -475,6 +481,7 @@ describe('remove', () => {
     ok(sb.run(remove));
     expect(sb.exists(CONF)).toBe(false);
     expect(sb.exists(STATE)).toBe(false);
+    expect(sb.exists(BEFORE)).toBe(false);
   });
 
   it('keeps a file another mesh on the host also lists (the host-wide charon drop-in)', () => {
