@@ -1,9 +1,12 @@
 // A real S3-compatible object store (SeaweedFS, built by scripts/build-s3-server.sh) as the
 // Pulumi state backend, inside a lab's operator namespace (lab/s3-backend.ts): login, stack
 // init and up against it; Pulumi's lock holding off a concurrent `up`; and the stored state
-// carrying the password only as a passphrase-encrypted secret (issue 14 item 6).
+// carrying the password only as a passphrase-encrypted secret (issue 14 item 6). Then the CI
+// example (examples/ci/ipsec-mesh-ci.sh) against it, on three namespace hosts: `up` on merge,
+// a preview of a change on a pull request with every host's sshd down, a workstation `up`
+// on the same state.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +16,9 @@ import { type Lab, type ProcessRecord, startLab, stopLab, waitFor } from '../../
 import { processStartTime } from '../../lab/netns/lab-state.js';
 import { run } from '../../lab/netns/run-command.js';
 import { type S3Backend, startS3Backend, withS3BackendEnv } from '../../lab/s3-backend.js';
-import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
-import { useEngine } from './pulumi-support.js';
+import { expectNothingLeft, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
+import { sshSessions, useEngine } from './pulumi-support.js';
+import { writeLabInventory } from '../../lab/netns/lab-inventory.js';
 
 const NAME = 's3state';
 const PROJECT = 's3-state-check';
@@ -131,8 +135,8 @@ beforeAll(async () => {
     requireLabPrerequisites();
     useEngine();
     await stopLab(NAME); // a previous run that crashed; our own name only
-    // One host, no daemons: the test needs only the operator namespace.
-    lab = await startLab({ name: NAME, sites: [{ name: 'east', ipv4: '198.51.100.0/26' }], hosts: [{ name: 'a', site: 'east' }] }, { charon: false, sshd: false });
+    // Three hosts with sshd and charon: the CI example deploys a mesh on them.
+    lab = await startLab(threeHostSpec(NAME));
     started = [...lab.processes];
     backend = await startS3Backend(lab);
     project = mkdtempSync(join(tmpdir(), 'ipsec-mesh-s3-state-'));
@@ -155,6 +159,7 @@ afterAll(async () => {
   if (process.env.PULUMI_HOME && existsSync(workspaces)) {
     for (const f of readdirSync(workspaces)) if (f.startsWith(`${PROJECT}-`)) rmSync(join(workspaces, f), { force: true });
   }
+  rmSync(join(PROJECT_DIR, `Pulumi.${CI_STACK}.yaml`), { force: true });
   if (serverPid !== undefined) expect(processStartTime(serverPid), 'the S3 server still runs').toBeUndefined();
   if (lab) expectNothingLeft(NAME, started);
 }, 60_000);
@@ -247,4 +252,114 @@ describe('an S3 object store (SeaweedFS) as the Pulumi state backend, in the ope
     expect(await pulumiOk(['stack', 'export', '--stack', STACK])).not.toContain(plaintext);
     for (const f of files(backend!.dataDir)) expect(readFileSync(f).includes(plaintext), f).toBe(false);
   }, 60_000);
+});
+
+// ---- The CI example against the same backend ----
+
+const CI_STACK = 's3ci';
+const CI_CONF = `/etc/swanctl/conf.d/ipsec-mesh_${NAME}.conf`;
+const CI_HOSTS = ['a', 'b', 'c'];
+
+/** The environment CI gives the script (examples/ci/github-actions.yml, gitlab-ci.yml). */
+function ciEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = withS3BackendEnv(process.env, backend!);
+  for (const k of ['PULUMI_STACK', 'PULUMI_CONFIG_PASSPHRASE_FILE', 'GITHUB_STEP_SUMMARY']) delete env[k];
+  return {
+    ...env,
+    PULUMI_BACKEND_URL: backend!.url,
+    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    PULUMI_SKIP_UPDATE_CHECK: 'true',
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
+    IPSEC_MESH_STACK: CI_STACK,
+    IPSEC_MESH_CONFIG_FILE: ciConfigFile(),
+    ...extra,
+  };
+}
+
+function ciConfigFile(): string {
+  return join(lab!.stateRoot, `Pulumi.${CI_STACK}.yaml`);
+}
+
+/** A command in the operator namespace (where the hosts are reachable), cwd = the repository. */
+function inOperatorNs(argv: readonly string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
+  const child = spawn('ip', ['netns', 'exec', lab!.operator.netns, ...argv], { cwd: PROJECT_DIR, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin.end(stdin);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+const ciScript = (mode: 'preview' | 'up', extra: Record<string, string> = {}): Promise<Run> =>
+  inOperatorNs(['bash', join(PROJECT_DIR, 'examples/ci/ipsec-mesh-ci.sh'), mode], ciEnv(extra));
+
+async function workstationPulumi(args: readonly string[], stdin = ''): Promise<Run> {
+  const stack = args[0] === 'stack' ? [] : ['--stack', CI_STACK];
+  const r = await inOperatorNs(['pulumi', ...args, ...stack, '--non-interactive'], ciEnv(), stdin);
+  if (r.code !== 0) throw new Error(`pulumi ${args.join(' ')} failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+describe('the CI example (examples/ci) against the S3 backend, on a lab mesh', () => {
+  it('up on merge, a reviewable preview without SSH on a pull request, a workstation up on the same state', async () => {
+    if (setupError) throw setupError;
+    const inventory = writeLabInventory(lab!, { mesh: { auth: 'psk' } });
+    // The team's stack: created once from a workstation, its settings file in the repository
+    // (here the lab's state root; `stack init` has no --config-file, so it is moved there).
+    await workstationPulumi(['stack', 'init', CI_STACK, '--secrets-provider', 'passphrase']);
+    const inProject = join(PROJECT_DIR, `Pulumi.${CI_STACK}.yaml`);
+    if (existsSync(inProject)) renameSync(inProject, ciConfigFile());
+    const config = ['--config-file', ciConfigFile()];
+    await workstationPulumi(['config', 'set', ...config, 'ipsec-mesh:inventory', inventory]);
+    await workstationPulumi(['config', 'set', ...config, '--secret', 'ipsec-mesh:sshPrivateKey'], readFileSync(lab!.sshKeyPath, 'utf8'));
+
+    // Merge: the up job.
+    const merged = await ciScript('up');
+    expect(merged.code, `${merged.stdout}\n${merged.stderr}`).toBe(0);
+    for (const h of CI_HOSTS) expect(lab!.readHostFile(h, CI_CONF), h).toContain('rekey_time = 3600s');
+
+    // A pull request changes a lifetime; CI has no way to the hosts (every sshd is down).
+    writeLabInventory(lab!, { mesh: { auth: 'psk', lifetimes: { childRekeySeconds: 1800 } }, file: inventory });
+    const sessions = CI_HOSTS.map((h) => sshSessions(lab!, h));
+    const report = join(project, 'ipsec-mesh-preview.md');
+    const summary = join(project, 'step-summary.md');
+    writeFileSync(summary, '');
+    for (const h of CI_HOSTS) await lab!.stopSshd(h);
+    let preview: Run;
+    try {
+      preview = await ciScript('preview', { IPSEC_MESH_REPORT: report, GITHUB_STEP_SUMMARY: summary });
+    } finally {
+      for (const h of CI_HOSTS) await lab!.startSshd(h);
+    }
+    expect(preview.code, `${preview.stdout}\n${preview.stderr}`).toBe(0);
+    expect(CI_HOSTS.map((h) => sshSessions(lab!, h))).toEqual(sessions);
+    const md = readFileSync(report, 'utf8');
+    expect(md.startsWith(`### ipsec-mesh: \`pulumi preview --diff\` of stack \`${CI_STACK}\``)).toBe(true);
+    expect(md).toContain('```diff\n');
+    // In the diff block the markers stand in the first column, one pair per host.
+    expect(md.match(/^-\s+rekey_time = 3600s$/gm)).toHaveLength(CI_HOSTS.length);
+    expect(md.match(/^\+\s+rekey_time = 1800s$/gm)).toHaveLength(CI_HOSTS.length);
+    expect(readFileSync(summary, 'utf8')).toBe(md);
+    // No secret: not the SSH key, not a pair key (the hosts' own secrets files).
+    expect(md).not.toContain(readFileSync(lab!.sshKeyPath, 'utf8').split('\n')[1]!);
+    for (const h of CI_HOSTS) {
+      const secrets = lab!.readHostFile(h, `/etc/swanctl/conf.d/ipsec-mesh_${NAME}_secrets.conf`);
+      for (const m of secrets.matchAll(/secret = (\S+)/g)) expect(md).not.toContain(m[1]!);
+    }
+
+    // A workstation up on the same state applies it; CI's next preview has nothing left to show.
+    await workstationPulumi(['up', '--yes', '--skip-preview', ...config]);
+    for (const h of CI_HOSTS) expect(lab!.readHostFile(h, CI_CONF), h).toContain('rekey_time = 1800s');
+    const after = await ciScript('preview', { IPSEC_MESH_REPORT: report });
+    expect(after.code).toBe(0);
+    expect(readFileSync(report, 'utf8')).not.toMatch(/rekey_time/);
+    expect(await backend!.listKeys(`.pulumi/stacks/ipsec-mesh/`)).toContain(`.pulumi/stacks/ipsec-mesh/${CI_STACK}.json`);
+
+    await workstationPulumi(['destroy', '--yes', '--skip-preview', ...config]);
+    await workstationPulumi(['stack', 'rm', '--yes', CI_STACK]);
+  }, 300_000);
 });
