@@ -1,5 +1,6 @@
 // The stack program (Pulumi.yaml `main: dist/stacks/index.js`): reads the inventory and
-// options from stack config, builds the mesh, exports per-host summaries and the CA.
+// options from stack config, checks the hosts for drift (in an `up` only), builds the mesh,
+// exports per-host summaries and the CA.
 //
 //   pulumi config set ipsec-mesh:inventory examples/inventories/two-sites.yaml
 //   pulumi config set --secret ipsec-mesh:sshPrivateKey < ~/.ssh/id_ed25519
@@ -9,6 +10,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { loadInventoryFile } from '../components/inventory/load-inventory.js';
 import { IpsecMesh } from '../components/mesh/ipsec-mesh.js';
 import { CONFIG_NAMESPACE, StackConfigError, readStackSettings } from './stack-config.js';
+import { driftedHosts } from './drift-before-up.js';
 
 const config = new pulumi.Config(CONFIG_NAMESPACE);
 // The language host runs the program in the project directory; the engine also says so.
@@ -18,17 +20,24 @@ const settings = readStackSettings({ get: (k) => config.get(k), getSecret: (k) =
 const inventory = await loadInventoryFile(settings.inventoryPath);
 
 let privateKey: pulumi.Output<string>;
+let keyText: string | undefined;
 if (settings.sshKey.kind === 'secret') {
   privateKey = settings.sshKey.value;
 } else {
   const path = settings.sshKey.path;
-  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+  keyText = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new StackConfigError('sshPrivateKeyFile', `cannot read ${path} (${e.code ?? e.message})`);
   });
-  privateKey = pulumi.secret(text);
+  privateKey = pulumi.secret(keyText);
 }
 
-const mesh = new IpsecMesh(inventory.mesh.name, { inventory, ...settings.args, ssh: { ...settings.ssh, privateKey } });
+// Drift is looked for in an `up` only: a preview (CI) reaches no host.
+const repairHosts =
+  settings.driftCheck && !pulumi.runtime.isDryRun()
+    ? await driftedHosts(inventory, keyText ?? pulumi.runtime.getConfig(`${CONFIG_NAMESPACE}:sshPrivateKey`) ?? '')
+    : [];
+
+const mesh = new IpsecMesh(inventory.mesh.name, { inventory, ...settings.args, ...(repairHosts.length > 0 ? { repairHosts } : {}), ssh: { ...settings.ssh, privateKey } });
 
 export const meshName = mesh.meshName;
 export const hosts = mesh.hosts;

@@ -15,6 +15,7 @@ import { MeshArgsError } from '../mesh/mesh-error.js';
 import { CredentialsError } from '../credentials/credentials-error.js';
 import { formatHostKeySnippets, scanHostKeys } from '../operations/host-key-scan.js';
 import { collectCertificateExpiry, formatCertificateExpiry } from '../operations/certificate-expiry.js';
+import { checkDrift, formatDrift } from '../operations/drift-check.js';
 import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type HostSaReport, type MatrixSummary } from '../operations/index.js';
 
 const USAGE = `usage:
@@ -23,7 +24,8 @@ const USAGE = `usage:
   ipsec-mesh render INVENTORY --out DIR [--psk-master FILE [--psk-accept-master FILE]]
   ipsec-mesh render --stack NAME [--project DIR] --out DIR [--psk-master FILE …]
   ipsec-mesh render --config-file FILE [--project DIR] --out DIR [--psk-master FILE …]
-  ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel] [--certificates]`;
+  ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel] [--certificates]
+  ipsec-mesh status INVENTORY --ssh-key FILE --drift [--json]`;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -51,6 +53,7 @@ async function main(argv: readonly string[]): Promise<number> {
       expect: { type: 'string' },
       kernel: { type: 'boolean' },
       certificates: { type: 'boolean' },
+      drift: { type: 'boolean' },
     },
   });
   if (command === 'render') return render(values, positionals);
@@ -70,6 +73,13 @@ async function main(argv: readonly string[]): Promise<number> {
     const expect = values.expect;
     if (expect !== undefined && expect !== 'ike' && expect !== 'encrypted') throw new UsageError('--expect takes ike or encrypted');
     const inventory = await loadChecked(inventoryPath);
+    if (values.drift === true) {
+      if (expect !== undefined || values.kernel === true || values.certificates === true) throw new UsageError('--drift goes alone (with --json at most)');
+      // Files and kernel settings against what the last push installed; exit 1 on any drift.
+      const reports = await checkDrift(inventory, { identityFile: key });
+      process.stdout.write(values.json === true ? `${JSON.stringify(reports, null, 2)}\n` : `drift (against the last push):\n${formatDrift(reports)}\n`);
+      return reports.every((r) => r.error === undefined && r.drifted.length === 0) ? 0 : 1;
+    }
     const pairs = validateMesh(inventory);
     const kernel = values.kernel === true;
     const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key, kernel });

@@ -296,7 +296,11 @@ if [ -f "$STATE" ]; then cp -f "$STATE" "$BEFORE" || die "cannot keep $STATE as 
   echo "ipsec-mesh-state 1"
   echo "N $n"
   while read -r k a b c; do
-    case $k in F) echo "F $c" ;; K) echo "K $a" ;; C) echo "C $a" ;; D) echo "D $a $b" ;; esac
+    # S: the content hash the drift check compares (scripts/drift-check.sh).
+    case $k in
+      F) echo "F $c"; printf "S %s %s\\n" "$(sha256sum < "$R$c" | cut -d" " -f1)" "$c" ;;
+      K) echo "K $a" ;; C) echo "C $a" ;; D) echo "D $a $b" ;;
+    esac
   done < "$W/index"
 } > "$STATE.new" && mv -f "$STATE.new" "$STATE" || die "files applied, but the state file $STATE could not be written"
 

@@ -140,6 +140,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
           ...(pskAcceptMaster ? { pskAcceptMaster } : {}),
           ...(crlPem ? { crlPem } : {}),
           ...(staged ? { rollout: staged } : {}),
+          ...(o.repairHosts.has(h.name) ? { repair: true } : {}),
         },
         { parent: sites.get(h.site) ?? this, aliases: [{ parent: this }] },
       );

@@ -60,4 +60,9 @@ export interface IpsecMeshArgs {
    * wave before it up (docs/components.md, *Staged rollout*). Default: every host at once.
    */
   rollout?: RolloutArgs;
+  /**
+   * Hosts whose files or kernel settings drifted from the last push (`checkDrift`): pushed
+   * again in this `up`, by a one-off repair command. The stack program fills it itself.
+   */
+  repairHosts?: string[];
 }

@@ -74,6 +74,8 @@ export interface MeshHostArgs {
   pskAcceptMaster?: pulumi.Input<string>;
   /** Staged rollout: the push waits for the previous wave's gates, and a gate follows it. */
   rollout?: MeshHostRolloutArgs;
+  /** The host drifted from its last push: push the same payload again in this `up`. */
+  repair?: boolean;
 }
 
 export class MeshHost extends pulumi.ComponentResource {
@@ -216,6 +218,19 @@ export class MeshHost extends pulumi.ComponentResource {
       },
     );
 
+    // Drift repair: the same push, run again by a command that exists for this `up` only (the
+    // next `up` deletes it, which runs nothing). The push itself has no change to run for.
+    const pushed: pulumi.Resource[] = [push];
+    if (args.repair === true && host.revoked !== true) {
+      pushed.push(
+        new command.remote.Command(
+          `${name}-repair`,
+          { ...common, create: pushScript({ host: host.name, mesh, phase: 'update' }), stdin, logging: psk ? 'none' : 'stderr' },
+          { parent: this, dependsOn: [push], ...(psk ? { additionalSecretOutputs: ['stdin', 'stdout', 'stderr'] } : {}) },
+        ),
+      );
+    }
+
     const rollout = args.rollout;
     if (rollout !== undefined && host.revoked !== true) {
       const later = new Set(rollout.laterHosts);
@@ -237,7 +252,7 @@ export class MeshHost extends pulumi.ComponentResource {
       this.gate = new command.remote.Command(
         `${name}-gate`,
         { ...common, create: gate, update: gate, stdin: gateStdin },
-        { parent: this, dependsOn: [push] },
+        { parent: this, dependsOn: pushed },
       );
     }
 

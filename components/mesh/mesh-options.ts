@@ -30,6 +30,8 @@ export interface MeshOptions {
   readonly installPackages: boolean;
   /** Staged rollout: waves and gate (undefined: every host at once). */
   readonly rollout?: RolloutPlan;
+  /** Hosts pushed again because they drifted. */
+  readonly repairHosts: ReadonlySet<string>;
   /** Certificate mode only. */
   readonly certificates?: {
     readonly generation: number;
@@ -120,7 +122,15 @@ export function resolveMeshSettings(args: Omit<IpsecMeshArgs, 'ssh'>): MeshOptio
   const enabled = optionalBoolean('enabled', args.enabled, true);
   const installPackages = optionalBoolean('installPackages', args.installPackages, false);
   const rollout = args.rollout === undefined ? undefined : planRollout(inventory, args.rollout);
-  const staged = rollout === undefined ? {} : { rollout };
+  const repairHosts = new Set<string>();
+  if (args.repairHosts !== undefined) {
+    if (!Array.isArray(args.repairHosts)) throw new MeshArgsError('repairHosts', 'must be a list of host names');
+    args.repairHosts.forEach((h, i) => {
+      if (!inventory.hosts.some((x) => x.name === h)) throw new MeshArgsError(`repairHosts[${i}]`, `${JSON.stringify(h)} is not a host of the inventory`);
+      repairHosts.add(h);
+    });
+  }
+  const staged = { repairHosts, ...(rollout === undefined ? {} : { rollout }) };
   const certificateGeneration = optionalNumber('certificateGeneration', args.certificateGeneration);
   const pskGeneration = optionalNumber('pskGeneration', args.pskGeneration);
   const pskAcceptGeneration = optionalNumber('pskAcceptGeneration', args.pskAcceptGeneration);

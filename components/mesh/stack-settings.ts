@@ -16,6 +16,8 @@
 //   certificateValidityHours, certificateRenewBeforeHours, caValidityHours
 //   ca                        JSON { current, previous?, next? } (CA rollover)
 //   installPackages           true | false
+//   driftCheck                true | false: before each `up`, compare every host with its last
+//                             push over SSH and push drifted hosts again (default true)
 //   rollout                   JSON { canaryHosts | canaryCount, waves?, waveSize?, gate?, gateTimeoutSeconds? }
 import { isAbsolute, resolve } from 'node:path';
 import type * as pulumi from '@pulumi/pulumi';
@@ -54,6 +56,8 @@ export interface StackSettings {
   /** Every IpsecMesh argument except `inventory` and `ssh.privateKey`. */
   readonly args: Omit<IpsecMeshArgs, 'inventory' | 'ssh'>;
   readonly ssh: Omit<SshArgs, 'privateKey'>;
+  /** Check every host for drift before an `up` (never in a preview). */
+  readonly driftCheck: boolean;
 }
 
 function bool(source: ConfigSource, key: string): boolean | undefined {
@@ -199,5 +203,6 @@ export function readStackSettings(source: ConfigSource, projectDir: string): Sta
       dialErrorLimit: num(source, 'sshDialErrorLimit'),
     }),
     args: mesh.args,
+    driftCheck: bool(source, 'driftCheck') ?? true,
   };
 }

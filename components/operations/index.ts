@@ -9,3 +9,4 @@ export * from './liveness-check.js';
 export * from './monitor-script.js';
 export * from './monitor-units.js';
 export { collectCertificateExpiry, parseCertificateExpiry, formatCertificateExpiry, type CertificateExpiry, type HostCertificateReport } from './certificate-expiry.js';
+export { checkDrift, parseDriftReport, formatDrift, DRIFT_CHECK_SCRIPT, type HostDrift } from './drift-check.js';

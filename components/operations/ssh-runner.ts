@@ -50,8 +50,11 @@ function trustOptions(pinned: string | undefined, knownHosts: string, optOut: bo
   return ['-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${knownHosts}`];
 }
 
-/** `argv` runs through the login shell as one command line: pass only fixed, quoted words. */
-export async function runOverSsh(host: Host, command: string, opts: SshRunOptions): Promise<SshResult> {
+/**
+ * `argv` runs through the login shell as one command line: pass only fixed, quoted words.
+ * `stdin`: what the command reads (e.g. a script for `sh -s`); none by default.
+ */
+export async function runOverSsh(host: Host, command: string, opts: SshRunOptions, stdin?: string): Promise<SshResult> {
   const dir = await mkdtemp(join(tmpdir(), 'ipsec-mesh-ssh-'));
   try {
     const jump = host.ssh.jumpHost;
@@ -70,11 +73,12 @@ export async function runOverSsh(host: Host, command: string, opts: SshRunOption
     args.push(`${host.ssh.user}@${host.ssh.host}`, privileged);
     return await new Promise<SshResult>((resolve, reject) => {
       const [cmd, ...pre] = [...(opts.wrapper ?? []), 'ssh'];
-      const child = spawn(cmd!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(cmd!, [...pre, ...args], { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      if (stdin !== undefined) child.stdin?.end(stdin);
       let stdout = '';
       let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('error', (err) => reject(new SshRunError(host.name, `cannot run ssh: ${err.message}`)));
       child.on('close', (code) => resolve({ host: host.name, code: code ?? 255, stdout, stderr }));
     });

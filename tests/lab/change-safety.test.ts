@@ -4,7 +4,8 @@
 // - `ipsec-mesh render --config-file` (the stack's own config) writes byte for byte what `up`
 //   pushed;
 // - a staged rollout whose canary breaks negotiation stops after the canary, naming the pairs;
-//   the other hosts keep their files and their SAs; the fixed inventory completes the rollout.
+//   the other hosts keep their files and their SAs; the fixed inventory completes the rollout;
+// - a hand-edited file and kernel setting are found by `status --drift`, put back by `up`.
 // Kernel without ESP: the gate waits for IKE_SAs (docs/lab.md).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -55,6 +56,17 @@ function changed(block: string, sign: '-' | '+', re: RegExp): string[] {
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await run('node', [join(PROJECT_DIR, 'dist/components/cli/main.js'), ...args], { cwd: PROJECT_DIR });
+    return { code: 0, ...r };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+/** Runs the built CLI where the hosts are reachable (the operator namespace). */
+async function cliInOperatorNs(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run('ip', ['netns', 'exec', mesh().lab.operator.netns, 'node', join(PROJECT_DIR, 'dist/components/cli/main.js'), ...args], { cwd: PROJECT_DIR });
     return { code: 0, ...r };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -154,6 +166,45 @@ describe('change safety (real engine, four namespace hosts)', () => {
     mesh().writeInventory({ mesh: { auth: 'certificate' } });
     await mesh().up();
   }, 600_000);
+
+  it('drift: a hand-edited file and a changed kernel setting are found by status --drift and put back by the next up', async () => {
+    const lab = mesh().lab;
+    const status = () => cliInOperatorNs('status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--drift');
+    const clean = await status();
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+    for (const h of HOSTS) expect(clean.stdout).toMatch(new RegExp(`  ${h}: as pushed \\(\\d+ files, [1-9]\\d* kernel settings\\)`));
+
+    // By hand: a line in b's swanctl file; one of c's mesh kernel settings.
+    const pushed = lab.readHostFile('b', CONF);
+    lab.writeHostFile('b', CONF, `${pushed}# hand edit during an incident\n`);
+    const sysctlFile = `/etc/sysctl.d/60-ipsec-mesh_${LAB}.conf`;
+    const [key, value] = /^(net\.\S+) = (\d+)$/m.exec(lab.readHostFile('c', sysctlFile))!.slice(1) as [string, string];
+    const wrong = String(Number(value) + 1);
+    await lab.exec('c', ['sysctl', '-w', `${key}=${wrong}`], { check: true });
+    const drifted = await status();
+    expect(drifted.code).toBe(1);
+    expect(drifted.stdout).toContain(`  b: DRIFTED\n    file ${CONF} changed\n`);
+    expect(drifted.stdout).toContain(`  c: DRIFTED\n    sysctl ${key} ${wrong} => ${value}\n`);
+    expect(drifted.stdout).toContain('  a: as pushed');
+
+    // The next up finds it before it plans, and pushes b and c again (a and d are not touched).
+    const aFiles = contentOf(hostFiles(lab, 'a'));
+    const repaired = await mesh().up();
+    const said = `${repaired.stdout}\n${repaired.stderr}`;
+    expect(said).toMatch(/b drifted from its last push, pushed again by this up: file \/etc\/swanctl\/conf\.d\/ipsec-mesh_e2e-change\.conf changed/);
+    expect(said).toContain(`c drifted from its last push, pushed again by this up: sysctl ${key} ${wrong} => ${value}`);
+    expect(said).toContain(`${LAB}-b-repair`);
+    expect(said).not.toContain(`${LAB}-a-repair`);
+    expect(lab.readHostFile('b', CONF)).toBe(pushed);
+    expect((await lab.exec('c', ['sysctl', '-n', key], { check: true })).stdout.trim()).toBe(value);
+    expect(contentOf(hostFiles(lab, 'a'))).toEqual(aFiles);
+    expect((await status()).code).toBe(0);
+
+    // The repair commands were for that up only: the next one drops them, running nothing.
+    await mesh().up();
+    expect(await mesh().lastChanges()).toMatchObject({ delete: 2 });
+    expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
+  }, 300_000);
 
   it('PSK mode: preview --diff shows the changed lines and each key only as its fingerprint', async () => {
     await mesh().destroy();

@@ -11,7 +11,7 @@ import { labPulumi } from '../../lab/lab-pulumi.js';
 import { buildPreviousRelease } from '../../lab/previous-release.js';
 import { threeHostSpec } from './lab-test-support.js';
 import { monitorPaths } from '../../components/operations/monitor-script.js';
-import { e2eMeshForFile, hostFiles, sshSessions } from './pulumi-support.js';
+import { NO_DRIFT_CHECK, e2eMeshForFile, hostFiles, sshSessions } from './pulumi-support.js';
 
 const LAB = 'e2e-model';
 /** The last commit before sites and pairs became resources (MeshHost directly under IpsecMesh). */
@@ -88,7 +88,7 @@ let modelRelease: string;
 const mesh = e2eMeshForFile(
   threeHostSpec(LAB),
   {},
-  {},
+  NO_DRIFT_CHECK,
   {
     prepare: () => {
       scratch = mkdtempSync(join(tmpdir(), 'ipsec-mesh-previous-'));

@@ -20,6 +20,7 @@ import {
   saIdentity,
   snapshotHosts,
   sshSessions,
+  NO_DRIFT_CHECK,
 } from './pulumi-support.js';
 import { expectNothingLeft, TWO_SITES } from './lab-test-support.js';
 
@@ -54,7 +55,7 @@ let setupError: unknown;
 beforeAll(async () => {
   try {
     requireE2ePrerequisites();
-    mesh = await E2eMesh.start(SPEC, WITHOUT_E);
+    mesh = await E2eMesh.start(SPEC, WITHOUT_E, NO_DRIFT_CHECK);
     processes = mesh.processes;
     pristine = await snapshotHosts(mesh.lab, ALL);
   } catch (e) {

@@ -23,6 +23,7 @@ import {
   hostToHostSshFailures,
   sshFailures,
   sshSessions,
+  NO_DRIFT_CHECK,
 } from './pulumi-support.js';
 import { expectNothingLeft, threeHostSpec } from './lab-test-support.js';
 import { sendDatagrams } from '../../lab/pair-traffic.js';
@@ -45,7 +46,7 @@ beforeAll(async () => {
   try {
     requireE2ePrerequisites();
     // Few, short dials: an unreachable host fails in seconds, not minutes (docs/engine.md).
-    mesh = await E2eMesh.start(threeHostSpec(LAB), {}, { sshDialErrorLimit: '2', sshPerDialTimeout: '5' });
+    mesh = await E2eMesh.start(threeHostSpec(LAB), {}, { sshDialErrorLimit: '2', sshPerDialTimeout: '5', ...NO_DRIFT_CHECK });
     processes = mesh.processes;
     installPeerSsh(mesh.lab);
   } catch (e) {

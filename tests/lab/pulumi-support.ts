@@ -258,6 +258,13 @@ export async function negotiate(
  * charon writes the value at start and on --reload-settings (from its retransmit settings,
  * 26 s with the mesh's drop-in), so a lab drop-in sets 2 s; it is per network namespace.
  */
+/**
+ * Stack config for tests that count the SSH sessions of a no-change `up` (no push may run):
+ * the drift check before every `up` opens one read-only session per host
+ * (change-safety.test.ts tests it).
+ */
+export const NO_DRIFT_CHECK: Readonly<Record<string, string>> = { driftCheck: 'false' };
+
 export const E2E_DROPIN = '/etc/strongswan.d/imlab-e2e.conf';
 async function shortenAcquires(lab: Lab): Promise<void> {
   const conf = ['# ipsec-mesh e2e tests: see shortenAcquires in tests/lab/pulumi-support.ts', 'charon {', '    plugins {', '        kernel-netlink {', '            xfrm_acq_expires = 2', '        }', '    }', '}', ''].join('\n');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodePayload, pushScript, removeScript, type DeliveryBundle } from '../../components/delivery/index.js';
 import type { RenderedFile } from '../../components/render/rendered-file.js';
@@ -136,8 +137,22 @@ describe('push', () => {
     // BEFORE: the previous push's state (none here), which the rollout gate reads.
     expect(sb.files()).toEqual([CONF, SECRETS, OPERATOR, STATE, BEFORE, '/etc/sysctl.d/60-ipsec-mesh_prod.conf', '/run/ipsec-mesh.lock'].sort());
     expect(sb.read(BEFORE)).toBe('');
+    // S: each file's SHA-256 as installed, what the drift check compares.
+    const sha = (p: string) => createHash('sha256').update(sb.read(p)).digest('hex');
     expect(sb.read(STATE)).toBe(
-      ['ipsec-mesh-state 1', 'N 1', `F ${CONF}`, `F ${SECRETS}`, `F ${SYSCTL}`, 'C prod_cp2_v4', 'C prod_cp3_v4', ''].join('\n'),
+      [
+        'ipsec-mesh-state 1',
+        'N 1',
+        `F ${CONF}`,
+        `S ${sha(CONF)} ${CONF}`,
+        `F ${SECRETS}`,
+        `S ${sha(SECRETS)} ${SECRETS}`,
+        `F ${SYSCTL}`,
+        `S ${sha(SYSCTL)} ${SYSCTL}`,
+        'C prod_cp2_v4',
+        'C prod_cp3_v4',
+        '',
+      ].join('\n'),
     );
     const first = sb.read(STATE);
     ok(sb.run(pushScript({ host: 'cp1', mesh: 'prod', phase: 'update' }), encodePayload(bundle())));
