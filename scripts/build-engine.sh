@@ -25,20 +25,15 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE_BASE="${IPSEC_MESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-mesh}"
+BUILD_TAG=engine
+# shellcheck source=scripts/build-cache-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build-cache-lib.sh"
 ENGINE_ROOT="$CACHE_BASE/engine"
 UPSTREAM="${IPSEC_MESH_UPSTREAM:-$ROOT/../shared/upstream}"
 GO_PARALLEL="${IPSEC_MESH_GO_PARALLEL:-2}"
 # Where a pulumi of the user's own keeps the lab's plugins when no engine is built here.
 AMBIENT_HOME="$CACHE_BASE/pulumi-home"
-START=$SECONDS
 
-log() { printf '[engine] %s\n' "$*" >&2; }
-die() {
-  printf '[engine] error: %s\n' "$*" >&2
-  exit 1
-}
-step() { log "$1 (+$((SECONDS - START))s)"; }
 
 mode=build
 for arg in "$@"; do

@@ -24,18 +24,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE_BASE="${IPSEC_MESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-mesh}"
+BUILD_TAG=guest
+# shellcheck source=scripts/build-cache-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build-cache-lib.sh"
 GUEST_ROOT="$CACHE_BASE/guest"
 GUEST_DIR="$ROOT/lab/vm/guest"
 SUITE=bookworm
-START=$SECONDS
 
-log() { printf '[guest] %s\n' "$*" >&2; }
-die() {
-  printf '[guest] error: %s\n' "$*" >&2
-  exit 1
-}
-step() { log "$1 (+$((SECONDS - START))s)"; }
 
 mode=build
 for arg in "$@"; do

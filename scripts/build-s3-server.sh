@@ -28,17 +28,12 @@ SEAWEEDFS_MODULE=github.com/seaweedfs/seaweedfs
 SEAWEEDFS_V=v0.0.0-20261109003541-7506e5f91cd6
 SEAWEEDFS_PKG="$SEAWEEDFS_MODULE/weed"
 
-CACHE_BASE="${IPSEC_MESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-mesh}"
+BUILD_TAG=s3-server
+# shellcheck source=scripts/build-cache-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build-cache-lib.sh"
 S3_ROOT="$CACHE_BASE/s3-server"
 GO_PARALLEL="${IPSEC_MESH_GO_PARALLEL:-2}"
-START=$SECONDS
 
-log() { printf '[s3-server] %s\n' "$*" >&2; }
-die() {
-  printf '[s3-server] error: %s\n' "$*" >&2
-  exit 1
-}
-step() { log "$1 (+$((SECONDS - START))s)"; }
 
 mode=build
 for arg in "$@"; do

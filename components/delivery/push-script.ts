@@ -287,11 +287,13 @@ case $PHASE in
   create) n=$((old_n + 1)) ;;
   update) [ "$n" -gt 0 ] || n=1 ;;
 esac
-# The connections before this push, for the rollout gate: a pair this host already had is one
-# its peer has deployed too, so the gate may check it even when the wave of the peer comes later.
+# The connections this host had before this push and still has, for the rollout gate: a pair
+# this host already had is one its peer has deployed too, so the gate may check it even when
+# the wave of the peer comes later. Nothing of a removed peer stays in it.
 # (Not named .ipsec-mesh-state.*: those are the meshes of this host, see shared.)
 BEFORE=$R/etc/swanctl/.ipsec-mesh-before.$M
-if [ -f "$STATE" ]; then cp -f "$STATE" "$BEFORE" || die "cannot keep $STATE as $BEFORE"; else : > "$BEFORE"; fi
+grep -xF -f "$W/new.conns" "$W/old.conns" | sed "s/^/C /" > "$BEFORE.new"
+mv -f "$BEFORE.new" "$BEFORE" || die "files applied, but $BEFORE could not be written"
 {
   echo "ipsec-mesh-state 1"
   echo "N $n"

@@ -61,9 +61,17 @@ describe('host certificate renewal (real engine, upstream tls provider)', () => 
       .filter((m): m is { op: string; urn: string } => m !== undefined && m.op !== 'same')
       .map((m) => `${m.op} ${m.urn.slice(m.urn.lastIndexOf('::') + 2)}`);
     // a's certificate is replaced (create the new one, then delete the old) and a's push updated.
-    // The CRL command notes a's new serial (nothing revoked: no CRL file on any host).
+    // The CRL command notes a's new serial (nothing revoked: no CRL file on any host); a's
+    // review shows the new certificate.
     expect([...new Set(ops)].sort()).toEqual(
-      [`create-replacement ${LAB}-a-cert`, `delete-replaced ${LAB}-a-cert`, `replace ${LAB}-a-cert`, `update ${LAB}-a-push`, `update ${LAB}-crl`].sort(),
+      [
+        `create-replacement ${LAB}-a-cert`,
+        `delete-replaced ${LAB}-a-cert`,
+        `replace ${LAB}-a-cert`,
+        `update ${LAB}-a-push`,
+        `update ${LAB}-a-review`,
+        `update ${LAB}-crl`,
+      ].sort(),
     );
 
     const after = hostCertificate(mesh().lab, 'a', LAB);

@@ -21,6 +21,8 @@ const SPEC: LabSpec = threeHostSpec(NAME);
 const HOSTS = ['a', 'b', 'c'] as const;
 const ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d'];
 const STATE = `/etc/swanctl/.ipsec-mesh-state.${MESH}`;
+/** The connections a push kept from the one before (read by the rollout gate). */
+const BEFORE = `/etc/swanctl/.ipsec-mesh-before.${MESH}`;
 
 // What the operator had on each host before ipsec-mesh came: it must survive everything.
 const OPERATOR_CONF = '/etc/swanctl/conf.d/operator.conf';
@@ -155,7 +157,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
       }
       const paths = meshFilePaths(inv.mesh, inv.hosts.find((x) => x.name === h)!);
       expect(hostStat(lab, h, paths.pskSecrets).mode).toBe(0o600);
-      expect(meshFiles(lab, h)).toEqual([...p.bundle.files.map((f) => f.path), STATE].sort());
+      expect(meshFiles(lab, h)).toEqual([...p.bundle.files.map((f) => f.path), STATE, BEFORE].sort());
       expect(await connNames(lab, h)).toEqual([...p.bundle.connections, 'operator-vpn'].sort());
       expect(lab.readHostFile(h, OPERATOR_CONF)).toBe(OPERATOR_CONF_TEXT);
     }
@@ -255,7 +257,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
     expect(lab.readHostFile('b', STATE)).toMatch(/^N 2$/m);
     const old = expectOk(await sshRun(lab, 'b', remove('b'), p.payload));
     expect(old.stdout).toContain('1 other instance(s) still own the files; nothing removed');
-    expect(meshFiles(lab, 'b')).toEqual([...p.bundle.files.map((f) => f.path), STATE].sort());
+    expect(meshFiles(lab, 'b')).toEqual([...p.bundle.files.map((f) => f.path), STATE, BEFORE].sort());
     expect(await saIds(lab, ['a', 'b'])).toEqual(new Map([...ids].filter(([k]) => !k.startsWith('c:') && !k.includes('_c_'))));
 
     for (const h of ['a', 'b']) {

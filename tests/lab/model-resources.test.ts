@@ -19,7 +19,8 @@ const PREVIOUS_LAYOUT = '6ad16e51cef7039d2fa31ef8b459969b70b689fd';
 /**
  * The release that moved the model into resources (sites, pairs), with the push program and
  * monitor of its day: the move itself is checked from PREVIOUS_LAYOUT to it; the step from it
- * to this checkout carries this release's own changes (push renewal, monitor, CRL command).
+ * to this checkout carries the later releases' changes (push renewal, monitor, CRL command,
+ * reviews, the push's hash records).
  */
 const MODEL_RELEASE = '1b64ad9618cde419cc57dc0d5cba226a619814b8';
 const HOSTS = ['a', 'b', 'c'];
@@ -52,6 +53,13 @@ interface UpStep {
 
 const PUSH_INPUTS = new Set(['create', 'update', 'delete', 'stdin']);
 const MONITOR_SCRIPT = monitorPaths(LAB).script;
+/**
+ * The push's own bookkeeping, which this release extends: the state file now records each
+ * file's hash (for the drift check) and the previous state is kept (for the rollout gate).
+ */
+const PUSH_BOOKKEEPING = [`/etc/swanctl/.ipsec-mesh-state.${LAB}`, `/etc/swanctl/.ipsec-mesh-before.${LAB}`];
+/** What this release adds per host without touching it: the inert review command. */
+const reviewsOf = (hosts: readonly string[]): string[] => hosts.map((h) => `command:local:Command::${LAB}-${h}-review`);
 
 /**
  * What a host holds and runs, to compare across an upgrade: the mesh files (content and inode),
@@ -163,13 +171,15 @@ describe('the model as resources (real engine)', () => {
     const pems = (rs: readonly StateResource[]) => ofType(rs, CERT).map((c) => `${nameOf(c.urn)} ${String(c.outputs?.['certPem'])}`).sort();
     expect(pems(now)).toEqual(pems(old));
 
-    // This checkout on top: the CA's revocation list command (local, on this machine) is new;
-    // each push runs once for the new push program and monitor; nothing else changes on a host.
-    const beforeThis = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, [MONITOR_SCRIPT])] as const)));
+    // This checkout on top: the CA's revocation list command and each host's review (both
+    // local, on this machine) are new; each push runs once for the new push program and
+    // monitor; nothing else changes on a host but the push's own bookkeeping.
+    const except = [MONITOR_SCRIPT, ...PUSH_BOOKKEEPING];
+    const beforeThis = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, except)] as const)));
     const next = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
     expect(unexpectedUpgradeSteps(next, true), 'steps other than create and push updates').toEqual([]);
-    expect(next.filter((s) => s.op === 'create').map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`)).toEqual(['command:local:Command::e2e-model-crl']);
-    for (const h of HOSTS) expect(await hostState(h, [MONITOR_SCRIPT]), `${h}: files but the monitor, charon and IKE_SAs`).toBe(beforeThis.get(h));
+    expect(next.filter((s) => s.op === 'create').map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`).sort()).toEqual(['command:local:Command::e2e-model-crl', ...reviewsOf(HOSTS)].sort());
+    for (const h of HOSTS) expect(await hostState(h, except), `${h}: files but the monitor and bookkeeping, charon and IKE_SAs`).toBe(beforeThis.get(h));
     // And a further up has nothing to do.
     expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);
@@ -181,13 +191,15 @@ describe('the model as resources (real engine)', () => {
     const PASSWORD = 'random:index/randomPassword:RandomPassword';
     expect(ofType(old, PASSWORD).map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master']);
     const secrets = new Map(HOSTS.map((h) => [h, mesh().lab.readHostFile(h, '/etc/swanctl/conf.d/ipsec-mesh_e2e-model_secrets.conf')]));
-    const hostsBefore = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, [MONITOR_SCRIPT])] as const)));
+    const except = [MONITOR_SCRIPT, ...PUSH_BOOKKEEPING];
+    const hostsBefore = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, except)] as const)));
 
     const changed = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
     // The pushes run once for this release's push program and monitor (see above).
     expect(unexpectedUpgradeSteps(changed, true), 'steps other than create and push updates').toEqual([]);
-    expect(changed.filter((s) => s.op === 'create').map((s) => typeOf(s.urn)).filter((t) => t !== T.site && t !== T.hostPair), 'created besides the model').toEqual([]);
-    for (const h of HOSTS) expect(await hostState(h, [MONITOR_SCRIPT]), `${h}: files but the monitor, charon and IKE_SAs`).toBe(hostsBefore.get(h));
+    const created = changed.filter((s) => s.op === 'create').map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`);
+    expect(created.filter((c) => !c.startsWith(`${T.site}::`) && !c.startsWith(`${T.hostPair}::`)).sort(), 'created besides the model').toEqual(reviewsOf(HOSTS).sort());
+    for (const h of HOSTS) expect(await hostState(h, except), `${h}: files but the monitor and bookkeeping, charon and IKE_SAs`).toBe(hostsBefore.get(h));
     const now = await exportState();
     const master = ofType(now, PASSWORD);
     expect(master.map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master-g0']);

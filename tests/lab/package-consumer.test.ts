@@ -59,8 +59,10 @@ beforeAll(async () => {
       if (existsSync(join(repo, f))) cpSync(join(repo, f), join(pkgDir, f));
     }
     cpSync(join(repo, 'components'), join(pkgDir, 'components'), { recursive: true });
+    cpSync(join(repo, 'scripts/copy-shell-scripts.mjs'), join(pkgDir, 'scripts/copy-shell-scripts.mjs'));
     symlinkSync(join(repo, 'node_modules'), join(pkgDir, 'node_modules'), 'dir');
-    mustRun(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], pkgDir);
+    // The package's own build: tsc, then the host scripts the library reads at run time.
+    mustRun('npm', ['run', '--silent', 'build'], pkgDir);
     const packed = JSON.parse(mustRun('npm', ['pack', '--json', '--pack-destination', tmp], pkgDir)) as { filename: string }[];
     tarball = join(tmp, packed[0]!.filename);
     // 2. Both consumers, installed like any project.
@@ -91,6 +93,8 @@ describe('the packed package', () => {
     expect(files).toContain('package/dist/components/index.js');
     expect(files).toContain('package/dist/components/index.d.ts');
     expect(files).toContain('package/dist/components/mesh/ipsec-mesh.js');
+    expect(files).toContain('package/dist/components/delivery/scripts/rollout-gate.sh');
+    expect(files).toContain('package/dist/components/operations/scripts/drift-check.sh');
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => /\/(tests|stacks|lab|bench)\//.test(f))).toEqual([]);
   });

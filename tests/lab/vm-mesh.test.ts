@@ -525,6 +525,37 @@ describe('vm lab, CA rollover under continuous traffic in require', () => {
   }, 900_000);
 });
 
+describe('vm lab, staged rollout gated on CHILD_SAs (real ESP)', () => {
+  const CONF = `/etc/swanctl/conf.d/ipsec-mesh_${NAME}.conf`;
+  const passedHosts = (out: string): string[] => [...new Set([...out.matchAll(/ (h\d): rollout gate passed: \d+ pair\/family target\(s\) with an INSTALLED CHILD_SA/g)].map((m) => m[1]!))].sort();
+
+  it('the gates pass on a healthy mesh; an ESP proposal the others reject keeps the IKE_SAs but fails the canary gate, and the others keep their files', async () => {
+    inventoryPath = writeLabInventory(lab);
+    await labPulumi(lab, ['config', 'set', 'ipsec-mesh:rollout', JSON.stringify({ canaryHosts: ['h1'], gate: 'child', gateTimeoutSeconds: 30 })]);
+    try {
+      const healthy = await labPulumi(lab, ['up', '--yes', '--skip-preview']);
+      expect(passedHosts(healthy.stdout), healthy.stdout).toEqual(['h1', 'h2', 'h3']);
+
+      // Only the CHILD_SA proposal changes on h1: IKE still agrees (an `ike` gate would pass).
+      const conf = async (h: string) => (await lab.exec(h, ['cat', CONF], { check: true })).stdout;
+      const before = new Map([['h2', await conf('h2')], ['h3', await conf('h3')]]);
+      writeLabInventory(lab, { mesh: { espProposals: ['aes128gcm16-ecp256'] } });
+      const broken = await labPulumi(lab, ['up', '--yes', '--skip-preview'], { allowFailure: true });
+      const said = `${broken.stdout}\n${broken.stderr}`;
+      expect(broken.code, said).not.toBe(0);
+      expect(said).toMatch(/h1: rollout gate FAILED: after 30s still without an INSTALLED CHILD_SA: h1~h2 \(ipv4\) h1~h2 \(ipv6\) h1~h3 \(ipv4\) h1~h3 \(ipv6\)\./);
+      for (const [h, text] of before) expect(await conf(h), h).toBe(text);
+      const ike = (await lab.listSas('h1')).filter((s) => s.state === 'ESTABLISHED');
+      expect(ike.length, 'h1 still has IKE_SAs with its peers').toBeGreaterThan(0);
+    } finally {
+      await labPulumi(lab, ['config', 'rm', 'ipsec-mesh:rollout']);
+      inventoryPath = writeLabInventory(lab);
+      await labPulumi(lab, ['up', '--yes', '--skip-preview']);
+    }
+    await waitAllEncrypted();
+  }, 600_000);
+});
+
 describe('vm lab, enforcement use', () => {
   it("when h1's charon stops, its pairs fall back to cleartext, and the status matrix says so", async () => {
     inventoryPath = writeLabInventory(lab, { mesh: { enforcement: 'use' } });

@@ -134,7 +134,7 @@ describe('push', () => {
     expect(r.stderr).not.toContain(SECRET_VALUE);
     expect(sb.log()).toEqual(['swanctl --load-all --noprompt', `sysctl -p ${sb.path(SYSCTL)}`]);
     // No temp file, backup or scratch directory left behind; the operator file untouched.
-    // BEFORE: the previous push's state (none here), which the rollout gate reads.
+    // BEFORE: the connections kept from the previous push (none here), which the rollout gate reads.
     expect(sb.files()).toEqual([CONF, SECRETS, OPERATOR, STATE, BEFORE, '/etc/sysctl.d/60-ipsec-mesh_prod.conf', '/run/ipsec-mesh.lock'].sort());
     expect(sb.read(BEFORE)).toBe('');
     // S: each file's SHA-256 as installed, what the drift check compares.
@@ -154,9 +154,9 @@ describe('push', () => {
         '',
       ].join('\n'),
     );
-    const first = sb.read(STATE);
-    ok(sb.run(pushScript({ host: 'cp1', mesh: 'prod', phase: 'update' }), encodePayload(bundle())));
-    expect(sb.read(BEFORE)).toBe(first);
+    // A second push keeps the connections it had and still has (a removed one would not stay).
+    ok(sb.run(pushScript({ host: 'cp1', mesh: 'prod', phase: 'update' }), encodePayload(bundle({ connections: ['prod_cp2_v4'] }))));
+    expect(sb.read(BEFORE)).toBe('C prod_cp2_v4\n');
   });
 
   it('round-trips content byte for byte: empty files, no trailing newline, UTF-8, lines that look like records', () => {
