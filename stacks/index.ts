@@ -31,13 +31,15 @@ if (settings.sshKey.kind === 'secret') {
   privateKey = pulumi.secret(keyText);
 }
 
-// Drift is looked for in an `up` only: a preview (CI) reaches no host.
-const repairHosts =
+// Drift is looked for in an `up` only (a preview, e.g. CI, reaches no host), beside the
+// engine: the mesh is registered first, drifted hosts get their repair once the check is done.
+const drift =
   settings.driftCheck && !pulumi.runtime.isDryRun()
-    ? await driftedHosts(inventory, keyText ?? pulumi.runtime.getConfig(`${CONFIG_NAMESPACE}:sshPrivateKey`) ?? '')
-    : [];
+    ? driftedHosts(inventory, keyText ?? pulumi.runtime.getConfig(`${CONFIG_NAMESPACE}:sshPrivateKey`) ?? '')
+    : Promise.resolve([]);
 
-const mesh = new IpsecMesh(inventory.mesh.name, { inventory, ...settings.args, ...(repairHosts.length > 0 ? { repairHosts } : {}), ssh: { ...settings.ssh, privateKey } });
+const mesh = new IpsecMesh(inventory.mesh.name, { inventory, ...settings.args, ssh: { ...settings.ssh, privateKey } });
+mesh.repair(await drift);
 
 export const meshName = mesh.meshName;
 export const hosts = mesh.hosts;

@@ -39,6 +39,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
   private readonly hostPairResources: ReadonlyMap<string, MeshHostPair>;
   private readonly sitePairResources: ReadonlyMap<string, MeshSitePair>;
   private readonly layout: Layout;
+  private readonly hostResources: ReadonlyMap<string, MeshHost>;
 
   constructor(name: string, args: IpsecMeshArgs, opts?: pulumi.ComponentResourceOptions) {
     const o = resolveMeshOptions(args);
@@ -148,6 +149,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
       built.set(h.name, host);
     }
     const hosts = inventory.hosts.map((h) => built.get(h.name)!);
+    this.hostResources = built;
     if (settleCrl !== undefined && o.certificates !== undefined) {
       const issuer = cas.get(o.certificates.ca.issuer)!;
       settleCrl(
@@ -227,5 +229,18 @@ export class IpsecMesh extends pulumi.ComponentResource {
   /** Every SitePair (compact layout), sorted by key; empty in the per-peer layout. */
   allSitePairs(): MeshSitePair[] {
     return [...this.sitePairResources.values()];
+  }
+
+  /**
+   * Pushes these hosts' current payloads again in this `up`: they drifted from their last push
+   * (`checkDrift`). For a check that ran beside the engine; `repairHosts` does it up front.
+   * Throws MeshArgsError for a name that is not a host of the mesh.
+   */
+  repair(hostNames: readonly string[]): void {
+    hostNames.forEach((h, i) => {
+      const host = this.hostResources.get(h);
+      if (host === undefined) throw new MeshArgsError(`repair[${i}]`, `${JSON.stringify(h)} is not a host of the inventory`);
+      host.repair();
+    });
   }
 }

@@ -87,6 +87,9 @@ export class MeshHost extends pulumi.ComponentResource {
   readonly summary: pulumi.Output<HostSummary>;
   /** Staged rollout: the gate after this host's push (the next wave waits for it). */
   readonly gate?: command.remote.Command;
+  /** Makes this host's repair command (once); undefined for a revoked host. */
+  private readonly makeRepair?: () => command.remote.Command;
+  private repairCommand?: command.remote.Command;
 
   constructor(name: string, args: MeshHostArgs, opts?: pulumi.ComponentResourceOptions) {
     const auth = args.inventory.mesh.auth;
@@ -220,15 +223,18 @@ export class MeshHost extends pulumi.ComponentResource {
 
     // Drift repair: the same push, run again by a command that exists for this `up` only (the
     // next `up` deletes it, which runs nothing). The push itself has no change to run for.
-    const pushed: pulumi.Resource[] = [push];
-    if (args.repair === true && host.revoked !== true) {
-      pushed.push(
+    if (host.revoked !== true) {
+      this.makeRepair = () =>
         new command.remote.Command(
           `${name}-repair`,
           { ...common, create: pushScript({ host: host.name, mesh, phase: 'update' }), stdin, logging: psk ? 'none' : 'stderr' },
           { parent: this, dependsOn: [push], ...(psk ? { additionalSecretOutputs: ['stdin', 'stdout', 'stderr'] } : {}) },
-        ),
-      );
+        );
+    }
+    const pushed: pulumi.Resource[] = [push];
+    if (args.repair === true) {
+      const repair = this.repair();
+      if (repair !== undefined) pushed.push(repair);
     }
 
     const rollout = args.rollout;
@@ -277,6 +283,16 @@ export class MeshHost extends pulumi.ComponentResource {
     this.site = pulumi.output(host.site);
     this.certificatePem = certificatePem;
     this.registerOutputs({ hostName: this.hostName, site: this.site, certificatePem: this.certificatePem, summary: this.summary });
+  }
+
+  /**
+   * Pushes this host's current payload again in this `up` (it drifted from its last push).
+   * Callable after construction, e.g. once a drift check that ran beside the engine is done;
+   * a gate made earlier does not wait for it (the push before it does). Idempotent.
+   */
+  repair(): command.remote.Command | undefined {
+    if (this.repairCommand === undefined && this.makeRepair !== undefined) this.repairCommand = this.makeRepair();
+    return this.repairCommand;
   }
 }
 

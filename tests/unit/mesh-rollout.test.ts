@@ -112,3 +112,30 @@ describe('IpsecMesh with a rollout', () => {
     expect(construction(run, 'm-fra3-push').dependsOn).toEqual([]);
   });
 });
+
+describe('drift repair', () => {
+  it('repair() after construction adds one repair command per drifted host: the push again, same stdin, after the push', async () => {
+    const run = await startMocks();
+    const mesh = new IpsecMesh('m', { inventory: meshInventory({ perSite: 3, auth: 'psk' }), ssh: { privateKey: SSH_KEY_MARKER } }, { transformations: [run.transformation] });
+    mesh.repair(['ams2']);
+    mesh.repair(['ams2']); // idempotent
+    expect(() => mesh.repair(['nope'])).toThrow(MeshArgsError);
+    await run.settle();
+    const repairs = run.custom('command:remote:Command').filter((r) => r.name.endsWith('-repair'));
+    expect(repairs.map((r) => r.name)).toEqual(['m-ams2-repair']);
+    const push = run.one('command:remote:Command', 'm-ams2-push');
+    expect(unwrap(repairs[0]!.inputs.stdin)).toBe(unwrap(push.inputs.stdin));
+    expect(isSecretWrapper(repairs[0]!.inputs.stdin)).toBe(true);
+    expect(unwrap(repairs[0]!.inputs.create)).toBe(unwrap(push.inputs.update));
+    expect(repairs[0]!.inputs.delete).toBeUndefined();
+    expect(run.constructions.find((c) => c.name === 'm-ams2-repair')!.dependsOn).toContain(run.constructions.find((c) => c.name === 'm-ams2-push')!.resource);
+  });
+
+  it('repairHosts up front does the same, and a gate then waits for the repair too', async () => {
+    const run = await startMocks();
+    new IpsecMesh('m', { inventory: meshInventory({ perSite: 3 }), ssh: { privateKey: SSH_KEY_MARKER }, repairHosts: ['fra1'], rollout: { gate: 'ike' } }, { transformations: [run.transformation] });
+    await run.settle();
+    const repair = run.constructions.find((c) => c.name === 'm-fra1-repair')!;
+    expect(run.constructions.find((c) => c.name === 'm-fra1-gate')!.dependsOn).toContain(repair.resource);
+  });
+});
