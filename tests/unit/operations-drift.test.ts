@@ -3,7 +3,7 @@
 // its report parses into what `status --drift` and the stack program act on.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,26 +18,24 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** A host root with one push's files and state, and a fake sysctl reading $SB/live/<key>. */
+/** A host root with one push's files and state, and the kernel settings under its proc/sys. */
 function host(state?: string) {
   const sb = mkdtempSync(join(tmpdir(), 'ipsec-mesh-drift-test-'));
   dirs.push(sb);
   const root = join(sb, 'root');
-  for (const d of [join(root, 'etc/swanctl/conf.d'), join(root, 'etc/sysctl.d'), join(sb, 'bin'), join(sb, 'live')]) mkdirSync(d, { recursive: true });
+  for (const d of [join(root, 'etc/swanctl/conf.d'), join(root, 'etc/sysctl.d'), join(root, 'proc/sys/net/ipv4')]) mkdirSync(d, { recursive: true });
   const conf = 'connections {\n}\n';
   const sysctl = '# ipsec-mesh\nnet.ipv4.xfrm4_gc_thresh = 32768\nnet.ipv4.tcp_mtu_probing = 1\nnet.ipv4.missing_key = 5\n';
   writeFileSync(join(root, CONF), conf);
   writeFileSync(join(root, SYSCTL), sysctl);
-  writeFileSync(join(sb, 'live/net.ipv4.xfrm4_gc_thresh'), '32768\n');
-  writeFileSync(join(sb, 'live/net.ipv4.tcp_mtu_probing'), '1\n');
-  writeFileSync(join(sb, 'bin/sysctl'), '#!/bin/sh\n[ "$1" = -n ] || exit 2\n[ -f "$SB/live/$2" ] || { echo "sysctl: cannot stat /proc/sys/$2" >&2; exit 255; }\ncat "$SB/live/$2"\n');
-  chmodSync(join(sb, 'bin/sysctl'), 0o755);
+  writeFileSync(join(root, 'proc/sys/net/ipv4/xfrm4_gc_thresh'), '32768\n');
+  writeFileSync(join(root, 'proc/sys/net/ipv4/tcp_mtu_probing'), '1\n');
   writeFileSync(
     join(root, 'etc/swanctl/.ipsec-mesh-state.lab'),
     state ?? ['ipsec-mesh-state 1', 'N 1', `F ${CONF}`, `S ${sha(conf)} ${CONF}`, `F ${SYSCTL}`, `S ${sha(sysctl)} ${SYSCTL}`, 'C lab_b_v4', ''].join('\n'),
   );
   const check = () => {
-    const r = spawnSync('/bin/sh', ['-s', 'lab', '--root', root], { input: DRIFT_CHECK_SCRIPT, encoding: 'utf8', env: { ...process.env, SB: sb, PATH: `${join(sb, 'bin')}:${process.env.PATH ?? ''}` } });
+    const r = spawnSync('/bin/sh', ['-s', 'lab', '--root', root], { input: DRIFT_CHECK_SCRIPT, encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     return parseDriftReport('b', r.stdout);
@@ -56,7 +54,7 @@ describe('drift check', () => {
     const h = host();
     writeFileSync(join(h.root, CONF), 'connections {\n  # hand edit\n}\n');
     rmSync(join(h.root, SYSCTL));
-    writeFileSync(join(h.sb, 'live/net.ipv4.tcp_mtu_probing'), '0\n');
+    writeFileSync(join(h.root, 'proc/sys/net/ipv4/tcp_mtu_probing'), '0\n');
     let r = h.check();
     expect(r.drifted).toEqual([`file ${CONF} changed`, `file ${SYSCTL} missing`]);
     // The settings file is gone, so its keys are not compared; put it back to see the setting.

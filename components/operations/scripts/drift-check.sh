@@ -1,10 +1,11 @@
 #!/bin/sh
 # ipsec-mesh drift check: read-only, run on one host (as root) by `ipsec-mesh status --drift`
-# and by the stack program before an `up` (drift-check.ts beside this folder). Compares
-# what the last push installed with what the host has now:
+# and by the stack program during an `up` (drift-check.ts beside this folder). Compares what
+# the last push installed with what the host has now:
 #   - every file the push wrote, by the SHA-256 the push recorded in its state file;
-#   - every kernel setting of the mesh's sysctl.d files, by `sysctl -n`.
-# Changes nothing. Output, one record per line (parsed by drift-check.ts):
+#   - every kernel setting of the mesh's sysctl.d files, against /proc/sys.
+# Changes nothing, and runs few processes (one sha256sum, one awk): it runs on every host at
+# every `up`. Output, one record per line (parsed by drift-check.ts):
 #   DRIFT file <path> changed | missing
 #   DRIFT sysctl <key> <live value> => <wanted value>
 #   UNTRACKED <n>          files pushed by a release that recorded no hashes (not compared)
@@ -13,7 +14,6 @@
 #
 # usage: sh drift-check.sh MESH [--root DIR]     (DIR: test hook, prefixes every path)
 set -u
-PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 M=${1:-}
 R=
 case $M in "" | -* | *[!a-z0-9-]*) echo "ERROR mesh name must be a DNS label" >&2; exit 2 ;; esac
@@ -23,51 +23,50 @@ if [ ! -f "$STATE" ]; then
   echo NOSTATE
   exit 0
 fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/ipsec-mesh-drift.XXXXXX") || { echo "ERROR cannot make a work directory" >&2; exit 1; }
-# shellcheck disable=SC2317 # run by the trap
-cleanup() { rm -rf "$W"; }
-trap cleanup EXIT
 
-drift=0
-files=0
-settings=0
-: > "$W/hashed"
-: > "$W/sysctl"
-while read -r k a b; do
-  case $k in
-    S)
-      printf "%s\n" "$b" >> "$W/hashed"
-      files=$((files + 1))
-      if [ ! -f "$R$b" ]; then
-        echo "DRIFT file $b missing"
-        drift=$((drift + 1))
-      elif [ "$(sha256sum < "$R$b" | cut -d" " -f1)" != "$a" ]; then
-        echo "DRIFT file $b changed"
-        drift=$((drift + 1))
-      fi
-      ;;
-    F) case $a in /etc/sysctl.d/*) printf "%s\n" "$a" >> "$W/sysctl" ;; esac ;;
-  esac
+# The recorded files, hashed in one run (a missing one is reported by awk below).
+set --
+while read -r k _ b; do
+  if [ "$k" = S ] && [ -f "$R$b" ]; then set -- "$@" "$R$b"; fi
 done < "$STATE"
-untracked=$(grep -c "^F " "$STATE")
-untracked=$((untracked - files))
-[ "$untracked" -le 0 ] || echo "UNTRACKED $untracked"
+if [ "$#" -gt 0 ]; then hashes=$(sha256sum -- "$@"); else hashes=""; fi
 
-# The live kernel settings against the mesh's sysctl.d files (a key this kernel lacks is skipped).
-while read -r f; do
-  [ -f "$R$f" ] || continue
-  while IFS= read -r line; do
-    case $line in "" | "#"* | ";"*) continue ;; esac
-    key=$(printf "%s" "${line%%=*}" | tr -d "[:space:]")
-    want=$(printf "%s" "${line#*=}" | tr -s "[:space:]" " " | sed "s/^ //; s/ $//")
-    case $key in "" | *[!A-Za-z0-9._/-]*) continue ;; esac
-    live=$(sysctl -n "$key" 2> /dev/null) || continue
-    live=$(printf "%s" "$live" | tr -s "[:space:]" " " | sed "s/^ //; s/ $//")
-    settings=$((settings + 1))
-    if [ "$live" != "$want" ]; then
-      echo "DRIFT sysctl $key $live => $want"
-      drift=$((drift + 1))
-    fi
-  done < "$R$f"
-done < "$W/sysctl"
-echo "SUMMARY $drift $files $settings"
+printf "%s\n" "$hashes" | awk -v root="$R" -v state="$STATE" '
+  function squeeze(s) { gsub(/[ \t]+/, " ", s); sub(/^ /, "", s); sub(/ $/, "", s); return s }
+  # sha256sum lines: "<hash>  <path>"
+  NF >= 2 { p = substr($0, index($0, "  ") + 2); have[p] = $1 }
+  END {
+    drift = 0; files = 0; settings = 0; fl = 0
+    while ((getline line < state) > 0) {
+      split(line, f, " ")
+      if (f[1] == "F") fl++
+      if (f[1] == "S") {
+        files++
+        p = root f[3]
+        if (!(p in have)) { print "DRIFT file " f[3] " missing"; drift++ }
+        else if (have[p] != f[2]) { print "DRIFT file " f[3] " changed"; drift++ }
+      }
+      if (f[1] == "F" && f[2] ~ /^\/etc\/sysctl\.d\//) sysctl[f[2]] = 1
+    }
+    if (fl > files) print "UNTRACKED " (fl - files)
+    # The live kernel settings against the mesh sysctl.d files (a key this kernel lacks is skipped).
+    for (file in sysctl) {
+      path = root file
+      while ((getline line < path) > 0) {
+        if (line ~ /^[ \t]*([#;]|$)/ || index(line, "=") == 0) continue
+        key = squeeze(substr(line, 1, index(line, "=") - 1))
+        want = squeeze(substr(line, index(line, "=") + 1))
+        if (key !~ /^[A-Za-z0-9._-]+$/) continue
+        k = key
+        gsub(/\./, "/", k)
+        proc = root "/proc/sys/" k
+        if ((getline live < proc) <= 0) { close(proc); continue }
+        close(proc)
+        live = squeeze(live)
+        settings++
+        if (live != want) { print "DRIFT sysctl " key " " live " => " want; drift++ }
+      }
+      close(path)
+    }
+    print "SUMMARY " drift " " files " " settings
+  }'
