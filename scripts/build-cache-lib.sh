@@ -12,3 +12,29 @@ die() {
   exit 1
 }
 step() { log "$1 (+$((SECONDS - START))s)"; }
+
+# In a wrapper module (the current directory): copy the replace directives of MODULE@VERSION's
+# go.mod that point at another module. A module's replaces do not apply to a module that
+# requires it, and the builds here require the upstream module from a wrapper.
+copy_module_replaces() {
+  local gomod
+  # shellcheck disable=SC2016 # JavaScript for node, not shell
+  gomod="$(go mod download -json "$1" | node -e '
+    let s = "";
+    process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const j = JSON.parse(s);
+      if (j.Error) { console.error(j.Error); process.exit(1); }
+      console.log(j.GoMod);
+    });')" || return 1
+  # shellcheck disable=SC2016 # JavaScript for node, not shell
+  go mod edit -json "$gomod" | node -e '
+    let s = "";
+    process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      for (const r of JSON.parse(s).Replace || []) {
+        if (r.New.Version) console.log(`${r.Old.Path}${r.Old.Version ? "@" + r.Old.Version : ""}=${r.New.Path}@${r.New.Version}`);
+      }
+    });' | while read -r rep; do
+    log "  replace $rep (copied from the go.mod of $1)"
+    go mod edit -replace "$rep"
+  done
+}

@@ -195,25 +195,7 @@ build() {
     (
       cd "$MOD"
       go mod init ipsec-mesh.local/engine >/dev/null 2>&1
-      # pkg/v3's replace directives do not apply to a module that requires it:
-      # copy those that point at another module (not the ../sdk directory).
-      gomod="$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_V" | node -e '
-        let s = "";
-        process.stdin.on("data", (d) => (s += d)).on("end", () => {
-          const j = JSON.parse(s);
-          if (j.Error) { console.error(j.Error); process.exit(1); }
-          console.log(j.GoMod);
-        });')" || exit 1
-      go mod edit -json "$gomod" | node -e '
-        let s = "";
-        process.stdin.on("data", (d) => (s += d)).on("end", () => {
-          for (const r of JSON.parse(s).Replace || []) {
-            if (r.New.Version) console.log(`${r.Old.Path}${r.Old.Version ? "@" + r.Old.Version : ""}=${r.New.Path}@${r.New.Version}`);
-          }
-        });' | while read -r rep; do
-        log "  replace $rep (copied from pkg/v3's go.mod)"
-        go mod edit -replace "$rep"
-      done
+      copy_module_replaces "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_V" || exit 1
       if ! go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_V" \
         "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_V" >"$TMP/go-get.log" 2>&1; then
         tail -n 30 "$TMP/go-get.log" >&2

@@ -85,27 +85,8 @@ build() {
   (
     cd "$MOD"
     go mod init ipsec-mesh.local/s3-server >/dev/null 2>&1
-    # The module's replace directives do not apply to a module that requires it: copy
-    # those that point at another module (SeaweedFS replaces a deleted go-bip39).
-    # shellcheck disable=SC2016 # JavaScript for node, not shell
-    gomod="$(go mod download -json "$SEAWEEDFS_MODULE@$SEAWEEDFS_V" | node -e '
-      let s = "";
-      process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        const j = JSON.parse(s);
-        if (j.Error) { console.error(j.Error); process.exit(1); }
-        console.log(j.GoMod);
-      });')" || exit 1
-    # shellcheck disable=SC2016 # JavaScript for node, not shell
-    go mod edit -json "$gomod" | node -e '
-      let s = "";
-      process.stdin.on("data", (d) => (s += d)).on("end", () => {
-        for (const r of JSON.parse(s).Replace || []) {
-          if (r.New.Version) console.log(`${r.Old.Path}${r.Old.Version ? "@" + r.Old.Version : ""}=${r.New.Path}@${r.New.Version}`);
-        }
-      });' | while read -r rep; do
-      log "  replace $rep (copied from SeaweedFS's go.mod)"
-      go mod edit -replace "$rep"
-    done
+    # SeaweedFS replaces a deleted go-bip39: its replace directives are copied.
+    copy_module_replaces "$SEAWEEDFS_MODULE@$SEAWEEDFS_V" || exit 1
     if ! go get "$SEAWEEDFS_PKG@$SEAWEEDFS_V" >"$TMP/go-get.log" 2>&1; then
       tail -n 30 "$TMP/go-get.log" >&2
       exit 1
