@@ -1,11 +1,12 @@
-// The rollout gate's command and stdin (scripts/rollout-gate.sh runs on the host). The
-// script is a real file, checked by shellcheck; its input is one record per line, checked
+// The rollout gate's command and stdin. The script itself (operations/scripts/rollout-gate.sh,
+// checked by shellcheck) is installed by every push; the command only runs it, so a failing
+// gate's error is its message, not pages of script. Its input is one record per line, checked
 // here and again on the host, so a bad name can never become shell syntax.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { AddressFamily } from '../inventory/model.js';
 import { DeliveryError } from './delivery-error.js';
 import { checkConnectionName, checkLabel } from './delivery-path.js';
+import { rolloutGatePath } from '../operations/rollout-gate-script.js';
 import { remoteCommand } from './remote-shell.js';
 
 /** What the gate waits for on each pair/family: an ESTABLISHED IKE_SA, or an INSTALLED CHILD_SA too. */
@@ -34,12 +35,19 @@ export interface GateInput {
 
 export const GATE_MAGIC = 'ipsec-mesh-gate 1';
 
-const GATE_SCRIPT = readFileSync(new URL('./scripts/rollout-gate.sh', import.meta.url), 'utf8');
-
-/** The command string of a host's gate (create and update). Contains no secret. */
-export function rolloutGateScript(host: string): string {
+/** The command string of a host's gate (create and update): runs the installed script. No secret. */
+export function rolloutGateScript(host: string, mesh: string): string {
   checkLabel(host, 'host name', host);
-  return remoteCommand(host, 'gate', GATE_SCRIPT);
+  checkLabel(host, 'mesh name', mesh);
+  const path = rolloutGatePath(mesh);
+  // `--root DIR` (the tests' hook) prefixes the path as it does every other.
+  const run = [
+    `f=${path}`,
+    'if [ "$#" = 2 ] && [ "$1" = --root ]; then f=$2$f; fi',
+    `[ -f "$f" ] || { echo "${host}: no rollout gate script at ${path}: the push installs it" >&2; exit 1; }`,
+    'exec /bin/sh "$f" "$@"',
+  ].join('\n');
+  return remoteCommand(host, 'gate', run);
 }
 
 /** A one-way digest of a push payload (which may carry secrets): sha256 hex. */

@@ -248,7 +248,7 @@ export class MeshHost extends pulumi.ComponentResource {
         layout: args.inventory.mesh.layout,
         wave: later.has(t.peer) ? ('later' as const) : ('earlier' as const),
       }));
-      const gate = rolloutGateScript(host.name);
+      const gate = rolloutGateScript(host.name, mesh);
       // The digest ties the gate to the push: whenever the push runs, the gate runs after it.
       const gateStdin = pulumi.unsecret(
         stdin.apply((payload) =>

@@ -5,6 +5,7 @@ import type { Host, Inventory } from '../inventory/model.js';
 import type { LivenessTarget } from '../operations/liveness-check.js';
 import { monitorPaths, monitorScript } from '../operations/monitor-script.js';
 import { monitorUnits } from '../operations/monitor-units.js';
+import { ROLLOUT_GATE_SCRIPT, rolloutGatePath } from '../operations/rollout-gate-script.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { checkedPairs, compactConnectionName, perPeerConnectionName } from './mesh-connections.js';
 import { renderContext } from './render-context.js';
@@ -72,5 +73,7 @@ export function renderMonitorFiles(input: MonitorFilesInput): RenderedFile[] {
     { path: paths.script, content: script, mode: 0o644, secret: false },
     { path: paths.service, content: units.service, mode: 0o644, secret: false },
     { path: paths.timer, content: units.timer, mode: 0o644, secret: false },
+    // The rollout gate judges a wave by this monitor (docs/change-safety.md); idle otherwise.
+    { path: rolloutGatePath(mesh), content: ROLLOUT_GATE_SCRIPT, mode: 0o644, secret: false },
   ];
 }

@@ -146,6 +146,8 @@ describe('change safety (real engine, four namespace hosts)', () => {
     expect(said).toContain(`${LAB}-a-gate`);
     expect(said).toMatch(/rollout gate FAILED: after 20s still without an ESTABLISHED IKE_SA: /);
     for (const p of ['a~b (ipv4)', 'a~c (ipv4)', 'a~d (ipv4)', 'a~b (ipv6)']) expect(said).toContain(p);
+    // The command Pulumi prints is the short one that runs the installed script, not the script.
+    expect(said).not.toContain('#!/bin/sh');
     expect(lab.readHostFile('a', CONF)).toContain(OTHER_PROPOSAL);
     // Later waves untouched: same files, old proposal, and their pairs still negotiate.
     for (const h of ['b', 'c', 'd']) {

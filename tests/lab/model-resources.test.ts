@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { labPulumi } from '../../lab/lab-pulumi.js';
 import { buildPreviousRelease } from '../../lab/previous-release.js';
 import { threeHostSpec } from './lab-test-support.js';
+import { rolloutGatePath } from '../../components/operations/rollout-gate-script.js';
 import { monitorPaths } from '../../components/operations/monitor-script.js';
 import { NO_DRIFT_CHECK, e2eMeshForFile, hostFiles, sshSessions } from './pulumi-support.js';
 
@@ -58,6 +59,8 @@ const MONITOR_SCRIPT = monitorPaths(LAB).script;
  * file's hash (for the drift check) and the previous state is kept (for the rollout gate).
  */
 const PUSH_BOOKKEEPING = [`/etc/swanctl/.ipsec-mesh-state.${LAB}`, `/etc/swanctl/.ipsec-mesh-before.${LAB}`];
+/** A file this release adds beside the monitor: the rollout gate's script (idle without a rollout). */
+const GATE_SCRIPT = rolloutGatePath(LAB);
 /** What this release adds per host without touching it: the inert review command. */
 const reviewsOf = (hosts: readonly string[]): string[] => hosts.map((h) => `command:local:Command::${LAB}-${h}-review`);
 
@@ -174,7 +177,7 @@ describe('the model as resources (real engine)', () => {
     // This checkout on top: the CA's revocation list command and each host's review (both
     // local, on this machine) are new; each push runs once for the new push program and
     // monitor; nothing else changes on a host but the push's own bookkeeping.
-    const except = [MONITOR_SCRIPT, ...PUSH_BOOKKEEPING];
+    const except = [MONITOR_SCRIPT, GATE_SCRIPT, ...PUSH_BOOKKEEPING];
     const beforeThis = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, except)] as const)));
     const next = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
     expect(unexpectedUpgradeSteps(next, true), 'steps other than create and push updates').toEqual([]);
@@ -191,7 +194,7 @@ describe('the model as resources (real engine)', () => {
     const PASSWORD = 'random:index/randomPassword:RandomPassword';
     expect(ofType(old, PASSWORD).map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master']);
     const secrets = new Map(HOSTS.map((h) => [h, mesh().lab.readHostFile(h, '/etc/swanctl/conf.d/ipsec-mesh_e2e-model_secrets.conf')]));
-    const except = [MONITOR_SCRIPT, ...PUSH_BOOKKEEPING];
+    const except = [MONITOR_SCRIPT, GATE_SCRIPT, ...PUSH_BOOKKEEPING];
     const hostsBefore = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, except)] as const)));
 
     const changed = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');

@@ -3,14 +3,14 @@
 // naming the pairs, checks a later wave's pair only when it was deployed before, and refuses
 // truncated or malformed input.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryError } from '../../components/delivery/delivery-error.js';
 import { gateInput, payloadDigest, rolloutGateScript, type GateTarget } from '../../components/delivery/rollout-gate.js';
 
-const SCRIPT = new URL('../../components/delivery/scripts/rollout-gate.sh', import.meta.url).pathname;
+const SCRIPT = new URL('../../components/operations/scripts/rollout-gate.sh', import.meta.url).pathname;
 
 // Writes the metrics of the targets listed in $SB/up ("<peer> <family>" lines) as up, the
 // rest of $SB/targets as down: the lines the real monitor writes.
@@ -60,7 +60,7 @@ function sandbox(opts: { up?: string[]; fixable?: string[]; prev?: string[] } = 
     const r = spawnSync('/bin/sh', [SCRIPT, '--root', root], { input: stdin, encoding: 'utf8', env: { ...process.env, SB: sb, PATH: `${join(sb, 'bin')}:${process.env.PATH ?? ''}` } });
     return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, log: readFileSync(join(sb, 'log'), 'utf8') };
   };
-  return { run, sb };
+  return { run, sb, root };
 }
 
 const T = (peer: string, family: 'ipv4' | 'ipv6', wave: 'earlier' | 'later' = 'earlier'): GateTarget => ({
@@ -139,9 +139,30 @@ describe('gateInput and the gate command', () => {
     expect(() => gateInput({ ...base, targets: [{ ...T('h2', 'ipv4'), remote: '1.2.3.4; rm' }] })).toThrow('is not an address');
   });
 
-  it('carries the script as the single-quoted argument of the shared bootstrap, with no secret', () => {
-    const cmd = rolloutGateScript('h1');
+  it('runs the script the push installed, through the shared bootstrap: a short command, no secret', () => {
+    const cmd = rolloutGateScript('h1', 'lab');
     expect(cmd.startsWith("/bin/sh -c '")).toBe(true);
-    expect(cmd).toContain(' ipsec-mesh-gate \'#!/bin/sh');
+    expect(cmd).toContain(' ipsec-mesh-gate \'f=/etc/swanctl/ipsec-mesh_lab_gate.sh\n');
+    expect(cmd.length).toBeLessThan(1_000);
+    expect(cmd).not.toContain('#!/bin/sh');
+  });
+
+  it('the command runs the installed script with its stdin, and says so when the push has not installed it', () => {
+    const { sb, root } = sandbox({ up: ['h2 ipv4'] });
+    const run = (): { code: number; stdout: string; stderr: string } => {
+      const r = spawnSync('/bin/sh', ['-c', `${rolloutGateScript('h1', 'lab')} --root ${root}`], {
+        input: input([T('h2', 'ipv4')]),
+        encoding: 'utf8',
+        env: { ...process.env, SB: sb, PATH: `${join(sb, 'bin')}:${process.env.PATH ?? ''}` },
+      });
+      return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+    };
+    const missing = run();
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('h1: no rollout gate script at /etc/swanctl/ipsec-mesh_lab_gate.sh: the push installs it');
+    copyFileSync(SCRIPT, join(root, 'etc/swanctl/ipsec-mesh_lab_gate.sh'));
+    const ok = run();
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toContain('h1: rollout gate passed: 1 pair/family target(s)');
   });
 });

@@ -1,5 +1,6 @@
 // File paths and the non-swanctl files: charon drop-in and sysctl.
 import { monitorPaths } from '../../components/operations/monitor-script.js';
+import { rolloutGatePath } from '../../components/operations/rollout-gate-script.js';
 import { describe, expect, it } from 'vitest';
 import type { Host } from '../../components/inventory/model.js';
 import {
@@ -70,7 +71,7 @@ describe('renderHostConfig files', () => {
     const p = meshFilePaths(mkMesh(), alpha);
     const f = files(alpha);
     const monitor = monitorPaths(mkMesh().name);
-    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf, p.backstopNft, p.backstopUnit, monitor.script, monitor.service, monitor.timer]);
+    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf, p.backstopNft, p.backstopUnit, monitor.script, monitor.service, monitor.timer, rolloutGatePath(mkMesh().name)]);
     for (const x of f) {
       expect(x.mode).toBe(0o644);
       expect(x.secret).toBe(false);

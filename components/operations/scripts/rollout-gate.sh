@@ -1,6 +1,6 @@
 #!/bin/sh
-# ipsec-mesh rollout gate: runs on one host right after its push, in a staged rollout
-# (components/mesh/rollout-plan.ts). Waits until every pair/family target on stdin is up
+# ipsec-mesh rollout gate: installed by every push as /etc/swanctl/ipsec-mesh_<mesh>_gate.sh;
+# run on one host right after its push in a staged rollout (components/mesh/rollout-plan.ts). Waits until every pair/family target on stdin is up
 # (an ESTABLISHED IKE_SA, or an INSTALLED CHILD_SA), probing the ones that are not; at the
 # deadline it exits 1 naming those still down, which stops `pulumi up` before the next wave.
 # "Up" is what the liveness monitor the push installed reports, so the gate and the alerts
@@ -17,8 +17,8 @@
 #   T <peer> <ipv4|ipv6> <connection> <peer address> <per-peer|compact> <earlier|later>
 #   END <number of T lines>
 #
-# Runs as root under /bin/sh (POSIX). The text travels single-quoted inside the command
-# string (components/delivery/remote-shell.ts), so it contains no single quote.
+# Runs as root under /bin/sh (POSIX). It contains no single quote (the other host scripts
+# travel single-quoted; this one is kept to the same rule).
 set -u
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export PATH
