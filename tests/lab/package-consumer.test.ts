@@ -93,7 +93,7 @@ describe('the packed package', () => {
     expect(files).toContain('package/dist/components/index.js');
     expect(files).toContain('package/dist/components/index.d.ts');
     expect(files).toContain('package/dist/components/mesh/ipsec-mesh.js');
-    expect(files).toContain('package/dist/components/delivery/scripts/rollout-gate.sh');
+    expect(files).toContain('package/dist/components/operations/scripts/rollout-gate.sh');
     expect(files).toContain('package/dist/components/operations/scripts/drift-check.sh');
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => /\/(tests|stacks|lab|bench)\//.test(f))).toEqual([]);
