@@ -2,7 +2,7 @@
 // MeshHost pushes and what `ipsec-mesh render` writes, so the two cannot disagree.
 import type { RenderedFile } from '../render/rendered-file.js';
 import { pairsForHost } from '../topology/host-pair-set.js';
-import { planHostDelivery, pskSecrets, type HostDeliveryInput, type HostDeliveryPlan } from './host-delivery-plan.js';
+import { planHostDelivery, pskSecrets, type HostDeliveryInput } from './host-delivery-plan.js';
 import type { MeshOptions } from './mesh-options.js';
 
 /** What `planHostDelivery` takes for host `hostName` of the mesh `o` describes. */
@@ -18,7 +18,6 @@ export function hostDeliveryInput(o: MeshOptions, hostName: string): HostDeliver
 
 export interface MeshHostFiles {
   readonly host: string;
-  readonly plan: HostDeliveryPlan;
   /** Every file the push writes that is known before `up`: credentials made during `up` are not. */
   readonly files: readonly RenderedFile[];
 }
@@ -33,6 +32,6 @@ export function* meshHostFiles(o: MeshOptions, psk?: { readonly master: string; 
     const input = hostDeliveryInput(o, h.name);
     const plan = planHostDelivery(input);
     const files = psk === undefined ? plan.files : [...plan.files, pskSecrets(plan, o.inventory, input.pairs, psk.master, psk.acceptMaster)];
-    yield { host: h.name, plan, files };
+    yield { host: h.name, files };
   }
 }

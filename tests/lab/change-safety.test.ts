@@ -52,19 +52,8 @@ function changed(block: string, sign: '-' | '+', re: RegExp): string[] {
   return block.split('\n').filter((l) => new RegExp(`^\\s*\\${sign}\\s`).test(l) && re.test(l));
 }
 
-/** Runs the built CLI. */
+/** Runs the built CLI in the operator namespace, where the hosts are reachable (render needs none of that). */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run('node', [join(PROJECT_DIR, 'dist/components/cli/main.js'), ...args], { cwd: PROJECT_DIR });
-    return { code: 0, ...r };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
-
-/** Runs the built CLI where the hosts are reachable (the operator namespace). */
-async function cliInOperatorNs(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await run('ip', ['netns', 'exec', mesh().lab.operator.netns, 'node', join(PROJECT_DIR, 'dist/components/cli/main.js'), ...args], { cwd: PROJECT_DIR });
     return { code: 0, ...r };
@@ -171,7 +160,7 @@ describe('change safety (real engine, four namespace hosts)', () => {
 
   it('drift: a hand-edited file and a changed kernel setting are found by status --drift and put back by the next up', async () => {
     const lab = mesh().lab;
-    const status = () => cliInOperatorNs('status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--drift');
+    const status = () => cli('status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--drift');
     const clean = await status();
     expect(clean.code, clean.stdout + clean.stderr).toBe(0);
     for (const h of HOSTS) expect(clean.stdout).toMatch(new RegExp(`  ${h}: as pushed \\(\\d+ files, [1-9]\\d* kernel settings\\)`));

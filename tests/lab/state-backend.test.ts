@@ -73,23 +73,24 @@ function pulumiEnv(): NodeJS.ProcessEnv {
   };
 }
 
-/** `pulumi ARGS` in the operator namespace, like the lab's own pulumi (lab/lab-pulumi.ts). */
-function startPulumi(args: readonly string[]): Running {
-  const child = spawn('ip', ['netns', 'exec', lab!.operator.netns, 'pulumi', ...args, '--non-interactive'], {
-    cwd: project,
-    env: pulumiEnv(),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+/** `argv` in the operator namespace (where the lab's own pulumi runs: lab/lab-pulumi.ts). */
+function startInOperatorNs(argv: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string }): Running {
+  const child = spawn('ip', ['netns', 'exec', lab!.operator.netns, ...argv], { cwd: opts.cwd, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdin.end();
+  child.stdin.end(opts.stdin ?? '');
   const done = new Promise<Run>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
   return { child, output: () => stdout + stderr, done };
+}
+
+/** `pulumi ARGS` in the operator namespace, on the throwaway project. */
+function startPulumi(args: readonly string[]): Running {
+  return startInOperatorNs(['pulumi', ...args, '--non-interactive'], { cwd: project, env: pulumiEnv() });
 }
 
 async function pulumi(args: readonly string[]): Promise<Run> {
@@ -282,16 +283,7 @@ function ciConfigFile(): string {
 
 /** A command in the operator namespace (where the hosts are reachable), cwd = the repository. */
 function inOperatorNs(argv: readonly string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
-  const child = spawn('ip', ['netns', 'exec', lab!.operator.netns, ...argv], { cwd: PROJECT_DIR, env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  child.stdin.end(stdin);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return startInOperatorNs(argv, { cwd: PROJECT_DIR, env, stdin }).done;
 }
 
 const ciScript = (mode: 'preview' | 'up', extra: Record<string, string> = {}): Promise<Run> =>
