@@ -1,9 +1,9 @@
 // The drift check run for real (POSIX sh) on a throwaway host root: it compares the files
 // the push recorded by hash and the mesh's kernel settings against what is there now, and
 // its report parses into what `status --drift` and the stack program act on.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,6 +71,33 @@ describe('drift check', () => {
     const old = host(['ipsec-mesh-state 1', 'N 1', `F ${CONF}`, `F ${SYSCTL}`, ''].join('\n')).check();
     expect(old.untracked).toBe(2);
     expect(old.drifted).toEqual([]);
+  });
+
+  it('waits for a push in progress (it holds the host lock) instead of reporting its half-done swap as drift', () => {
+    const h = host();
+    mkdirSync(join(h.root, 'run'));
+    const conf2 = 'connections {\n  # next push\n}\n';
+    const next = ['ipsec-mesh-state 1', 'N 2', `F ${CONF}`, `S ${sha(conf2)} ${CONF}`, `F ${SYSCTL}`, `S ${sha('# ipsec-mesh\nnet.ipv4.xfrm4_gc_thresh = 32768\nnet.ipv4.tcp_mtu_probing = 1\nnet.ipv4.missing_key = 5\n')} ${SYSCTL}`, ''].join('\n');
+    writeFileSync(join(h.sb, 'next-conf'), conf2);
+    writeFileSync(join(h.sb, 'next-state'), next);
+    // The "push": file swapped first, state file 1.5 s later, all under the exclusive lock.
+    const script = [
+      'exec 9>"$1/run/ipsec-mesh.lock"; flock 9',
+      'cp "$2/next-conf" "$1/etc/swanctl/conf.d/ipsec-mesh_lab.conf"',
+      'echo locked > "$2/ready"; sleep 1.5',
+      'cp "$2/next-state" "$1/etc/swanctl/.ipsec-mesh-state.lab"',
+    ].join('\n');
+    const push = spawn('/bin/sh', ['-c', script, 'push', h.root, h.sb], { stdio: 'ignore' });
+    try {
+      const until = Date.now() + 5000;
+      while (!existsSync(join(h.sb, 'ready')) && Date.now() < until) spawnSync('sleep', ['0.05']);
+      expect(existsSync(join(h.sb, 'ready'))).toBe(true);
+      const r = h.check();
+      expect(r.drifted, 'the check saw the state the push finished with').toEqual([]);
+      expect(readFileSync(join(h.root, 'etc/swanctl/.ipsec-mesh-state.lab'), 'utf8')).toBe(next);
+    } finally {
+      push.kill();
+    }
   });
 
   it('treats a report cut short, or one that miscounts, as an error, never as clean', () => {

@@ -4,7 +4,7 @@
 # the last push installed with what the host has now:
 #   - every file the push wrote, by the SHA-256 the push recorded in its state file;
 #   - every kernel setting of the mesh's sysctl.d files, against /proc/sys.
-# Changes nothing, and runs few processes (one sha256sum, one awk): it runs on every host at
+# Changes nothing (it may create the empty lock file in /run), and runs few processes (one sha256sum, one awk): it runs on every host at
 # every `up`. Output, one record per line (parsed by drift-check.ts):
 #   DRIFT file <path> changed | missing
 #   DRIFT sysctl <key> <live value> => <wanted value>
@@ -19,6 +19,13 @@ R=
 case $M in "" | -* | *[!a-z0-9-]*) echo "ERROR mesh name must be a DNS label" >&2; exit 2 ;; esac
 if [ "$#" = 3 ] && [ "$2" = --root ]; then R=$3; elif [ "$#" != 1 ]; then echo "ERROR usage: drift-check.sh MESH [--root DIR]" >&2; exit 2; fi
 STATE=$R/etc/swanctl/.ipsec-mesh-state.$M
+# A push holds this lock while it swaps files and rewrites its state file; reading between
+# the two would report a push in progress as drift (and the stack program would push again).
+# Shared: checks do not wait for each other, only for a push.
+if [ -d "$R/run" ] && command -v flock >/dev/null 2>&1; then
+  exec 9>>"$R/run/ipsec-mesh.lock" || { echo "ERROR cannot open $R/run/ipsec-mesh.lock" >&2; exit 2; }
+  flock -s -w 300 9 || { echo "ERROR a push still holds $R/run/ipsec-mesh.lock after 300 s" >&2; exit 2; }
+fi
 if [ ! -f "$STATE" ]; then
   echo NOSTATE
   exit 0
