@@ -22,11 +22,13 @@ export {
 export {
   type LabFamily,
   type LabHostSpec,
+  type LabNatSpec,
   type LabOperatorSpec,
   type LabSiteSpec,
   type LabSpec,
   type ResolvedHost,
   type ResolvedLabSpec,
+  type ResolvedNat,
   type ResolvedSite,
   type ResolvedSubnet,
   DEFAULT_OPERATOR,
@@ -55,7 +57,8 @@ export {
 export { DEFAULT_STATE_BASE, NETNS_PREFIX, hostNetns, isLabNetns, operatorNetns, routerNetns, switchNetns } from './lab-names.js';
 export { type ProcessRecord, type ProcessRole, isRunning as isProcessRunning } from './lab-state.js';
 export { type ExecResult } from './run-command.js';
-export { assertPrerequisites, missingPrerequisites } from './prerequisites.js';
+export { type PrerequisiteSpec, LAB_NAT_BINARIES, assertPrerequisites, missingPrerequisites } from './prerequisites.js';
+export { ESP_DROP_COUNTER, espDropCount, natRuleset, natTable } from './lab-nat.js';
 export {
   type LabInventoryOptions,
   type LabInventorySource,

@@ -12,6 +12,7 @@ import {
   siteBridge,
   switchNetns,
 } from './lab-names.js';
+import { applyNat } from './lab-nat.js';
 import type { ResolvedLabSpec, ResolvedSubnet } from './lab-spec.js';
 import { run, runOk } from './run-command.js';
 
@@ -23,7 +24,8 @@ import { run, runOk } from './run-command.js';
 //   router ns (site<i>) ──veth── r<i> ┘
 //   router ns (op0) ──veth── operator ns (eth0)
 //
-// Hosts route everything via the router, so cross-site pairs cross a real IP hop.
+// Hosts route everything via the router, so cross-site pairs cross a real IP hop. A site
+// with `nat` is reached at its public addresses: the router translates 1:1 (lab-nat.ts).
 
 export const NETNS_DIR = '/run/netns';
 
@@ -150,6 +152,9 @@ export async function buildNetwork(spec: ResolvedLabSpec, created: (netns: strin
       'wiring the operator namespace',
     ),
   ]);
+
+  // Sites with `nat`: 1:1 NAT (and ESP filtering) by nftables in the router namespace.
+  await applyNat(spec);
 }
 
 /** Deletes the named namespaces; missing ones are fine (down is safe to run twice). */

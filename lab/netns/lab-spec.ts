@@ -13,6 +13,22 @@ export interface LabSiteSpec {
   readonly ipv4?: string;
   /** IPv6 subnet of the site's bridge (CIDR), inside 2001:db8::/32. */
   readonly ipv6?: string;
+  /**
+   * Puts the site behind 1:1 NAT on the lab router, like a cloud provider: `ipv4` is then
+   * the private side. Needs `ipv4`. See LabNatSpec.
+   */
+  readonly nat?: LabNatSpec;
+}
+
+/**
+ * 1:1 IPv4 NAT of a site, done by the lab router (nftables in the router namespace).
+ * Mapping is by offset: private <site ipv4 base>+k ↔ public <nat ipv4 base>+k.
+ */
+export interface LabNatSpec {
+  /** The PUBLIC IPv4 prefix (CIDR), same length as the site's ipv4 subnet, inside the lab ranges. */
+  readonly ipv4: string;
+  /** The router drops IP protocol 50 (ESP, IPv4 and IPv6) to and from the site. Default false. */
+  readonly dropEsp?: boolean;
 }
 
 export interface LabHostSpec {
@@ -45,11 +61,19 @@ export interface ResolvedSubnet {
   readonly gateway: string; // first address of the subnet, on the router
 }
 
+export interface ResolvedNat {
+  /** The public prefix (canonical network/prefix). */
+  readonly ipv4: { readonly cidr: string; readonly prefixLength: number };
+  readonly dropEsp: boolean;
+}
+
 export interface ResolvedSite {
   readonly name: string;
   readonly index: number;
   readonly ipv4?: ResolvedSubnet;
   readonly ipv6?: ResolvedSubnet;
+  /** Set when the site sits behind the router's 1:1 NAT; `ipv4` is then the private side. */
+  readonly nat?: ResolvedNat;
 }
 
 export interface ResolvedHost {
@@ -58,6 +82,8 @@ export interface ResolvedHost {
   readonly site: string;
   readonly ipv4: readonly string[];
   readonly ipv6: readonly string[];
+  /** The public address of each `ipv4` address, index by index; empty when the site has no nat. */
+  readonly publicIpv4: readonly string[];
 }
 
 export interface ResolvedOperator {
@@ -82,7 +108,16 @@ export const DEFAULT_OPERATOR: Required<LabOperatorSpec> = { ipv4: '198.51.100.2
 const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a lowercase DNS label');
 const specSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'must match [a-z][a-z0-9-]{0,19}'),
-  sites: z.array(z.strictObject({ name: dnsLabel, ipv4: z.string().optional(), ipv6: z.string().optional() })).min(1),
+  sites: z
+    .array(
+      z.strictObject({
+        name: dnsLabel,
+        ipv4: z.string().optional(),
+        ipv6: z.string().optional(),
+        nat: z.strictObject({ ipv4: z.string(), dropEsp: z.boolean().optional() }).optional(),
+      }),
+    )
+    .min(1),
   hosts: z
     .array(
       z.strictObject({
@@ -188,7 +223,7 @@ export function resolveLabSpec(input: unknown): ResolvedLabSpec {
   const nets: { net: Net; path: string }[] = [];
 
   const seenSites = new Set<string>();
-  const siteNets = new Map<string, { ipv4?: Net; ipv6?: Net }>();
+  const siteNets = new Map<string, { ipv4?: Net; ipv6?: Net; nat?: Net }>();
   const sites: ResolvedSite[] = spec.sites.map((s, i) => {
     if (seenSites.has(s.name)) issues.push({ path: `sites[${i}].name`, message: `duplicate site "${s.name}"` });
     seenSites.add(s.name);
@@ -199,8 +234,22 @@ export function resolveLabSpec(input: unknown): ResolvedLabSpec {
     const v6 = s.ipv6 === undefined ? undefined : parseSubnet(s.ipv6, 'ipv6', `sites[${i}].ipv6`, issues);
     if (v4) nets.push({ net: v4, path: `sites[${i}].ipv4` });
     if (v6) nets.push({ net: v6, path: `sites[${i}].ipv6` });
-    if (!siteNets.has(s.name)) siteNets.set(s.name, { ...(v4 && { ipv4: v4 }), ...(v6 && { ipv6: v6 }) });
-    return { name: s.name, index: i, ...(v4 && { ipv4: resolvedSubnet(v4) }), ...(v6 && { ipv6: resolvedSubnet(v6) }) };
+    let pub: Net | undefined;
+    if (s.nat) {
+      pub = parseSubnet(s.nat.ipv4, 'ipv4', `sites[${i}].nat.ipv4`, issues);
+      if (s.ipv4 === undefined) {
+        issues.push({ path: `sites[${i}].nat`, message: 'nat needs the site\'s ipv4 subnet (the private side)' });
+        pub = undefined;
+      } else if (pub && v4 && pub.prefix !== v4.prefix) {
+        issues.push({ path: `sites[${i}].nat.ipv4`, message: `${pub.cidr} must have the prefix length of the site's ipv4 subnet ${v4.cidr} (/${v4.prefix})` });
+        pub = undefined;
+      }
+      // Checked for overlap like a subnet: with every site, the operator link and other public prefixes.
+      if (pub) nets.push({ net: pub, path: `sites[${i}].nat.ipv4` });
+    }
+    if (!siteNets.has(s.name)) siteNets.set(s.name, { ...(v4 && { ipv4: v4 }), ...(v6 && { ipv6: v6 }), ...(pub && { nat: pub }) });
+    const nat: ResolvedNat | undefined = pub && s.nat && { ipv4: { cidr: pub.cidr, prefixLength: pub.prefix }, dropEsp: s.nat.dropEsp ?? false };
+    return { name: s.name, index: i, ...(v4 && { ipv4: resolvedSubnet(v4) }), ...(v6 && { ipv6: resolvedSubnet(v6) }), ...(nat && { nat }) };
   });
 
   const op = { ...DEFAULT_OPERATOR, ...spec.operator };
@@ -276,7 +325,10 @@ export function resolveLabSpec(input: unknown): ResolvedLabSpec {
     if (nets4and6 && issues.length === issuesBefore && ipv4.length + ipv6.length === 0) {
       issues.push({ path: `hosts[${i}]`, message: `host "${h.name}" has no address` });
     }
-    return { name: h.name, index: i, site: h.site, ipv4, ipv6 };
+    const priv = nets4and6?.ipv4;
+    const pub = nets4and6?.nat;
+    const publicIpv4 = priv && pub ? ipv4.map((a) => fromBig(pub.base + (toBig(ipaddr.parse(a)) - priv.base), 'ipv4')) : [];
+    return { name: h.name, index: i, site: h.site, ipv4, ipv6, publicIpv4 };
   });
 
   if (issues.length > 0) throw new LabSpecError(issues, spec.name);

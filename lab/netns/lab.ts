@@ -38,6 +38,11 @@ export interface LabHost {
   readonly netns: string;
   readonly ipv4: readonly string[];
   readonly ipv6: readonly string[];
+  /**
+   * The public address of each `ipv4` address, index by index, when the host's site sits
+   * behind the router's 1:1 NAT (LabSiteSpec.nat); empty otherwise.
+   */
+  readonly publicIpv4: readonly string[];
   /** Backs the host's private directories (see PRIVATE_MOUNTS). */
   readonly stateDir: string;
   /** sshd's public host key, `ssh-ed25519 AAAA…`, for pinning. */
@@ -114,7 +119,7 @@ export function labLeftovers(name: string, opts: LabLocation = {}): string[] {
  * everything made so far is torn down before the error is thrown.
  */
 export async function startLab(spec: LabSpec, opts: StartLabOptions = {}): Promise<Lab> {
-  assertPrerequisites();
+  assertPrerequisites(spec);
   const resolved = resolveLabSpec(spec);
   const stateRoot = labStateRoot(resolved.name, opts.stateRoot);
   const leftovers = labLeftovers(resolved.name, opts);
@@ -156,7 +161,7 @@ export async function startLab(spec: LabSpec, opts: StartLabOptions = {}): Promi
     );
     writeFileSync(
       knownHostsPath(stateRoot),
-      lab.hosts.map((h) => `${[...h.ipv4, ...h.ipv6].join(',')} ${h.sshHostKey}\n`).join(''),
+      lab.hosts.map((h) => `${[...h.ipv4, ...h.publicIpv4, ...h.ipv6].join(',')} ${h.sshHostKey}\n`).join(''),
     );
 
     progress('mounts: private /etc/swanctl /etc/strongswan.d /etc/ssh /etc/sysctl.d /var/log /run per host');
@@ -272,6 +277,7 @@ export class Lab extends LabBase<LabStateFile> {
       netns: hostNetns(this.name, h.name),
       ipv4: h.ipv4,
       ipv6: h.ipv6,
+      publicIpv4: h.publicIpv4 ?? [], // state written before NAT sites existed has none
       stateDir: hostStateDir(this.stateRoot, h.name),
       sshHostKey: this.state.hosts[h.name]?.sshHostKey ?? '',
     }));

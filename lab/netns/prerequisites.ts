@@ -18,6 +18,9 @@ export const LAB_BINARIES: readonly { readonly name: string; readonly pkg: strin
   { name: 'ping', pkg: 'iputils-ping' },
 ];
 
+/** Needed only by a lab with a NAT site (LabSiteSpec.nat): the router's rules are nftables. */
+export const LAB_NAT_BINARIES: readonly { readonly name: string; readonly pkg: string }[] = [{ name: 'nft', pkg: 'nftables' }];
+
 /** Plugins the mesh's default proposals (aes256gcm16-prfsha384-ecp384) and libipsec need. */
 const PLUGINS: readonly { readonly file: string; readonly pkg: string }[] = [
   { file: '/usr/lib/ipsec/plugins/libstrongswan-openssl.so', pkg: 'libstrongswan-standard-plugins' },
@@ -35,11 +38,18 @@ function executable(p: string): boolean {
   }
 }
 
-/** Every missing prerequisite, with the package that provides it. */
-export function missingPrerequisites(): string[] {
+/** A spec, or enough of one to tell whether it needs NAT. */
+export interface PrerequisiteSpec {
+  readonly sites?: readonly { readonly nat?: unknown }[];
+}
+
+/** Every missing prerequisite, with the package that provides it (`nft` too when `spec` has a NAT site). */
+export function missingPrerequisites(spec?: PrerequisiteSpec): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root: the lab creates network and mount namespaces (run as root)');
-  for (const b of LAB_BINARIES) {
+  // Before validation: the spec may be anything here.
+  const nat = Array.isArray(spec?.sites) && spec.sites.some((s) => typeof s === 'object' && s !== null && s.nat !== undefined);
+  for (const b of [...LAB_BINARIES, ...(nat ? LAB_NAT_BINARIES : [])]) {
     const found = b.name.startsWith('/') ? executable(b.name) : SEARCH.some((d) => executable(`${d}/${b.name}`));
     if (!found) missing.push(`${b.name} (Debian package ${b.pkg})`);
   }
@@ -51,7 +61,7 @@ export function missingPrerequisites(): string[] {
 }
 
 /** Throws LabPrerequisiteError naming everything that is missing. */
-export function assertPrerequisites(): void {
-  const missing = missingPrerequisites();
+export function assertPrerequisites(spec?: PrerequisiteSpec): void {
+  const missing = missingPrerequisites(spec);
   if (missing.length > 0) throw new LabPrerequisiteError(missing);
 }

@@ -70,6 +70,8 @@ export interface VmHost {
   readonly site: string;
   readonly ipv4: readonly string[];
   readonly ipv6: readonly string[];
+  /** Public address of each `ipv4` address when the site is behind the router's NAT (LabSiteSpec.nat); else empty. */
+  readonly publicIpv4: readonly string[];
   /** sshd's public host key, `ssh-ed25519 AAAA…`, for pinning. */
   readonly sshHostKey: string;
   readonly mac: string;
@@ -195,7 +197,7 @@ export async function startVmLab(spec: LabSpec, opts: StartVmLabOptions = {}): P
         lab.update((s) => ({ ...s, guests: { ...s.guests, [h.name]: { sshHostKey, mac: guestMac(site.index, h.index), tap: hostPort(h.index) } } }));
       }),
     );
-    writeFileSync(knownHostsPath(stateRoot), lab.hosts.map((h) => `${[...h.ipv4, ...h.ipv6].join(',')} ${h.sshHostKey}\n`).join(''));
+    writeFileSync(knownHostsPath(stateRoot), lab.hosts.map((h) => `${[...h.ipv4, ...h.publicIpv4, ...h.ipv6].join(',')} ${h.sshHostKey}\n`).join(''));
 
     const parallel = Math.max(1, opts.bootParallel ?? DEFAULT_BOOT_PARALLEL);
     progress(`guests: booting ${resolved.hosts.length} (at most ${parallel} at once; kernel ${image.manifest.kernelRelease}, TCG)`);
@@ -298,6 +300,7 @@ export class VmLab extends LabBase<VmLabStateFile> {
         site: h.site,
         ipv4: h.ipv4,
         ipv6: h.ipv6,
+        publicIpv4: h.publicIpv4 ?? [],
         sshHostKey: g?.sshHostKey ?? '',
         mac: g?.mac ?? '',
         tap: g?.tap ?? hostPort(h.index),
