@@ -10,7 +10,9 @@ import { renderToDir, RenderOptionsError } from './render-to-dir.js';
 import { validateMesh } from './validate-mesh.js';
 import { readStackConfigFile, StackConfigFileError } from './stack-config-file.js';
 import { readMeshSettings, StackConfigError, type MeshSettings } from '../mesh/stack-settings.js';
-import { resolveMeshSettings } from '../mesh/mesh-options.js';
+import { resolveMeshSettings, type MeshOptions } from '../mesh/mesh-options.js';
+import { formatPeerSheet, planPeerSheet } from '../render/peer-sheet.js';
+import { pairsForHost } from '../topology/host-pair-set.js';
 import { MeshArgsError } from '../mesh/mesh-error.js';
 import { CredentialsError } from '../credentials/credentials-error.js';
 import { formatHostKeySnippets, scanHostKeys } from '../operations/host-key-scan.js';
@@ -25,7 +27,9 @@ const USAGE = `usage:
   ipsec-mesh render --stack NAME [--project DIR] --out DIR [--psk-master FILE …]
   ipsec-mesh render --config-file FILE [--project DIR] --out DIR [--psk-master FILE …]
   ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel] [--certificates]
-  ipsec-mesh status INVENTORY --ssh-key FILE --drift [--json]`;
+  ipsec-mesh status INVENTORY --ssh-key FILE --drift [--json]
+  ipsec-mesh peer-sheet INVENTORY HOST [--json]
+  ipsec-mesh peer-sheet HOST (--stack NAME [--project DIR] | --config-file FILE) [--json]`;
 
 class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -57,6 +61,7 @@ async function main(argv: readonly string[]): Promise<number> {
     },
   });
   if (command === 'render') return render(values, positionals);
+  if (command === 'peer-sheet') return peerSheet(values, positionals);
   const [inventoryPath, ...extra] = positionals;
   if (inventoryPath === undefined || extra.length > 0) throw new UsageError(`${command}: expected exactly one INVENTORY`);
 
@@ -120,12 +125,25 @@ interface RenderFlags {
  */
 async function render(values: RenderFlags, positionals: readonly string[]): Promise<number> {
   if (values.out === undefined) throw new UsageError('render needs --out DIR');
+  const options = await meshOptionsFrom('render', values, positionals);
+  const master = values['psk-master'] === undefined ? undefined : await readMaster('--psk-master', values['psk-master']);
+  const acceptMaster = values['psk-accept-master'] === undefined ? undefined : await readMaster('--psk-accept-master', values['psk-accept-master']);
+  const summary = await renderToDir(options, { outDir: values.out, ...(master ? { pskMaster: master } : {}), ...(acceptMaster ? { pskAcceptMaster: acceptMaster } : {}) });
+  process.stdout.write(`rendered ${summary.files} files (${summary.bytes} bytes) for ${summary.hosts} hosts into ${values.out}\n`);
+  return 0;
+}
+
+/**
+ * The mesh as `up` sees it, from an inventory alone (`INVENTORY` first in `positionals`) or
+ * from a stack's config; `positionals` must hold exactly `extra` more (e.g. a host name).
+ */
+async function meshOptionsFrom(command: string, values: RenderFlags, positionals: readonly string[], extra = 0): Promise<MeshOptions> {
   const fromStack = values.stack !== undefined || values['config-file'] !== undefined;
-  if (values.stack !== undefined && values['config-file'] !== undefined) throw new UsageError('render: give --stack or --config-file, not both');
-  if (fromStack ? positionals.length > 0 : positionals.length !== 1) {
-    throw new UsageError(fromStack ? 'render: the stack config names the inventory; give no INVENTORY' : 'render: expected exactly one INVENTORY (or --stack NAME)');
+  if (values.stack !== undefined && values['config-file'] !== undefined) throw new UsageError(`${command}: give --stack or --config-file, not both`);
+  if (fromStack ? positionals.length !== extra : positionals.length !== 1 + extra) {
+    throw new UsageError(fromStack ? `${command}: the stack config names the inventory; give no INVENTORY` : `${command}: expected exactly one INVENTORY (or --stack NAME)`);
   }
-  if (!fromStack && values.project !== undefined) throw new UsageError('render: --project goes with --stack or --config-file');
+  if (!fromStack && values.project !== undefined) throw new UsageError(`${command}: --project goes with --stack or --config-file`);
   let settings: MeshSettings;
   if (fromStack) {
     const project = resolve(values.project ?? '.');
@@ -135,11 +153,18 @@ async function render(values: RenderFlags, positionals: readonly string[]): Prom
     settings = { inventoryPath: positionals[0] ?? '', args: {} };
   }
   const inventory = await loadChecked(settings.inventoryPath);
-  const options = resolveMeshSettings({ inventory, ...settings.args });
-  const master = values['psk-master'] === undefined ? undefined : await readMaster('--psk-master', values['psk-master']);
-  const acceptMaster = values['psk-accept-master'] === undefined ? undefined : await readMaster('--psk-accept-master', values['psk-accept-master']);
-  const summary = await renderToDir(options, { outDir: values.out, ...(master ? { pskMaster: master } : {}), ...(acceptMaster ? { pskAcceptMaster: acceptMaster } : {}) });
-  process.stdout.write(`rendered ${summary.files} files (${summary.bytes} bytes) for ${summary.hosts} hosts into ${values.out}\n`);
+  return resolveMeshSettings({ inventory, ...settings.args });
+}
+
+/** `peer-sheet`: what an unmanaged host's side must be configured with; never a key. */
+async function peerSheet(values: RenderFlags & { readonly json?: boolean | undefined }, positionals: readonly string[]): Promise<number> {
+  const options = await meshOptionsFrom('peer-sheet', values, positionals, 1);
+  const name = positionals[positionals.length - 1]!;
+  const host = options.inventory.hosts.find((h) => h.name === name);
+  if (host === undefined) throw new UsageError(`peer-sheet: "${name}" is not a host of ${options.inventory.source}`);
+  if (host.unmanaged !== true) throw new UsageError(`peer-sheet: "${name}" is managed by ipsec-mesh (no managed: false); its configuration is pushed, not typed in`);
+  const sheet = planPeerSheet(options.inventory, host, pairsForHost(options.pairs, name));
+  process.stdout.write(values.json === true ? `${JSON.stringify(sheet, null, 2)}\n` : formatPeerSheet(sheet));
   return 0;
 }
 

@@ -4,6 +4,7 @@
 // (`pulumi up` through IpsecMesh, `ipsec-mesh validate|render|status`), so they agree.
 import ipaddr from 'ipaddr.js';
 import type { InventoryIssue } from './inventory-error.js';
+import { isManaged } from './managed-hosts.js';
 import type { Inventory } from './model.js';
 
 const SCAN_HINT = '`ipsec-mesh hostkeys scan INVENTORY` prints the keys the hosts present, to check and paste';
@@ -12,7 +13,7 @@ const SCAN_HINT = '`ipsec-mesh hostkeys scan INVENTORY` prints the keys the host
 export function checkHostTrust(inventory: Inventory): InventoryIssue[] {
   const issues: InventoryIssue[] = [];
   inventory.hosts.forEach((h, i) => {
-    if (h.ssh.insecureAcceptAnyHostKey) return;
+    if (h.ssh.insecureAcceptAnyHostKey || !isManaged(h)) return;
     if (h.ssh.hostKey === undefined) {
       issues.push({
         file: inventory.source,
@@ -43,6 +44,7 @@ function checkOperatorReach(inventory: Inventory): InventoryIssue[] {
   const issues: InventoryIssue[] = [];
   const families = new Set(from.map((c) => (c.includes(':') ? 'ipv6' : 'ipv4')));
   inventory.hosts.forEach((h, i) => {
+    if (!isManaged(h)) return;
     const jump = h.ssh.jumpHost;
     if (jump !== undefined) {
       if (!ipaddr.isValid(jump.host)) {

@@ -8,4 +8,5 @@ export { loadInventoryFile, loadInventoryYaml } from './load-inventory.js';
 export { matchesSelector, selectHosts, type SelectableHost } from './host-selector.js';
 export * from './defaults.js';
 export { checkHostTrust, insecureHostKeyWarnings } from './host-trust.js';
+export { isManaged, managedHosts } from './managed-hosts.js';
 export { dnRdns, ikeIdentityKind, type IkeIdentityKind } from './ike-identity.js';

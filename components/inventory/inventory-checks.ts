@@ -79,6 +79,9 @@ export function checkInventory(input: CheckInput): RawIssue[] {
     if (first !== undefined) add(['sites', s.index, 'name'], `duplicate site name ${quote(s.value.name)} (first at sites[${first.index}])`);
     else sites.set(s.value.name, s);
     if (compact && s.value.enforcement === 'use') add(['sites', s.index, 'enforcement'], compactUseMessage());
+    if (compact && s.value.forceUdpEncap === true) {
+      add(['sites', s.index, 'forceUdpEncap'], 'forcing UDP encapsulation needs layout "per-peer": the compact layout\'s one connection per family serves every peer, so encap = yes there would apply to all of them');
+    }
   }
   checkPrefixOverlaps(input.sites, add);
 
@@ -117,6 +120,17 @@ export function checkInventory(input: CheckInput): RawIssue[] {
         if (set === undefined) families.set(network, (set = new Set()));
         set.add(family);
         if (site !== undefined) checkInSite(a, site.value, add, at('addresses', family, j));
+        if (entry.public !== undefined) {
+          const pub = entry.public.canonical;
+          const pubOwner = addressOwner.get(pub);
+          if (pubOwner !== undefined) add(at('addresses', family, j, 'public'), `address ${pub} is already used at ${pubOwner}`);
+          else addressOwner.set(pub, `${here}.public (host ${quote(h.name)})`);
+          if (mesh?.layout === 'compact') {
+            add(at('addresses', family, j, 'public'), 'a host behind 1:1 NAT needs layout "per-peer": the compact layout\'s one trap connection per family cannot tell which peers reach it at its public address');
+          } else if (mesh?.mode === 'tunnel') {
+            add(at('addresses', family, j, 'public'), 'a host behind 1:1 NAT needs mode "transport": in tunnel mode each end would see different inner addresses (its own private one, the peer\'s public one), so the traffic selectors cannot agree');
+          }
+        }
       });
       if (family === 'ipv6' && list.length > 0) siteHasIpv6.add(h.site);
     }
@@ -149,6 +163,13 @@ export function checkInventory(input: CheckInput): RawIssue[] {
       if (identityFirst !== undefined) {
         add(h.identity === undefined ? fqdnPath : at('identity'), `IKE identity ${quote(identity)} is also the identity of ${identityFirst}`);
       } else identityOwner.set(identity, `host ${quote(h.name)}`);
+    }
+
+    if (h.managed === false) {
+      if (h.ssh !== undefined) add(at('ssh'), `host ${quote(h.name)} is unmanaged (managed: false): ipsec-mesh never logs in to it, so it takes no ssh`);
+      if ((mesh?.auth ?? 'certificate') === 'certificate') {
+        add(at('managed'), `host ${quote(h.name)} is unmanaged, which needs mesh.auth psk: its key and certificate cannot be made on it without SSH (its side is typed in from \`ipsec-mesh peer-sheet\`, PSK included)`);
+      }
     }
 
     const seenTags = new Set<string>();

@@ -47,10 +47,26 @@ export interface SiteInput {
   /** CIDR prefixes of either family; split by family in the model. */
   readonly prefixes?: readonly string[];
   readonly enforcement?: Enforcement;
+  /**
+   * The site's network drops IP protocol 50 (some clouds do): every pair touching it sends
+   * ESP inside UDP 4500 (`encap = yes`), NAT or not. Default false.
+   */
+  readonly forceUdpEncap?: boolean;
 }
 
 /** A bare address (network `default`) or an address on a named network (e.g. `wan`, `lan`). */
-export type AddressInput = string | { readonly address: string; readonly network?: string };
+export type AddressInput = string | AddressMappingInput;
+
+export interface AddressMappingInput {
+  /** The address on the host's interface. */
+  readonly address: string;
+  readonly network?: string;
+  /**
+   * Behind 1:1 NAT (a cloud's public address): where hosts of other sites reach this one.
+   * Hosts of the same site still use `address`. Same family as `address`.
+   */
+  readonly public?: string;
+}
 
 export interface HostInput {
   readonly name: string;
@@ -65,6 +81,12 @@ export interface HostInput {
   readonly tags?: readonly string[];
   /** Its certificate is revoked: it pairs with no one and nothing more is sent to it (certificate mode). */
   readonly revoked?: boolean;
+  /**
+   * false: ipsec-mesh cannot log in (a router, an appliance). It is part of the pairs; its
+   * peers are configured and its own side is typed in from `ipsec-mesh peer-sheet`. Needs
+   * mesh.auth psk and no `ssh`. Default true.
+   */
+  readonly managed?: boolean;
 }
 
 export interface SshInput {

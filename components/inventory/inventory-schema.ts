@@ -61,6 +61,8 @@ const hostPair = z.tuple([z.string(), z.string()]);
 export interface AddressEntry {
   readonly parsed: ParsedAddress;
   readonly network?: string;
+  /** 1:1 NAT: the address other sites reach it at. */
+  readonly public?: ParsedAddress;
 }
 
 // The union only decides the shape (bare string or mapping); the values are checked after it,
@@ -77,8 +79,8 @@ const addressEntry = (family: AddressFamily) =>
         }
       }
       return v;
-    }, z.union([z.string(), z.strictObject({ address: z.string(), network: z.string().optional() })], {
-      error: 'expected an address string or a mapping { address, network }',
+    }, z.union([z.string(), z.strictObject({ address: z.string(), network: z.string().optional(), public: z.string().optional() })], {
+      error: 'expected an address string or a mapping { address, network, public }',
     }))
     .transform((e, ctx): AddressEntry => {
       const text = typeof e === 'string' ? e : e.address;
@@ -87,8 +89,10 @@ const addressEntry = (family: AddressFamily) =>
       const network = typeof e === 'string' ? undefined : e.network;
       const problem = network === undefined ? undefined : dnsLabelProblem(network);
       if (problem !== undefined) ctx.issues.push({ code: 'custom', message: problem, input: network, path: ['network'] });
-      if (!r.ok || problem !== undefined) return z.NEVER;
-      return network === undefined ? { parsed: r.value } : { parsed: r.value, network };
+      const pub = typeof e === 'string' || e.public === undefined ? undefined : parseHostAddress(e.public, family);
+      if (pub !== undefined && !pub.ok) ctx.issues.push({ code: 'custom', message: pub.message, input: typeof e === 'string' ? '' : e.public, path: ['public'] });
+      if (!r.ok || problem !== undefined || (pub !== undefined && !pub.ok)) return z.NEVER;
+      return { parsed: r.value, ...(network === undefined ? {} : { network }), ...(pub === undefined ? {} : { public: pub.value }) };
     });
 
 const lifetimes = z.strictObject({
@@ -129,6 +133,7 @@ export const siteSchema = z.strictObject({
   mtu: z.number().int().min(576).max(65_535).optional(),
   prefixes: z.array(prefix).optional(),
   enforcement: enforcement.optional(),
+  forceUdpEncap: z.boolean().optional(),
 });
 
 const hostKey = checkedString((s) => {
@@ -160,6 +165,7 @@ export const hostSchema = z.strictObject({
   fqdn: dnsName.optional(),
   tags: z.array(dnsLabel).optional(),
   revoked: z.boolean().optional(),
+  managed: z.boolean().optional(),
 });
 
 const nameList = z.array(z.string()).min(1).optional();

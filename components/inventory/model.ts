@@ -24,6 +24,8 @@ export const MSS_CLAMP_MODES: readonly MssClampMode[] = ['auto', 'on', 'off'];
 export interface HostAddress {
   readonly address: string; // canonical text form (ipaddr.js toString / RFC 5952 for IPv6)
   readonly network: string; // defaults to 'default'
+  /** Behind 1:1 NAT: the address hosts of other sites reach it at (same family). */
+  readonly public?: string;
 }
 
 export interface HostAddresses {
@@ -59,6 +61,11 @@ export interface Host {
    * CA's CRL lists its certificate, and nothing more is sent to it. Certificate mode.
    */
   readonly revoked?: boolean;
+  /**
+   * No SSH: ipsec-mesh configures its peers only and prints its side as a peer sheet
+   * (docs/inventory.md, *Unmanaged peers*). `ssh` then holds no usable access.
+   */
+  readonly unmanaged?: true;
 }
 
 export interface Site {
@@ -70,6 +77,8 @@ export interface Site {
   /** Address prefixes of the site (CIDR, canonical). Used by the compact layout's remote_ts. */
   readonly prefixes: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
   readonly enforcement?: Enforcement; // per-site override (staged rollout)
+  /** The site's network drops ESP: its pairs always use UDP encapsulation (`encap = yes`). */
+  readonly forceUdpEncap?: true;
 }
 
 /** Selects hosts; every given criterion must match (AND). Empty selector is invalid. */

@@ -85,8 +85,8 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
 /** Optional parts an element may lose so that the rest of it can still be cross-checked. */
 const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
   mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
-  sites: [['mtu'], ['prefixes'], ['enforcement']],
-  hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags']],
+  sites: [['mtu'], ['prefixes'], ['enforcement'], ['forceUdpEncap']],
+  hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags'], ['managed']],
   rules: [['network']],
 };
 
@@ -239,11 +239,16 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       ipv6: (s.prefixes ?? []).filter((p) => p.family === 'ipv6').map((p) => p.canonical),
     },
     ...(s.enforcement === undefined ? {} : { enforcement: s.enforcement }),
+    ...(s.forceUdpEncap === true ? { forceUdpEncap: true as const } : {}),
   }));
 
   const hosts: Host[] = d.hosts.map((h) => {
     const addr = (list: readonly AddressEntry[] | undefined): HostAddress[] =>
-      (list ?? []).map((e) => ({ address: e.parsed.canonical, network: e.network ?? DEFAULT_NETWORK }));
+      (list ?? []).map((e) => ({
+        address: e.parsed.canonical,
+        network: e.network ?? DEFAULT_NETWORK,
+        ...(e.public === undefined ? {} : { public: e.public.canonical }),
+      }));
     const ipv4 = addr(h.addresses.ipv4);
     const ipv6 = addr(h.addresses.ipv6);
     const fqdn = h.fqdn ?? defaultFqdn(h.name, h.site, m.domain);
@@ -276,6 +281,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       fqdn,
       tags: h.tags ?? [],
       ...(h.revoked === true ? { revoked: true } : {}),
+      ...(h.managed === false ? { unmanaged: true as const } : {}),
     };
   });
 

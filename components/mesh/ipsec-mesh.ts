@@ -10,7 +10,11 @@ import * as random from '@pulumi/random';
 import { derivePairPsk } from '../credentials/psk-derivation.js';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
 import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
-import type { Layout } from '../inventory/model.js';
+import { isManaged, managedHosts } from '../inventory/managed-hosts.js';
+import type { Host, Layout } from '../inventory/model.js';
+import { planPeerSheet, type PeerSheet } from '../render/peer-sheet.js';
+import { peerOf } from '../topology/host-pair.js';
+import { pairsForHost, type HostPairSet } from '../topology/host-pair-set.js';
 import { CertificateAuthority } from './certificate-authority.js';
 import { pairPskFingerprint } from './connection-fingerprints.js';
 import type { HostSummary } from './host-summary.js';
@@ -26,14 +30,35 @@ import { revocationList } from './revocation-list.js';
 
 export const IPSEC_MESH_TYPE = 'ipsec-mesh:index:IpsecMesh';
 
+/** Per unmanaged host, per peer, the pair's key (pairs at `off` have no connection, so no key). */
+function unmanagedPeerKeys(master: string, meshName: string, unmanaged: readonly Host[], pairs: HostPairSet): Record<string, Record<string, string>> {
+  return Object.fromEntries(
+    unmanaged.map((u) => [
+      u.name,
+      Object.fromEntries(
+        pairsForHost(pairs, u.name)
+          .filter((p) => p.enforcement !== 'off')
+          .map((p) => [peerOf(p, u.name), derivePairPsk(master, meshName, p.a, p.b)]),
+      ),
+    ]),
+  );
+}
+
 export class IpsecMesh extends pulumi.ComponentResource {
   readonly meshName: pulumi.Output<string>;
   /** Certificate mode: the issuing CA's certificate (what peers outside the mesh would trust). */
   readonly caCertificatePem: pulumi.Output<string | undefined>;
   /** Certificate mode: every trusted CA certificate by label (two during a rollover). */
   readonly caCertificates: pulumi.Output<Record<string, string>>;
-  /** One summary per host, in inventory order. Never secret. */
+  /** One summary per managed host, in inventory order. Never secret. */
   readonly hosts: pulumi.Output<HostSummary[]>;
+  /**
+   * Per unmanaged host (managed: false): its side of every connection, to be typed in by hand
+   * (`ipsec-mesh peer-sheet` prints the same as text). Plain: it holds no key.
+   */
+  readonly peerSheets: pulumi.Output<Record<string, PeerSheet>>;
+  /** Secret: per unmanaged host, per peer, the pair's pre-shared key (`0x…`). */
+  readonly unmanagedPeerSecrets: pulumi.Output<Record<string, Record<string, string>>>;
 
   private readonly siteResources: ReadonlyMap<string, MeshSite>;
   private readonly hostPairResources: ReadonlyMap<string, MeshHostPair>;
@@ -112,7 +137,10 @@ export class IpsecMesh extends pulumi.ComponentResource {
     // the wave before (rollout-plan.ts). Without one, every host is pushed at once.
     const rollout = o.rollout;
     const waveOf = (host: string): number => rollout?.waveOf.get(host) ?? Number.MAX_SAFE_INTEGER;
-    const order = rollout === undefined ? inventory.hosts : [...inventory.hosts].sort((a, b) => waveOf(a.name) - waveOf(b.name));
+    // Unmanaged hosts get no resources: their side is typed in from the peer sheet.
+    const managed = managedHosts(inventory);
+    const unmanaged = inventory.hosts.filter((h) => !isManaged(h));
+    const order = rollout === undefined ? managed : [...managed].sort((a, b) => waveOf(a.name) - waveOf(b.name));
     const gates: pulumi.Resource[][] = [];
     const built = new Map<string, MeshHost>();
     for (const h of order) {
@@ -125,7 +153,9 @@ export class IpsecMesh extends pulumi.ComponentResource {
               gate: rollout.gate,
               timeoutSeconds: rollout.timeoutSeconds,
               after: wave > 0 ? (gates[wave - 1] ?? []) : [],
-              laterHosts: rollout.waves.slice(wave + 1).flat(),
+              // An unmanaged peer may be typed in later: gated like a later wave's host, only
+              // if the pair was deployed before.
+              laterHosts: [...rollout.waves.slice(wave + 1).flat(), ...unmanaged.map((u) => u.name)],
             };
       const host = new MeshHost(
         `${name}-${h.name}`,
@@ -148,7 +178,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
       if (host.gate !== undefined && wave !== undefined) (gates[wave] ??= []).push(host.gate);
       built.set(h.name, host);
     }
-    const hosts = inventory.hosts.map((h) => built.get(h.name)!);
+    const hosts = managed.map((h) => built.get(h.name)!);
     this.hostResources = built;
     if (settleCrl !== undefined && o.certificates !== undefined) {
       const issuer = cas.get(o.certificates.ca.issuer)!;
@@ -187,11 +217,18 @@ export class IpsecMesh extends pulumi.ComponentResource {
       Object.fromEntries(entries),
     );
     this.hosts = pulumi.all(hosts.map((h) => h.summary));
+    this.peerSheets = pulumi.output(Object.fromEntries(unmanaged.map((u) => [u.name, planPeerSheet(inventory, u, pairsForHost(o.pairs, u.name))])));
+    this.unmanagedPeerSecrets =
+      master === undefined || unmanaged.length === 0
+        ? pulumi.output<Record<string, Record<string, string>>>({})
+        : pulumi.secret(master.apply((m) => unmanagedPeerKeys(m, mesh.name, unmanaged, o.pairs)));
     this.registerOutputs({
       meshName: this.meshName,
       caCertificatePem: this.caCertificatePem,
       caCertificates: this.caCertificates,
       hosts: this.hosts,
+      // Only meshes with unmanaged hosts carry these (older stacks' outputs stay as they were).
+      ...(unmanaged.length > 0 ? { peerSheets: this.peerSheets, unmanagedPeerSecrets: this.unmanagedPeerSecrets } : {}),
     });
   }
 

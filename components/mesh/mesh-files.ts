@@ -1,5 +1,6 @@
 // The files each host of a mesh gets, from resolved options: one definition for what the
 // MeshHost pushes and what `ipsec-mesh render` writes, so the two cannot disagree.
+import { managedHosts } from '../inventory/managed-hosts.js';
 import type { RenderedFile } from '../render/rendered-file.js';
 import { pairsForHost } from '../topology/host-pair-set.js';
 import { planHostDelivery, pskSecrets, type HostDeliveryInput } from './host-delivery-plan.js';
@@ -28,7 +29,7 @@ export interface MeshHostFiles {
  */
 export function* meshHostFiles(o: MeshOptions, psk?: { readonly master: string; readonly acceptMaster?: string }): Generator<MeshHostFiles> {
   // One host at a time: a 100-host per-peer mesh is megabytes of text.
-  for (const h of o.inventory.hosts) {
+  for (const h of managedHosts(o.inventory)) {
     const input = hostDeliveryInput(o, h.name);
     const plan = planHostDelivery(input);
     const files = psk === undefined ? plan.files : [...plan.files, pskSecrets(plan, o.inventory, input.pairs, psk.master, psk.acceptMaster)];

@@ -26,6 +26,9 @@ export interface PairFamilyFacts {
   readonly family: AddressFamily;
   readonly a: string;
   readonly b: string;
+  /** 1:1 NAT: where the other end reaches `a` (`b`), when not at `a` (`b`). */
+  readonly aPublic?: string;
+  readonly bPublic?: string;
 }
 
 export interface HostPairFacts extends PairSettings {
@@ -98,7 +101,13 @@ function hostPairFacts(p: HostPair, siteA: string, siteB: string, settings: Pair
     b: p.b,
     siteA,
     siteB,
-    families: p.families.map((f) => ({ family: f.family, a: f.a, b: f.b })),
+    families: p.families.map((f) => ({
+      family: f.family,
+      a: f.a,
+      b: f.b,
+      ...(f.aPublic === undefined ? {} : { aPublic: f.aPublic }),
+      ...(f.bPublic === undefined ? {} : { bPublic: f.bPublic }),
+    })),
     enforcement: p.enforcement,
     ...settings,
   };

@@ -75,7 +75,7 @@ export class MeshHostPair extends pulumi.ComponentResource {
       hostB: facts.b,
       siteA: facts.siteA,
       siteB: facts.siteB,
-      families: facts.families.map((f: PairFamilyFacts) => ({ family: f.family, a: f.a, b: f.b })),
+      families: facts.families.map((f: PairFamilyFacts) => ({ ...f })),
       enforcement: facts.enforcement,
       layout: facts.layout,
       auth: facts.auth,

@@ -1,6 +1,7 @@
 // A staged rollout: which hosts are pushed in which wave. Pure: the component turns waves
 // into dependencies (a wave's pushes wait for every gate of the wave before), so `pulumi up`
 // stops at the first wave whose pairs do not come up and never touches the later ones.
+import { isManaged } from '../inventory/managed-hosts.js';
 import type { RolloutGateLevel } from '../delivery/rollout-gate.js';
 import type { Inventory } from '../inventory/model.js';
 import { MeshArgsError } from './mesh-error.js';
@@ -49,14 +50,16 @@ export function planRollout(inventory: Inventory, args: RolloutArgs): RolloutPla
       throw new MeshArgsError(`rollout.${k}`, 'is not a rollout setting (canaryHosts, canaryCount, waves, waveSize, gate, gateTimeoutSeconds)');
     }
   }
-  const eligible = inventory.hosts.filter((h) => h.revoked !== true).map((h) => h.name);
+  const eligible = inventory.hosts.filter((h) => h.revoked !== true && isManaged(h)).map((h) => h.name);
   const known = new Set(inventory.hosts.map((h) => h.name));
   const revoked = new Set(inventory.hosts.filter((h) => h.revoked === true).map((h) => h.name));
+  const unmanaged = new Set(inventory.hosts.filter((h) => !isManaged(h)).map((h) => h.name));
   const placed = new Map<string, number>();
   const waves: string[][] = [];
   const place = (field: string, name: unknown, wave: number): string => {
     if (typeof name !== 'string' || !known.has(name)) throw new MeshArgsError(field, `${JSON.stringify(name)} is not a host of the inventory`);
     if (revoked.has(name)) throw new MeshArgsError(field, `${name} is revoked: it gets nothing, so it is in no wave`);
+    if (unmanaged.has(name)) throw new MeshArgsError(field, `${name} is unmanaged: ipsec-mesh pushes nothing to it, so it is in no wave`);
     const before = placed.get(name);
     if (before !== undefined) throw new MeshArgsError(field, `${name} is already in wave ${before} (${before === 0 ? 'the canary' : `waves[${before - 1}]`})`);
     placed.set(name, wave);

@@ -1,6 +1,7 @@
 // When each host's certificates expire, as charon holds them: `swanctl --list-certs --pem`
 // over SSH prints every loaded X.509 certificate (the host's own, the trusted CAs) as PEM, and
 // node:crypto reads them — no date strings to parse. Public data only.
+import { managedHosts } from '../inventory/managed-hosts.js';
 import { X509Certificate } from 'node:crypto';
 import { hostCertificateNames } from '../credentials/host-certificate-names.js';
 import type { Inventory } from '../inventory/model.js';
@@ -42,7 +43,7 @@ export function parseCertificateExpiry(text: string, now: Date, ownSubject?: str
 
 export async function collectCertificateExpiry(inventory: Inventory, opts: SshRunOptions & { readonly parallel?: number; readonly now?: Date }): Promise<HostCertificateReport[]> {
   const now = opts.now ?? new Date();
-  return mapLimited(inventory.hosts, opts.parallel ?? 16, async (host): Promise<HostCertificateReport> => {
+  return mapLimited(managedHosts(inventory), opts.parallel ?? 16, async (host): Promise<HostCertificateReport> => {
     try {
       const r = await runOverSsh(host, 'swanctl --list-certs --type x509 --pem', opts);
       if (r.code !== 0) return { host: host.name, error: r.stderr.trim() || `exit ${r.code}` };

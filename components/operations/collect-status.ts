@@ -1,4 +1,5 @@
 // Reads every host's IKE/CHILD SAs over SSH and builds the pair status matrix.
+import { managedHosts } from '../inventory/managed-hosts.js';
 import type { Inventory } from '../inventory/model.js';
 import type { HostPairSet } from '../topology/host-pair-set.js';
 import { parseXfrmStat, parseXfrmState } from './liveness-xfrm.js';
@@ -31,7 +32,7 @@ function splitKernel(stdout: string): { sas: string; sad: string; stat: string }
 }
 
 export async function collectSaReports(inventory: Inventory, opts: CollectOptions): Promise<HostSaReport[]> {
-  return mapLimited(inventory.hosts, opts.parallel ?? 16, async (host): Promise<HostSaReport> => {
+  return mapLimited(managedHosts(inventory), opts.parallel ?? 16, async (host): Promise<HostSaReport> => {
     try {
       const r = await runOverSsh(host, opts.kernel === true ? KERNEL_COMMAND : 'swanctl --list-sas --pretty', opts);
       if (r.code !== 0) {

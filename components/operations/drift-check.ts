@@ -2,6 +2,7 @@
 // recorded, kernel settings of the mesh's sysctl.d files). Read-only, over SSH, by the
 // script scripts/drift-check.sh. `ipsec-mesh status --drift` reports it; the stack program
 // checks before every `up` and has the drifted hosts pushed again (docs/operations.md, *Drift*).
+import { managedHosts } from '../inventory/managed-hosts.js';
 import { readFileSync } from 'node:fs';
 import type { Inventory } from '../inventory/model.js';
 import { mapLimited, runOverSsh, type SshRunOptions } from './ssh-runner.js';
@@ -44,7 +45,7 @@ export function parseDriftReport(host: string, stdout: string): HostDrift {
 
 /** Every non-revoked host's drift, `concurrency` SSH sessions at a time (default 16). */
 export async function checkDrift(inventory: Inventory, opts: SshRunOptions & { readonly concurrency?: number }): Promise<HostDrift[]> {
-  const hosts = inventory.hosts.filter((h) => h.revoked !== true);
+  const hosts = managedHosts(inventory).filter((h) => h.revoked !== true);
   return mapLimited(hosts, opts.concurrency ?? 16, async (host) => {
     try {
       const r = await runOverSsh(host, `sh -s ${inventory.mesh.name}`, opts, DRIFT_CHECK_SCRIPT);

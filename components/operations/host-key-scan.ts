@@ -1,6 +1,7 @@
 // `ipsec-mesh hostkeys scan`: the SSH host keys the inventory's hosts present now, collected
 // with ssh-keyscan and printed as inventory snippets, so that pinning them (mandatory: see
 // inventory/host-trust.ts) is a paste after a check, not a chore.
+import { managedHosts } from '../inventory/managed-hosts.js';
 import { spawn } from 'node:child_process';
 import type { Inventory } from '../inventory/model.js';
 import { parseSshHostKey } from '../inventory/ssh-host-key.js';
@@ -56,7 +57,7 @@ export async function scanHostKeys(inventory: Inventory, opts: HostKeyScanOption
   const timeout = opts.timeoutSeconds ?? 5;
   const jobs: { name: string; address: string; port: number; jumpFor?: string; behind?: string }[] = [];
   const jumps = new Set<string>();
-  for (const h of inventory.hosts) {
+  for (const h of managedHosts(inventory)) {
     const jump = h.ssh.jumpHost;
     if (jump === undefined) {
       jobs.push({ name: h.name, address: h.ssh.host, port: h.ssh.port });

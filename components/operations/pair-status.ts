@@ -1,7 +1,7 @@
 // The per-pair status matrix: what charon on both ends of every pair says, per address family.
 // Pure: it reads parsed `swanctl --list-sas` output; collecting it over SSH is elsewhere.
 import type { AddressFamily, Enforcement, Inventory } from '../inventory/model.js';
-import type { HostPair } from '../topology/host-pair.js';
+import { remoteAddress, type HostPair } from '../topology/host-pair.js';
 import type { XfrmState } from './liveness-xfrm.js';
 import type { IkeSaStatus } from './swanctl-status.js';
 
@@ -16,7 +16,10 @@ export type PairHealth = 'encrypted' | 'half' | 'ike-only' | 'down' | 'off';
 
 export interface SideStatus {
   readonly host: string;
-  /** IKE_SA state (ESTABLISHED, CONNECTING, …) or `none`; `unreachable` when the host could not be read. */
+  /**
+   * IKE_SA state (ESTABLISHED, CONNECTING, …) or `none`; `unreachable` when the host could not
+   * be read; `unmanaged` for a host without SSH (the pair is judged by its managed end).
+   */
   readonly ike: string;
   readonly ikeUniqueId?: number;
   /** CHILD_SA state (INSTALLED, REKEYING, …) or `none`. */
@@ -54,6 +57,9 @@ export interface HostSaReport {
 }
 
 const CHILD_UP = new Set(['INSTALLED', 'REKEYING', 'REKEYED']);
+
+/** The side of an unmanaged host (managed: false): never read, no SSH. */
+const UNMANAGED = (host: string): SideStatus => ({ host, ike: 'unmanaged', child: 'unmanaged' });
 
 function side(report: HostSaReport | undefined, host: string, mesh: string, local: string, remote: string): SideStatus {
   if (report?.sas === undefined) return { host, ike: 'unreachable', child: 'unknown' };
@@ -96,12 +102,14 @@ export function pairFamilyHealth(enforcement: Enforcement, a: SideStatus, b: Sid
 export function pairStatusMatrix(inventory: Inventory, pairs: readonly HostPair[], reports: readonly HostSaReport[]): PairFamilyStatus[] {
   const byHost = new Map(reports.map((r) => [r.host, r]));
   const mesh = inventory.mesh.name;
+  const unmanaged = new Set(inventory.hosts.filter((h) => h.unmanaged === true).map((h) => h.name));
   const rows: PairFamilyStatus[] = [];
   for (const pair of pairs) {
     for (const fam of pair.families) {
-      const a = side(byHost.get(pair.a), pair.a, mesh, fam.a, fam.b);
-      const b = side(byHost.get(pair.b), pair.b, mesh, fam.b, fam.a);
-      const health = pairFamilyHealth(pair.enforcement, a, b);
+      const a = unmanaged.has(pair.a) ? UNMANAGED(pair.a) : side(byHost.get(pair.a), pair.a, mesh, fam.a, remoteAddress(fam, true));
+      const b = unmanaged.has(pair.b) ? UNMANAGED(pair.b) : side(byHost.get(pair.b), pair.b, mesh, fam.b, remoteAddress(fam, false));
+      // An unmanaged end cannot be read: the managed end's view stands for the pair.
+      const health = unmanaged.has(pair.a) ? pairFamilyHealth(pair.enforcement, b, b) : unmanaged.has(pair.b) ? pairFamilyHealth(pair.enforcement, a, a) : pairFamilyHealth(pair.enforcement, a, b);
       rows.push({
         pair: pair.key,
         family: fam.family,

@@ -1,7 +1,7 @@
 // Which mesh connections a host gets: the plan both the swanctl text and describeHostConfig
 // come from, so the names a verify step looks for are exactly the names rendered.
 import type { AddressFamily, Host } from '../inventory/model.js';
-import type { HostPair } from '../topology/host-pair.js';
+import { localAddress, remoteAddress, type HostPair } from '../topology/host-pair.js';
 import type { HostInfo, RenderContext } from './render-context.js';
 import { RenderError } from './render-error.js';
 
@@ -30,6 +30,8 @@ export interface MeshConnection {
   readonly role: ChildRole;
   /** Pairs this connection serves (compact: every peer of the family). */
   readonly peers: number;
+  /** `encap = yes`: a site of the pair drops ESP, so ESP goes in UDP even without NAT. */
+  readonly forceEncap: boolean;
 }
 
 export const FAMILY_SUFFIX: Readonly<Record<AddressFamily, string>> = { ipv4: 'v4', ipv6: 'v6' };
@@ -105,9 +107,12 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
     // the two ends never race into duplicate SAs.
     const role: ChildRole = pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
     const remoteId = ctx.identityValue(peer);
+    const forceEncap = ctx.udpEncapSites.size > 0 && (ctx.udpEncapSites.has(host.site) || ctx.udpEncapSites.has(peer.site));
     for (const ep of pair.families) {
-      const local = isA ? ep.a : ep.b;
-      const remote = isA ? ep.b : ep.a;
+      // Across 1:1 NAT the peer is dialled, and seen by this kernel, at its public address;
+      // in transport mode charon maps the NATed end's own selector onto it (docs/topology.md).
+      const local = localAddress(ep, isA);
+      const remote = remoteAddress(ep, isA);
       if (host.addresses[ep.family].length === 0) {
         throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: self, pair: pair.key });
       }
@@ -124,6 +129,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
         remoteTs: remote + prefix,
         role,
         peers: 1,
+        forceEncap,
       });
     }
   }
@@ -191,6 +197,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       remoteTs: remotes.join(`${prefix},`) + prefix,
       role: 'require',
       peers: remotes.length,
+      forceEncap: false,
     });
   }
   return out;

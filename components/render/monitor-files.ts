@@ -6,7 +6,7 @@ import type { LivenessTarget } from '../operations/liveness-check.js';
 import { monitorPaths, monitorScript } from '../operations/monitor-script.js';
 import { monitorUnits } from '../operations/monitor-units.js';
 import { ROLLOUT_GATE_SCRIPT, rolloutGatePath } from '../operations/rollout-gate-script.js';
-import type { HostPair } from '../topology/host-pair.js';
+import { localAddress, remoteAddress, type HostPair } from '../topology/host-pair.js';
 import { checkedPairs, compactConnectionName, perPeerConnectionName } from './mesh-connections.js';
 import { renderContext } from './render-context.js';
 import type { RenderedFile } from './rendered-file.js';
@@ -45,8 +45,8 @@ export function livenessTargets(input: MonitorFilesInput): LivenessTarget[] {
         connection: mesh.layout === 'compact' ? compactConnectionName(mesh.name, ep.family) : perPeerConnectionName(mesh.name, peer, ep.family),
         peer,
         family: ep.family,
-        local: isA ? ep.a : ep.b,
-        remote: isA ? ep.b : ep.a,
+        local: localAddress(ep, isA),
+        remote: remoteAddress(ep, isA),
         enforcement: pair.enforcement,
         role,
       });

@@ -4,7 +4,7 @@
 // black hole). Clamping the MSS of SYN and SYN-ACK to what fits the link, ESP included,
 // keeps segments small enough from the first one. The values come from planMtu.
 import type { AddressFamily, Host, MssClampMode, Site } from '../inventory/model.js';
-import type { HostPair } from '../topology/host-pair.js';
+import { remoteAddress, type HostPair } from '../topology/host-pair.js';
 import type { MtuPlan } from './link-mtu.js';
 import type { RenderContext } from './render-context.js';
 
@@ -51,7 +51,7 @@ export function planMssClamp(ctx: RenderContext, host: Host, pairs: readonly Hos
       let g = groups.get(key);
       if (g === undefined) groups.set(key, (g = { family: ep.family, mss: fam.mss, linkMtu: link.linkMtu, peers: new Set() }));
       g.linkMtu = Math.min(g.linkMtu, link.linkMtu);
-      g.peers.add(isA ? ep.b : ep.a);
+      g.peers.add(remoteAddress(ep, isA));
     }
   }
   return [...groups.values()]

@@ -24,6 +24,10 @@ export interface RenderContext {
   readonly espProposals: string;
   /** Transforms the ESP proposals allow (for overhead and MTU). */
   readonly espTransforms: readonly EspTransform[];
+  /** Sites whose pairs force UDP encapsulation (`forceUdpEncap`). */
+  readonly udpEncapSites: ReadonlySet<string>;
+  /** Sites with a host behind 1:1 NAT (an address with `public`). */
+  readonly natSites: ReadonlySet<string>;
   /** A host's IKE identity as a swanctl value (quoted when needed), cached per host. */
   identityValue(host: Host): string;
 }
@@ -107,7 +111,11 @@ function buildContext(inventory: Inventory): RenderContext {
   }
 
   const identities = new Map<string, string>();
+  const udpEncapSites = new Set(sites.filter((s) => s.forceUdpEncap === true).map((s) => s.name));
+  const natSites = new Set(inventory.hosts.filter((h) => h.addresses.ipv4.some((a) => a.public !== undefined) || h.addresses.ipv6.some((a) => a.public !== undefined)).map((h) => h.site));
   return {
+    udpEncapSites,
+    natSites,
     mesh,
     hostsByName,
     sitesByName,

@@ -10,7 +10,8 @@ export type RenderErrorCode =
   | 'bad-proposal' // an IKE/ESP proposal string that cannot be rendered or measured
   | 'bad-value' // a value that swanctl would reject or read differently (e.g. too long)
   | 'bad-ca-file' // a CA file name that would break the cacerts list
-  | 'duplicate-bypass'; // two bypass rules with one name
+  | 'duplicate-bypass' // two bypass rules with one name
+  | 'not-unmanaged'; // a peer sheet asked for a host ipsec-mesh manages itself
 
 export interface RenderErrorContext {
   readonly code: RenderErrorCode;

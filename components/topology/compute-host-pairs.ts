@@ -5,7 +5,7 @@
 // order, dedup is a numeric typed-array sort plus a linear scan (no 500k-entry Map), and the
 // only string built per pair is its key. The per-host index references the same HostPair
 // objects. What remains is the allocation of the HostPair objects themselves.
-import type { AddressFamily, Enforcement, Host, HostSelector, Inventory, PairRule } from '../inventory/model.js';
+import type { AddressFamily, Enforcement, Host, HostAddress, HostSelector, Inventory, PairRule } from '../inventory/model.js';
 import type { HostPair, PairEndpoints } from './host-pair.js';
 import type { HostPairSet } from './host-pair-set.js';
 import { isEmptySelector, selectHostIndexes } from './host-selector.js';
@@ -152,21 +152,24 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
   const siteLevels = new Map(inventory.sites.map((s) => [s.name, siteEnforcement(inventory, s.name)] as const));
   const siteLevel = hosts.map((h) => siteLevels.get(h.site) ?? inventory.mesh.enforcement);
   const overrides = pairOverrideCodes(inventory, indexOf, N, issues);
-  const firstV4 = hosts.map((h) => h.addresses.ipv4[0]?.address);
-  const firstV6 = hosts.map((h) => h.addresses.ipv6[0]?.address);
-  const onNetwork = new Map<string, { v4: (string | undefined)[]; v6: (string | undefined)[] }>();
+  const firstV4 = hosts.map((h) => h.addresses.ipv4[0]);
+  const firstV6 = hosts.map((h) => h.addresses.ipv6[0]);
+  const onNetwork = new Map<string, { v4: (HostAddress | undefined)[]; v6: (HostAddress | undefined)[] }>();
   const addressesOn = (network: string) => {
     let a = onNetwork.get(network);
     if (a === undefined) {
       a = {
-        v4: hosts.map((h) => h.addresses.ipv4.find((x) => x.network === network)?.address),
-        v6: hosts.map((h) => h.addresses.ipv6.find((x) => x.network === network)?.address),
+        v4: hosts.map((h) => h.addresses.ipv4.find((x) => x.network === network)),
+        v6: hosts.map((h) => h.addresses.ipv6.find((x) => x.network === network)),
       };
       onNetwork.set(network, a);
     }
     return a;
   };
+  const behindNat = hosts.some((h) => h.addresses.ipv4.some((x) => x.public !== undefined) || h.addresses.ipv6.some((x) => x.public !== undefined));
+  const unmanaged = hosts.map((h) => h.unmanaged === true);
   const pairIssuesPerRule = new Map<number, number>();
+  const unmanagedPairsPerRule = new Map<number, number>();
 
   const pairs: HostPair[] = [];
   const degree = new Int32Array(N);
@@ -180,7 +183,7 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
     if (dropped !== undefined && (dropped.codes.has(k) || dropped.hosts[i] === 1 || dropped.hosts[j] === 1)) continue;
     const rule = rules[slots[n]!]!;
     const network = rule.kind === 'exclude' ? undefined : rule.network;
-    let v4a: string | undefined, v4b: string | undefined, v6a: string | undefined, v6b: string | undefined;
+    let v4a: HostAddress | undefined, v4b: HostAddress | undefined, v6a: HostAddress | undefined, v6b: HostAddress | undefined;
     if (network === undefined) {
       v4a = firstV4[i]; v4b = firstV4[j]; v6a = firstV6[i]; v6b = firstV6[j];
     } else {
@@ -188,8 +191,11 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
       v4a = on.v4[i]; v4b = on.v4[j]; v6a = on.v6[i]; v6b = on.v6[j];
     }
     // Exact-size literals: a pushed-to [] reserves 17 slots, ~100 wasted bytes per pair at 500k pairs.
-    const e4: PairEndpoints | undefined = v4a !== undefined && v4b !== undefined ? { family: 'ipv4', a: v4a, b: v4b } : undefined;
-    const e6: PairEndpoints | undefined = v6a !== undefined && v6b !== undefined ? { family: 'ipv6', a: v6a, b: v6b } : undefined;
+    // Across sites, a host behind 1:1 NAT is reached at its public address; inside its site
+    // at its own. (Most meshes have no NAT: then no site lookup per pair.)
+    const across = behindNat && hosts[i]!.site !== hosts[j]!.site;
+    const e4: PairEndpoints | undefined = v4a !== undefined && v4b !== undefined ? endpoints('ipv4', v4a, v4b, across) : undefined;
+    const e6: PairEndpoints | undefined = v6a !== undefined && v6b !== undefined ? endpoints('ipv6', v6a, v6b, across) : undefined;
     const families: readonly PairEndpoints[] = e4 === undefined ? (e6 === undefined ? NO_FAMILIES : [e6]) : e6 === undefined ? [e4] : [e4, e6];
     const a = hosts[i]!.name;
     const b = hosts[j]!.name;
@@ -202,6 +208,14 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
             ? { kind: 'no-shared-family', ruleIndex: rule.index, hosts: [a, b], message: `${ruleLabel(rule)} pairs "${a}" and "${b}", which share no address family (${familiesOf(hosts[i]!)} vs ${familiesOf(hosts[j]!)})` }
             : { kind: 'no-address-on-network', ruleIndex: rule.index, hosts: [a, b], message: `${ruleLabel(rule)} pairs "${a}" and "${b}" on network "${network}", but they have no address family in common on it` },
         );
+      }
+      continue;
+    }
+    if (unmanaged[i] === true && unmanaged[j] === true) {
+      const seen = (unmanagedPairsPerRule.get(rule.index) ?? 0) + 1;
+      unmanagedPairsPerRule.set(rule.index, seen);
+      if (seen <= MAX_PAIR_ISSUES_PER_RULE) {
+        issues.push({ kind: 'unmanaged-pair', ruleIndex: rule.index, hosts: [a, b], message: `${ruleLabel(rule)} pairs "${a}" and "${b}", which are both unmanaged (managed: false): ipsec-mesh could configure neither end; exclude the pair` });
       }
       continue;
     }
@@ -222,6 +236,12 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
     if (seen > MAX_PAIR_ISSUES_PER_RULE) {
       const rule = rules.find((r) => r.index === ruleIndex)!;
       issues.push({ kind: rule.kind !== 'exclude' && rule.network !== undefined ? 'no-address-on-network' : 'no-shared-family', ruleIndex, hosts: [], message: `${ruleLabel(rule)}: ${seen - MAX_PAIR_ISSUES_PER_RULE} more pair(s) have no usable address family` });
+    }
+  }
+  for (const [ruleIndex, seen] of unmanagedPairsPerRule) {
+    if (seen > MAX_PAIR_ISSUES_PER_RULE) {
+      const rule = rules.find((r) => r.index === ruleIndex)!;
+      issues.push({ kind: 'unmanaged-pair', ruleIndex, hosts: [], message: `${ruleLabel(rule)}: ${seen - MAX_PAIR_ISSUES_PER_RULE} more pair(s) of two unmanaged hosts` });
     }
   }
   for (const [k, o] of overrides.entries()) {
@@ -298,6 +318,11 @@ function applyExcludes(
     if (!matched) nothing(rule, matchedHosts, 'removes no pair: no pair of the mesh matches it');
   }
   return dropped;
+}
+
+function endpoints(family: AddressFamily, a: HostAddress, b: HostAddress, across: boolean): PairEndpoints {
+  if (!across || (a.public === undefined && b.public === undefined)) return { family, a: a.address, b: b.address };
+  return { family, a: a.address, b: b.address, ...(a.public === undefined ? {} : { aPublic: a.public }), ...(b.public === undefined ? {} : { bPublic: b.public }) };
 }
 
 function sortedHas(sorted: Float64Array, k: number): boolean {

@@ -1,10 +1,28 @@
 import type { AddressFamily, Enforcement } from '../inventory/model.js';
 
-/** The two addresses one connection of a pair uses, in one family. */
+/** The addresses one connection of a pair uses, in one family. */
 export interface PairEndpoints {
   readonly family: AddressFamily;
-  readonly a: string; // address of host `a`
-  readonly b: string; // address of host `b`
+  readonly a: string; // address on host `a`'s interface
+  readonly b: string; // address on host `b`'s interface
+  /** `a` is behind 1:1 NAT and `b` is in another site: `b` reaches `a` here (and sees it as this). */
+  readonly aPublic?: string;
+  readonly bPublic?: string;
+}
+
+/** The address on this end's own interface (what it binds IKE to and its kernel sends from). */
+export function localAddress(ep: PairEndpoints, isA: boolean): string {
+  return isA ? ep.a : ep.b;
+}
+
+/** The address this end reaches the peer at: the peer's public one across 1:1 NAT. */
+export function remoteAddress(ep: PairEndpoints, isA: boolean): string {
+  return isA ? (ep.bPublic ?? ep.b) : (ep.aPublic ?? ep.a);
+}
+
+/** Whether either end is behind 1:1 NAT on this pair (NAT-T: ESP goes inside UDP 4500). */
+export function crossesNat(ep: PairEndpoints): boolean {
+  return ep.aPublic !== undefined || ep.bPublic !== undefined;
 }
 
 /** An unordered pair of hosts that must be encrypted. `a < b` (by name), always. */

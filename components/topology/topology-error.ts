@@ -19,6 +19,8 @@ export type TopologyIssueKind =
   /** A pair override names a pair that is not in the mesh, or the same pair twice. */
   | 'override-matches-no-pair'
   | 'duplicate-override'
+  /** A pair of two unmanaged hosts: ipsec-mesh could configure neither end. */
+  | 'unmanaged-pair'
   /** The rules, after excludes, yield no pair at all. */
   | 'empty-mesh';
 

@@ -89,7 +89,7 @@ const CASES: readonly Case[] = [
   {
     name: 'wrong type: address as a number',
     yaml: inventoryYaml({ hosts: hostsPlus('  - name: cp4\n    site: esams\n    addresses: { ipv4: [5] } #<') }),
-    issues: [{ path: 'hosts[3].addresses.ipv4[0]', message: 'expected an address string or a mapping { address, network }' }],
+    issues: [{ path: 'hosts[3].addresses.ipv4[0]', message: 'expected an address string or a mapping { address, network, public }' }],
   },
   {
     name: 'enum value not allowed',

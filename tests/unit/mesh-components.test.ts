@@ -324,6 +324,35 @@ describe('CA rollover', () => {
   });
 });
 
+describe('an unmanaged host (managed: false)', () => {
+  it('gets no resources of its own; its peers are pushed, its sheet is plain and its keys are a secret output', async () => {
+    const run = await startMocks();
+    const inventory = meshInventory({ auth: 'psk' });
+    const hosts = inventory.hosts.map((h) => (h.name === 'fra2' ? { name: 'fra2', site: 'fra', managed: false, addresses: h.addresses } : h));
+    const mesh = new IpsecMesh('m', { inventory: { ...inventory, hosts }, ssh: { privateKey: SSH_KEY_MARKER } }, { transformations: [run.transformation] });
+    await run.settle();
+    expect(run.components(T.host).map((c) => c.name).sort()).toEqual(['m-ams1', 'm-ams2', 'm-fra1']);
+    expect(run.custom()).toHaveLength(1 + 2 * 3);
+    expect(run.custom(T.command).some((r) => r.name.includes('fra2'))).toBe(false);
+    // ams1's push still carries its connection to fra2, and the pair key for it.
+    const payload = decodePayload(unwrap(run.one(T.command, 'm-ams1-push').inputs.stdin) as string);
+    expect(payload.files.find((f) => f.path.endsWith('_secrets.conf'))!.content).toContain(derivePairPsk(PSK_MASTER_MARKER, 'lab', 'ams1', 'fra2'));
+    const sheets = await value(mesh.peerSheets);
+    expect(Object.keys(sheets)).toEqual(['fra2']);
+    expect(sheets.fra2!.connections.map((c) => [c.peer, c.localAddress, c.remoteAddress, c.peerConnection])).toEqual([
+      ['ams1', '203.0.113.2', '198.51.100.1', 'lab_fra2_v4'],
+      ['ams2', '203.0.113.2', '198.51.100.2', 'lab_fra2_v4'],
+      ['fra1', '203.0.113.2', '203.0.113.1', 'lab_fra2_v4'],
+    ]);
+    expect(JSON.stringify(sheets)).not.toMatch(/0x[0-9a-f]{64}/);
+    const secrets = mesh.unmanagedPeerSecrets as unknown as { isSecret: Promise<boolean> };
+    expect(await secrets.isSecret).toBe(true);
+    expect(await value(mesh.unmanagedPeerSecrets)).toEqual({
+      fra2: Object.fromEntries(['ams1', 'ams2', 'fra1'].map((p) => [p, derivePairPsk(PSK_MASTER_MARKER, 'lab', p, 'fra2')])),
+    });
+  });
+});
+
 describe('PSK mode', () => {
   it('has one master secret for the whole mesh and one push and one review per host', async () => {
     const { run } = await build({ auth: 'psk' });
