@@ -27,6 +27,7 @@ PACKAGES=(
   openssl                       # signs the mesh CA's CRL on the operator machine; certificate checks in the tests
   shellcheck                    # every tracked .sh is checked in the unit tests
   nftables                      # the require backstop (nft), checked with nft --check in the unit tests
+  jq                            # the peer sheet's command for an unmanaged peer's key (run by the lab test)
 )
 
 # Optional group: the vm lab. Not part of the default install (qemu alone is ~30 packages).

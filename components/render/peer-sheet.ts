@@ -4,6 +4,7 @@
 // The sheet never holds a key: it says where to read each one (a secret stack output).
 import type { AddressFamily, Host, Inventory, IpsecMode } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
+import { planBypass } from './bypass-shunts.js';
 import { checkedPairs, planMeshConnections, type ChildRole } from './mesh-connections.js';
 import { renderContext } from './render-context.js';
 import { RenderError } from './render-error.js';
@@ -41,6 +42,16 @@ export interface PeerSheetConnection {
   readonly pskCommand: string;
 }
 
+/** A message the managed hosts keep outside IPsec, which the unmanaged side must pass too. */
+export interface PeerSheetBypass {
+  readonly family: AddressFamily;
+  readonly protocol: 'icmp' | 'ipv6-icmp';
+  readonly type: number;
+  /** undefined: every code of the type. */
+  readonly code?: number;
+  readonly why: string;
+}
+
 export interface PeerSheet {
   readonly mesh: string;
   readonly host: string;
@@ -53,6 +64,11 @@ export interface PeerSheet {
   readonly childRekeySeconds: number;
   readonly childRekeyBytes: number;
   readonly dpdDelaySeconds: number;
+  /**
+   * ICMP the managed hosts pass in cleartext (PMTU discovery; IPv6 neighbour discovery, without
+   * which /128 policies keep on-link peers from finding each other). Both directions, any peer.
+   */
+  readonly bypass: readonly PeerSheetBypass[];
   readonly connections: readonly PeerSheetConnection[];
 }
 
@@ -69,6 +85,16 @@ export function planPeerSheet(inventory: Inventory, host: Host, pairs: readonly 
   }
   const { connections } = planMeshConnections(ctx, host, checkedPairs(ctx, host, pairs));
   const lt = mesh.lifetimes;
+  const families = new Set(connections.map((c) => c.family));
+  const bypass = planBypass(ctx, host)
+    .filter((s) => s.icmp !== undefined && families.has(s.family))
+    .map((s) => ({
+      family: s.family,
+      protocol: s.family === 'ipv4' ? ('icmp' as const) : ('ipv6-icmp' as const),
+      type: s.icmp!.type,
+      ...(s.icmp!.code === undefined ? {} : { code: s.icmp!.code }),
+      why: s.why,
+    }));
   return {
     mesh: mesh.name,
     host: host.name,
@@ -81,6 +107,7 @@ export function planPeerSheet(inventory: Inventory, host: Host, pairs: readonly 
     childRekeySeconds: lt.childRekeySeconds,
     childRekeyBytes: lt.childRekeyBytes,
     dpdDelaySeconds: lt.dpdDelaySeconds,
+    bypass,
     connections: connections.map((c) => {
       const peer = ctx.hostsByName.get(c.peer!)!;
       const a = CHILD_ACTIONS[c.role];
@@ -128,6 +155,7 @@ export function formatPeerSheet(sheet: PeerSheet): string {
     `  CHILD rekey:          ${sheet.childRekeySeconds} s or ${sheet.childRekeyBytes} bytes`,
     `  DPD delay:            ${sheet.dpdDelaySeconds} s`,
     `  MOBIKE:               off`,
+    ...sheet.bypass.map((b) => `  keep outside IPsec:   ${b.protocol} type ${b.type}${b.code === undefined ? '' : ` code ${b.code}`}, both directions, any peer, before the IPsec policies (${b.why})`),
   ];
   for (const c of sheet.connections) {
     out.push(

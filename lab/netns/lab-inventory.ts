@@ -13,7 +13,7 @@ import type { ResolvedLabSpec } from './lab-spec.js';
 export interface LabInventorySource {
   readonly name: string;
   readonly spec: ResolvedLabSpec;
-  readonly hosts: readonly Pick<LabHost, 'name' | 'site' | 'ipv4' | 'ipv6' | 'sshHostKey'>[];
+  readonly hosts: readonly (Pick<LabHost, 'name' | 'site' | 'ipv4' | 'ipv6' | 'sshHostKey'> & { readonly publicIpv4?: readonly string[] })[];
 }
 
 export interface LabInventoryOptions {
@@ -46,8 +46,15 @@ export function labInventory(lab: LabInventorySource, opts: LabInventoryOptions 
       name: h.name,
       site: h.site,
       ...opts.hostFields?.[h.name],
-      addresses: { ...(h.ipv4.length && { ipv4: [...h.ipv4] }), ...(h.ipv6.length && { ipv6: [...h.ipv6] }) },
-      ssh: { host: h.ipv4[0] ?? h.ipv6[0]!, port: 22, user: 'root', ...((opts.sshHostKeys?.[h.name] ?? h.sshHostKey) && { hostKey: opts.sshHostKeys?.[h.name] ?? h.sshHostKey }) },
+      // A host of a site behind the lab router's 1:1 NAT declares its public address too.
+      addresses: {
+        ...(h.ipv4.length && { ipv4: h.ipv4.map((a, i) => (h.publicIpv4?.[i] === undefined ? a : { address: a, public: h.publicIpv4[i] })) }),
+        ...(h.ipv6.length && { ipv6: [...h.ipv6] }),
+      },
+      // An unmanaged host (managed: false) takes no ssh: ipsec-mesh never logs in to it.
+      ...(opts.hostFields?.[h.name]?.managed === false
+        ? {}
+        : { ssh: { host: h.ipv4[0] ?? h.ipv6[0]!, port: 22, user: 'root', ...((opts.sshHostKeys?.[h.name] ?? h.sshHostKey) && { hostKey: opts.sshHostKeys?.[h.name] ?? h.sshHostKey }) } }),
     })),
     rules: opts.rules ? [...opts.rules] : [{ mesh: { sites: [...siteNames] } }],
   };

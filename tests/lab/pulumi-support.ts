@@ -157,7 +157,7 @@ export async function snapshotHosts(lab: Lab, hosts: readonly string[]): Promise
 
 /** Address → lab host name. */
 export function hostByAddress(lab: Lab): Map<string, string> {
-  return new Map(lab.hosts.flatMap((h) => [...h.ipv4, ...h.ipv6].map((a) => [a, h.name] as const)));
+  return new Map(lab.hosts.flatMap((h) => [...h.ipv4, ...h.publicIpv4, ...h.ipv6].map((a) => [a, h.name] as const)));
 }
 
 /** `x~y/family` with x < y, as HostPair keys are. */
@@ -237,7 +237,8 @@ export async function negotiate(
   let last: ObservedSa[] = [];
   const done = await waitFor(
     async () => {
-      await Promise.all(all.map((h) => sendDatagrams(lab, h.name, all.filter((o) => o.name !== h.name).flatMap((o) => [...o.ipv4, ...o.ipv6]))));
+      // Public addresses too: across the lab router's 1:1 NAT a host is reached (and trapped) there.
+      await Promise.all(all.map((h) => sendDatagrams(lab, h.name, all.filter((o) => o.name !== h.name).flatMap((o) => [...o.ipv4, ...o.publicIpv4, ...o.ipv6]))));
       await new Promise((r) => setTimeout(r, 300));
       last = await establishedSas(lab, hosts);
       const up = new Set(keysUpOnBothEnds(last));
