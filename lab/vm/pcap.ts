@@ -1,6 +1,7 @@
 // Reads the classic pcap files tcpdump writes (`-w`, Ethernet link type) and says, per frame,
-// what the lab's wire checks need: IP family, protocol, addresses, UDP/TCP ports, and whether
-// the frame's bytes contain a given payload anywhere (header, ESP body, ICMP quote…).
+// what the lab's wire checks need: IP family, protocol, addresses, UDP/TCP ports, what UDP 4500
+// carries (ESP-in-UDP, IKE or a NAT keepalive), and whether the frame's bytes contain a given
+// payload anywhere (header, ESP body, ICMP quote…).
 import ipaddr from 'ipaddr.js';
 
 export class PcapError extends Error {
@@ -17,6 +18,8 @@ export interface PcapFrame {
   readonly dst?: string;
   readonly srcPort?: number;
   readonly dstPort?: number;
+  /** A UDP frame's payload (after the 8-byte header, up to the UDP length: no Ethernet padding). */
+  readonly udpPayload?: Buffer;
   readonly data: Buffer;
 }
 
@@ -70,9 +73,32 @@ function decodeEthernet(index: number, data: Buffer): PcapFrame {
   return base;
 }
 
-function ports(data: Buffer, l4: number, protocol: number): { srcPort?: number; dstPort?: number } {
+function ports(data: Buffer, l4: number, protocol: number): { srcPort?: number; dstPort?: number; udpPayload?: Buffer } {
   if ((protocol !== IP_PROTO.udp && protocol !== IP_PROTO.tcp) || data.length < l4 + 4) return {};
-  return { srcPort: data.readUInt16BE(l4), dstPort: data.readUInt16BE(l4 + 2) };
+  const p = { srcPort: data.readUInt16BE(l4), dstPort: data.readUInt16BE(l4 + 2) };
+  if (protocol !== IP_PROTO.udp || data.length < l4 + 8) return p;
+  // The UDP length bounds the payload: a short frame is padded to 60 bytes on Ethernet.
+  const udpLength = data.readUInt16BE(l4 + 4);
+  const end = udpLength >= 8 ? Math.min(data.length, l4 + udpLength) : data.length;
+  return { ...p, udpPayload: data.subarray(l4 + 8, end) };
+}
+
+/** NAT-T's port (RFC 3948): ESP-in-UDP, IKE and NAT keepalives share it. */
+export const NAT_T_PORT = 4500;
+
+/**
+ * What a UDP frame to or from port 4500 carries (RFC 3948): `esp` when its first four bytes
+ * (the SPI) are not zero and an ESP header (SPI, sequence number) fits; `ike` when they are
+ * the zero non-ESP marker; `keepalive` for the one-byte 0xFF NAT keepalive. Undefined for
+ * anything else (not UDP 4500, or too short to say).
+ */
+export function natTKind(f: PcapFrame): 'esp' | 'ike' | 'keepalive' | undefined {
+  if (f.protocol !== IP_PROTO.udp || (f.srcPort !== NAT_T_PORT && f.dstPort !== NAT_T_PORT) || !f.udpPayload) return undefined;
+  const p = f.udpPayload;
+  if (p.length === 1 && p[0] === 0xff) return 'keepalive';
+  if (p.length < 4) return undefined;
+  if (p.readUInt32BE(0) === 0) return 'ike';
+  return p.length >= 8 ? 'esp' : undefined;
 }
 
 /** How many times `needle` occurs in the frame's bytes. */
@@ -87,8 +113,12 @@ export interface WireSummary {
   readonly frames: number;
   /** ESP frames between the two addresses (either direction). */
   readonly esp: number;
-  /** IKE (UDP 500/4500) frames between them. */
+  /** UDP frames to port 500 or 4500 between them, by port alone (ESP-in-UDP to 4500 included). */
   readonly ike: number;
+  /** ESP-in-UDP frames between them (UDP 4500, non-zero SPI where IKE has its zero marker: natTKind 'esp'). */
+  readonly espInUdp: number;
+  /** IKE on UDP 4500 between them (the zero non-ESP marker: natTKind 'ike'), apart from ESP-in-UDP. */
+  readonly ikeOn4500: number;
   /** Frames whose bytes contain the payload, and in how many places in all. */
   readonly plaintextFrames: number;
   readonly plaintextOccurrences: number;
@@ -102,12 +132,19 @@ export function summariseWire(frames: readonly PcapFrame[], a: string, b: string
   const between = (f: PcapFrame): boolean => (f.src === a && f.dst === b) || (f.src === b && f.dst === a);
   let esp = 0;
   let ike = 0;
+  let espInUdp = 0;
+  let ikeOn4500 = 0;
   let plaintextFrames = 0;
   let plaintextOccurrences = 0;
   const leaks: string[] = [];
   for (const f of frames) {
     if (between(f) && f.protocol === IP_PROTO.esp) esp++;
     if (between(f) && f.protocol === IP_PROTO.udp && [500, 4500].includes(f.dstPort ?? -1)) ike++;
+    if (between(f)) {
+      const kind = natTKind(f);
+      if (kind === 'esp') espInUdp++;
+      else if (kind === 'ike') ikeOn4500++;
+    }
     const n = occurrences(f.data, needle);
     if (n > 0) {
       plaintextFrames++;
@@ -115,5 +152,5 @@ export function summariseWire(frames: readonly PcapFrame[], a: string, b: string
       leaks.push(`frame ${f.index}: ${f.family ?? 'non-IP'} proto ${f.protocol ?? '?'} ${f.src ?? '?'}${f.srcPort ? `:${f.srcPort}` : ''} → ${f.dst ?? '?'}${f.dstPort ? `:${f.dstPort}` : ''}, ${f.length} bytes`);
     }
   }
-  return { frames: frames.length, esp, ike, plaintextFrames, plaintextOccurrences, leaks };
+  return { frames: frames.length, esp, ike, espInUdp, ikeOn4500, plaintextFrames, plaintextOccurrences, leaks };
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveLabSpec } from '../../lab/netns/lab-spec.js';
 import { maskXfrmKeys } from '../../lab/vm/esp-proof.js';
 import { PcapError, guestIpBatch, guestMac, guestOverlayArgv, guestSeedFiles, parsePcap, qemuArgv, summariseWire } from '../../lab/vm/index.js';
+import { natTKind } from '../../lab/vm/pcap.js';
 
 const A = '198.51.100.10';
 const B = '203.0.113.10';
@@ -102,6 +103,46 @@ describe('summariseWire', () => {
   it('ESP between other addresses is not counted; no payload, no leak', () => {
     const w = summariseWire(parsePcap(pcap([esp])), A, '203.0.113.99', PAYLOAD);
     expect(w).toMatchObject({ esp: 0, plaintextFrames: 0, leaks: [] });
+  });
+});
+
+describe('UDP 4500: ESP-in-UDP apart from IKE and keepalives (RFC 3948)', () => {
+  const espBody = Buffer.concat([Buffer.from([0x00, 0x00, 0x10, 0x01, 0, 0, 0, 7]), Buffer.from('opaque ciphertext')]); // SPI, seq
+  const ikeBody = Buffer.concat([Buffer.alloc(4), Buffer.alloc(28, 0x11)]); // non-ESP marker, IKE header
+  const espInUdp = ether(0x0800, ipv4(A, B, 17, udp(4500, 4500, espBody)));
+  const ikeNatT = ether(0x0800, ipv4(B, A, 17, udp(4500, 4500, ikeBody)));
+  // A keepalive is 43 bytes: Ethernet pads it to 60 with zeros, after the UDP length.
+  const keepalive = ether(0x0800, Buffer.concat([ipv4(A, B, 17, udp(4500, 4500, Buffer.from([0xff]))), Buffer.alloc(17)]));
+  const espInUdp6 = ether(0x86dd, ipv6(0x10, 0x11, 17, udp(4500, 4500, espBody)));
+  const ike500 = ether(0x0800, ipv4(B, A, 17, udp(500, 500, Buffer.alloc(28))));
+
+  it('natTKind tells ESP (non-zero SPI), IKE (zero marker) and a padded keepalive apart, by UDP length', () => {
+    const frames = parsePcap(pcap([espInUdp, ikeNatT, keepalive, espInUdp6, ike500, esp]));
+    expect(frames.map(natTKind)).toEqual(['esp', 'ike', 'keepalive', 'esp', undefined, undefined]);
+    expect(frames[2]!.udpPayload).toEqual(Buffer.from([0xff]));
+    expect(frames[0]!.udpPayload).toEqual(espBody);
+    expect(frames[5]!.udpPayload).toBeUndefined(); // raw ESP has no UDP payload
+  });
+
+  it('a UDP 4500 body too short for an ESP header is not counted as ESP; other ports are not NAT-T', () => {
+    const short = ether(0x0800, ipv4(A, B, 17, udp(4500, 4500, Buffer.from([1, 2, 3, 4, 5]))));
+    const elsewhere = ether(0x0800, ipv4(A, B, 17, udp(5001, 5001, espBody)));
+    expect(parsePcap(pcap([short, elsewhere])).map(natTKind)).toEqual([undefined, undefined]);
+  });
+
+  it('summariseWire counts ESP-in-UDP and IKE on 4500 apart; `ike` keeps counting every frame to 500/4500 by port', () => {
+    const w = summariseWire(parsePcap(pcap([espInUdp, espInUdp, ikeNatT, keepalive, ike500, esp])), A, B, PAYLOAD);
+    expect(w).toMatchObject({ frames: 6, esp: 1, espInUdp: 2, ikeOn4500: 1, ike: 5, plaintextFrames: 0 });
+    // Between other addresses: nothing counted.
+    expect(summariseWire(parsePcap(pcap([espInUdp, ikeNatT])), A, '203.0.113.99', PAYLOAD)).toMatchObject({ espInUdp: 0, ikeOn4500: 0 });
+    // IPv6 addresses as parsePcap writes them.
+    expect(summariseWire(parsePcap(pcap([espInUdp6])), '2001:db8:e::10', '2001:db8:e::11', PAYLOAD)).toMatchObject({ espInUdp: 1, esp: 0 });
+  });
+
+  it('a payload inside a UDP 4500 frame is a leak like anywhere else', () => {
+    const cleartext = ether(0x0800, ipv4(A, B, 17, udp(4500, 4500, Buffer.concat([Buffer.from([9, 9, 9, 9, 0, 0, 0, 1]), Buffer.from(PAYLOAD)]))));
+    const w = summariseWire(parsePcap(pcap([cleartext])), A, B, PAYLOAD);
+    expect(w).toMatchObject({ espInUdp: 1, plaintextFrames: 1, plaintextOccurrences: 1 });
   });
 });
 
