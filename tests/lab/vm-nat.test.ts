@@ -250,11 +250,13 @@ describe('vm lab, a cloud site behind 1:1 NAT that drops ESP (forceUdpEncap), re
     }
   }, 300_000);
 
-  it('TCP across the NAT in transport mode (checksums over addresses the NAT rewrote) delivers every line, both ways and families, as ESP-in-UDP only', async () => {
+  it('TCP across the NAT in transport mode (checksums over an address the NAT rewrote) delivers every line both ways, as ESP-in-UDP only', async () => {
     const [c1, e1] = [lab.host('c1'), lab.host('e1')];
     const port = 5002;
+    // IPv4 only: the kernel at each end sums over the other end's address as it sees it, which
+    // the NAT made differ from the sender's (IPv6 is not translated: nothing to add there).
     for (const [from, to] of [['e1', 'c1'], ['c1', 'e1']] as const) {
-      for (const family of FAMILIES) {
+      for (const family of ['ipv4'] as const) {
         const what = `TCP ${from} → ${to} ${family}`;
         const payload = newPayload();
         const sink = `/tmp/imlab-tcp-${payload}`;
