@@ -52,6 +52,8 @@ interface HostView extends SelectableHost {
   readonly tags: readonly string[];
   /** Address families the host has, per network name. */
   readonly families: ReadonlyMap<string, ReadonlySet<AddressFamily>>;
+  /** addresses: dynamic — it pairs in whatever family its peer has, on any network. */
+  readonly roaming: boolean;
 }
 
 const RULE_KINDS = ['mesh', 'between', 'pairs', 'exclude'] as const;
@@ -135,7 +137,17 @@ export function checkInventory(input: CheckInput): RawIssue[] {
       if (family === 'ipv6' && list.length > 0) siteHasIpv6.add(h.site);
     }
     const addressesPruned = pruned?.has('addresses.ipv4') === true || pruned?.has('addresses.ipv6') === true;
-    if (count === 0 && !addressesPruned) add(at('addresses'), 'host has no address: give at least one of addresses.ipv4, addresses.ipv6');
+    const roaming = h.addresses.dynamic === true;
+    if (roaming) {
+      if (count > 0) add(at('addresses'), 'a roaming host (addresses: dynamic) lists no address');
+      if (h.managed !== false && h.ssh?.host === undefined) {
+        add(at('ssh', 'host'), `host ${quote(h.name)} roams (addresses: dynamic), so it has no address to log in at: give ssh.host (a DNS name that follows it), or managed: false`);
+      }
+      const kind = ikeIdentityKind(h.identity ?? defaultFqdn(h.name, h.site, domain));
+      if (kind === 'address') add(at('identity'), `host ${quote(h.name)} roams, so its IKE identity cannot be an address: use its FQDN (the default) or a DN`);
+      if (compact) add(at('addresses'), 'a roaming host needs layout "per-peer": its peers accept it by identity from any address, one connection each');
+      else if (mesh?.mode === 'tunnel') add(at('addresses'), 'a roaming host needs mode "transport" here: tunnel mode to declared subnets is not supported yet');
+    } else if (count === 0 && !addressesPruned) add(at('addresses'), 'host has no address: give at least one of addresses.ipv4, addresses.ipv6');
 
     const fqdn = h.fqdn ?? defaultFqdn(h.name, h.site, domain);
     const fqdnPath = h.fqdn === undefined ? at('name') : at('fqdn');
@@ -180,7 +192,7 @@ export function checkInventory(input: CheckInput): RawIssue[] {
     });
     if (h.cluster !== undefined) clusters.add(h.cluster);
     if (!hosts.has(h.name)) {
-      hosts.set(h.name, { name: h.name, site: h.site, cluster: h.cluster, tags: h.tags ?? [], index: i, families });
+      hosts.set(h.name, { name: h.name, site: h.site, cluster: h.cluster, tags: h.tags ?? [], index: i, families, roaming: h.addresses.dynamic === true });
     }
   }
   for (const s of input.sites) {
@@ -461,8 +473,9 @@ function sharedFamilies(a: HostView, b: HostView, network: string | undefined): 
     for (const s of h.families.values()) for (const f of s) out.add(f);
     return out;
   };
-  const fa = fam(a);
-  const fb = fam(b);
+  const all = new Set<AddressFamily>(['ipv4', 'ipv6']);
+  const fa = a.roaming ? all : fam(a);
+  const fb = b.roaming ? all : fam(b);
   return (['ipv4', 'ipv6'] as const).filter((f) => fa.has(f) && fb.has(f));
 }
 

@@ -72,7 +72,11 @@ export interface HostInput {
   readonly name: string;
   readonly site: string;
   readonly cluster?: string;
-  readonly addresses: { readonly ipv4?: readonly AddressInput[]; readonly ipv6?: readonly AddressInput[] };
+  /**
+   * `dynamic`: a roaming host (a laptop): no fixed address; its peers accept it from any
+   * address, by its identity, and never initiate to it (docs/topology.md, *Roaming hosts*).
+   */
+  readonly addresses: { readonly ipv4?: readonly AddressInput[]; readonly ipv6?: readonly AddressInput[] } | 'dynamic';
   readonly ssh?: SshInput;
   /** IKE identity; default: the FQDN. */
   readonly identity?: string;

@@ -156,10 +156,16 @@ export const hostSchema = z.strictObject({
   name: dnsLabel,
   site: z.string(),
   cluster: dnsLabel.optional(),
-  addresses: z.strictObject({
-    ipv4: z.array(addressEntry('ipv4')).optional(),
-    ipv6: z.array(addressEntry('ipv6')).optional(),
-  }),
+  // `dynamic` (a roaming host) reads as { dynamic: true }: one object shape, so the address
+  // entries keep their own messages (a union would hide them).
+  addresses: z.preprocess(
+    (v) => (v === 'dynamic' ? { dynamic: true } : v),
+    z.strictObject({
+      ipv4: z.array(addressEntry('ipv4')).optional(),
+      ipv6: z.array(addressEntry('ipv6')).optional(),
+      dynamic: z.literal(true).optional(),
+    }),
+  ),
   ssh: sshSchema.optional(),
   identity: identity.optional(),
   fqdn: dnsName.optional(),

@@ -66,6 +66,11 @@ export interface Host {
    * (docs/inventory.md, *Unmanaged peers*). `ssh` then holds no usable access.
    */
   readonly unmanaged?: true;
+  /**
+   * A roaming host (`addresses: dynamic`): no address of its own (both lists empty); it pairs
+   * in every family its peer has, from wherever it is, and only it initiates.
+   */
+  readonly roaming?: true;
 }
 
 export interface Site {

@@ -260,8 +260,8 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       ...(h.cluster === undefined ? {} : { cluster: h.cluster }),
       addresses: { ipv4, ipv6 },
       ssh: {
-        // The checks guarantee at least one address.
-        host: ssh.host ?? (ipv4[0] ?? ipv6[0])!.address,
+        // The checks guarantee at least one address, or an ssh.host for a managed roaming host.
+        host: ssh.host ?? (ipv4[0] ?? ipv6[0])?.address ?? '',
         port: ssh.port ?? DEFAULT_SSH_PORT,
         user: sshUser,
         ...(ssh.hostKey === undefined ? {} : { hostKey: ssh.hostKey }),
@@ -282,6 +282,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       tags: h.tags ?? [],
       ...(h.revoked === true ? { revoked: true } : {}),
       ...(h.managed === false ? { unmanaged: true as const } : {}),
+      ...(h.addresses.dynamic === true ? { roaming: true as const } : {}),
     };
   });
 

@@ -1,7 +1,7 @@
 // The per-pair status matrix: what charon on both ends of every pair says, per address family.
 // Pure: it reads parsed `swanctl --list-sas` output; collecting it over SSH is elsewhere.
 import type { AddressFamily, Enforcement, Inventory } from '../inventory/model.js';
-import { remoteAddress, type HostPair } from '../topology/host-pair.js';
+import { DYNAMIC_ADDRESS, remoteAddress, type HostPair } from '../topology/host-pair.js';
 import type { XfrmState } from './liveness-xfrm.js';
 import type { IkeSaStatus } from './swanctl-status.js';
 
@@ -61,11 +61,13 @@ const CHILD_UP = new Set(['INSTALLED', 'REKEYING', 'REKEYED']);
 /** The side of an unmanaged host (managed: false): never read, no SSH. */
 const UNMANAGED = (host: string): SideStatus => ({ host, ike: 'unmanaged', child: 'unmanaged' });
 
-function side(report: HostSaReport | undefined, host: string, mesh: string, local: string, remote: string): SideStatus {
+function side(report: HostSaReport | undefined, host: string, mesh: string, local: string, remote: string, connection: string): SideStatus {
   if (report?.sas === undefined) return { host, ike: 'unreachable', child: 'unknown' };
-  // Match by endpoint addresses, not connection names: the same works for both layouts.
-  const candidates = report.sas.filter(
-    (sa) => sa.name.startsWith(`${mesh}_`) && sa.localHost === local && sa.remoteHost === remote,
+  // Match by endpoint addresses, not connection names: the same works for both layouts. A
+  // roaming end has no fixed address: its pairs (per-peer layout only) match by name.
+  const dynamic = local === DYNAMIC_ADDRESS || remote === DYNAMIC_ADDRESS;
+  const candidates = report.sas.filter((sa) =>
+    dynamic ? sa.name === connection : sa.name.startsWith(`${mesh}_`) && sa.localHost === local && sa.remoteHost === remote,
   );
   const ike = candidates.find((sa) => sa.state === 'ESTABLISHED') ?? candidates[0];
   if (ike === undefined) return { host, ike: 'none', child: 'none' };
@@ -106,8 +108,9 @@ export function pairStatusMatrix(inventory: Inventory, pairs: readonly HostPair[
   const rows: PairFamilyStatus[] = [];
   for (const pair of pairs) {
     for (const fam of pair.families) {
-      const a = unmanaged.has(pair.a) ? UNMANAGED(pair.a) : side(byHost.get(pair.a), pair.a, mesh, fam.a, remoteAddress(fam, true));
-      const b = unmanaged.has(pair.b) ? UNMANAGED(pair.b) : side(byHost.get(pair.b), pair.b, mesh, fam.b, remoteAddress(fam, false));
+      const v = fam.family === 'ipv4' ? 'v4' : 'v6';
+      const a = unmanaged.has(pair.a) ? UNMANAGED(pair.a) : side(byHost.get(pair.a), pair.a, mesh, fam.a, remoteAddress(fam, true), `${mesh}_${pair.b}_${v}`);
+      const b = unmanaged.has(pair.b) ? UNMANAGED(pair.b) : side(byHost.get(pair.b), pair.b, mesh, fam.b, remoteAddress(fam, false), `${mesh}_${pair.a}_${v}`);
       // An unmanaged end cannot be read: the managed end's view stands for the pair.
       const health = unmanaged.has(pair.a) ? pairFamilyHealth(pair.enforcement, b, b) : unmanaged.has(pair.b) ? pairFamilyHealth(pair.enforcement, a, a) : pairFamilyHealth(pair.enforcement, a, b);
       rows.push({

@@ -12,7 +12,7 @@
 //   at most the MSS that fits the link with ESP. Both directions: the peer's SYN sets what this
 //   host sends, so one managed end protects both ways.
 import type { AddressFamily, Host } from '../inventory/model.js';
-import { remoteAddress, type HostPair } from '../topology/host-pair.js';
+import { remoteAddress, roams, type HostPair } from '../topology/host-pair.js';
 import { PROTO, type BypassShunt } from './bypass-shunts.js';
 import { FAMILY_SUFFIX } from './mesh-connections.js';
 import type { MssClamp } from './mss-clamp.js';
@@ -40,7 +40,8 @@ export function requirePeerAddresses(host: string, pairs: readonly HostPair[]): 
   const out: Record<AddressFamily, Set<string>> = { ipv4: new Set(), ipv6: new Set() };
   for (const pair of pairs) {
     if (pair.enforcement !== 'require' || (pair.a !== host && pair.b !== host)) continue;
-    for (const ep of pair.families) out[ep.family].add(remoteAddress(ep, pair.a === host));
+    // A roaming peer has no address to hold traffic for (it is not trapped either).
+    for (const ep of pair.families) if (!roams(ep)) out[ep.family].add(remoteAddress(ep, pair.a === host));
   }
   return { ipv4: [...out.ipv4].sort(), ipv6: [...out.ipv6].sort() };
 }

@@ -90,6 +90,8 @@ export function bypassConnectionName(meshName: string): string {
 }
 
 export function hostFamilies(host: Host): AddressFamily[] {
+  // A roaming host may show up in either family wherever it is.
+  if (host.roaming === true) return ['ipv4', 'ipv6'];
   const out: AddressFamily[] = [];
   if (host.addresses.ipv4.length > 0) out.push('ipv4');
   if (host.addresses.ipv6.length > 0) out.push('ipv6');

@@ -1,7 +1,7 @@
 // Which mesh connections a host gets: the plan both the swanctl text and describeHostConfig
 // come from, so the names a verify step looks for are exactly the names rendered.
 import type { AddressFamily, Host } from '../inventory/model.js';
-import { localAddress, remoteAddress, type HostPair } from '../topology/host-pair.js';
+import { DYNAMIC_ADDRESS, localAddress, remoteAddress, roams, type HostPair } from '../topology/host-pair.js';
 import type { HostInfo, RenderContext } from './render-context.js';
 import { RenderError } from './render-error.js';
 
@@ -10,8 +10,10 @@ import { RenderError } from './render-error.js';
  * - `require`: trap policies on both ends; traffic never leaves in cleartext.
  * - `use-initiator`: the end whose name sorts first starts the SA at load and restarts it.
  * - `use-responder`: the other end only answers; while no SA exists traffic is cleartext.
+ * - `roaming-responder`: towards a roaming peer, whatever the enforcement: only answers (its
+ *   address is unknown until it calls), and forgets the SA when the peer is gone.
  */
-export type ChildRole = 'require' | 'use-initiator' | 'use-responder';
+export type ChildRole = 'require' | 'use-initiator' | 'use-responder' | 'roaming-responder';
 
 export interface MeshConnection {
   /** Connection name; its one CHILD_SA carries the same name. */
@@ -32,6 +34,8 @@ export interface MeshConnection {
   readonly peers: number;
   /** `encap = yes`: a site of the pair drops ESP, so ESP goes in UDP even without NAT. */
   readonly forceEncap: boolean;
+  /** `mobike = yes`: an end roams, so the SA follows its address changes. */
+  readonly mobike: boolean;
 }
 
 export const FAMILY_SUFFIX: Readonly<Record<AddressFamily, string>> = { ipv4: 'v4', ipv6: 'v6' };
@@ -105,7 +109,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
     const peer = info.host;
     // The end whose name sorts first (always `a`) is the one initiator of a `use` pair, so
     // the two ends never race into duplicate SAs.
-    const role: ChildRole = pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
+    const role: ChildRole = peer.roaming === true ? 'roaming-responder' : pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
     const remoteId = ctx.identityValue(peer);
     const forceEncap = ctx.udpEncapSites.size > 0 && (ctx.udpEncapSites.has(host.site) || ctx.udpEncapSites.has(peer.site));
     for (const ep of pair.families) {
@@ -113,6 +117,27 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       // in transport mode charon maps the NATed end's own selector onto it (docs/topology.md).
       const local = localAddress(ep, isA);
       const remote = remoteAddress(ep, isA);
+      if (roams(ep)) {
+        // A roaming end: IKE from (or to) any address, its selector whatever address it has.
+        // Its own trap takes any source (the SA narrows to its address, MOBIKE moves it).
+        const any = ep.family === 'ipv6' ? '::/0' : '0.0.0.0/0';
+        peerSites[info.siteIndex]! |= ep.family === 'ipv4' ? 1 : 2;
+        out.push({
+          name: perPeerConnectionName(meshName, peerName, ep.family),
+          family: ep.family,
+          peer: peerName,
+          localAddrs: local === DYNAMIC_ADDRESS ? '%any' : local,
+          remoteAddrs: remote === DYNAMIC_ADDRESS ? (ep.family === 'ipv6' ? '%any6' : '%any4') : remote,
+          remoteId,
+          localTs: local === DYNAMIC_ADDRESS ? any : local + HOST_PREFIX[ep.family],
+          remoteTs: remote === DYNAMIC_ADDRESS ? 'dynamic' : remote + HOST_PREFIX[ep.family],
+          role,
+          peers: 1,
+          forceEncap,
+          mobike: true,
+        });
+        continue;
+      }
       if (host.addresses[ep.family].length === 0) {
         throw new RenderError(`pair uses ${ep.family} but the host has no ${ep.family} address`, { code: 'family-missing', mesh: meshName, host: self, pair: pair.key });
       }
@@ -130,6 +155,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
         role,
         peers: 1,
         forceEncap,
+        mobike: false,
       });
     }
   }
@@ -198,6 +224,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       role: 'require',
       peers: remotes.length,
       forceEncap: false,
+      mobike: false,
     });
   }
   return out;

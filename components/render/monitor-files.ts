@@ -6,7 +6,7 @@ import type { LivenessTarget } from '../operations/liveness-check.js';
 import { monitorPaths, monitorScript } from '../operations/monitor-script.js';
 import { monitorUnits } from '../operations/monitor-units.js';
 import { ROLLOUT_GATE_SCRIPT, rolloutGatePath } from '../operations/rollout-gate-script.js';
-import { localAddress, remoteAddress, type HostPair } from '../topology/host-pair.js';
+import { localAddress, remoteAddress, roams, type HostPair } from '../topology/host-pair.js';
 import { checkedPairs, compactConnectionName, perPeerConnectionName } from './mesh-connections.js';
 import { renderContext } from './render-context.js';
 import type { RenderedFile } from './rendered-file.js';
@@ -41,6 +41,8 @@ export function livenessTargets(input: MonitorFilesInput): LivenessTarget[] {
     const peer = isA ? pair.b : pair.a;
     const role = pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
     for (const ep of pair.families) {
+      // A roaming pair is up only while the roaming host calls: nothing to expect or repair.
+      if (roams(ep)) continue;
       out.push({
         connection: mesh.layout === 'compact' ? compactConnectionName(mesh.name, ep.family) : perPeerConnectionName(mesh.name, peer, ep.family),
         peer,

@@ -4,7 +4,7 @@
 // black hole). Clamping the MSS of SYN and SYN-ACK to what fits the link, ESP included,
 // keeps segments small enough from the first one. The values come from planMtu.
 import type { AddressFamily, Host, MssClampMode, Site } from '../inventory/model.js';
-import { remoteAddress, type HostPair } from '../topology/host-pair.js';
+import { remoteAddress, roams, type HostPair } from '../topology/host-pair.js';
 import type { MtuPlan } from './link-mtu.js';
 import type { RenderContext } from './render-context.js';
 
@@ -45,6 +45,7 @@ export function planMssClamp(ctx: RenderContext, host: Host, pairs: readonly Hos
     const link = links.get(peerSite.name);
     if (link === undefined) continue;
     for (const ep of pair.families) {
+      if (roams(ep)) continue; // no address to clamp towards
       const fam = link.families.find((f) => f.family === ep.family);
       if (fam === undefined) continue;
       const key = `${ep.family}/${fam.mss}`;

@@ -30,6 +30,8 @@ export interface PeerSheetConnection {
   readonly remoteTs: string;
   /** `forced`: send ESP in UDP 4500 always (a site drops ESP); `auto`: NAT-T when NAT is detected. */
   readonly udpEncap: 'forced' | 'auto';
+  /** An end roams: MOBIKE on. */
+  readonly mobike: boolean;
   /**
    * require: both ends trap (negotiate on the first packet; never cleartext).
    * use-initiator: this side starts the SA and restarts it. use-responder: it only answers.
@@ -122,6 +124,7 @@ export function planPeerSheet(inventory: Inventory, host: Host, pairs: readonly 
         localTs: c.localTs,
         remoteTs: c.remoteTs,
         udpEncap: c.forceEncap ? 'forced' : 'auto',
+        mobike: c.mobike,
         role: c.role,
         startAction: a.start,
         dpdAction: a.dpd,
@@ -136,6 +139,7 @@ const ROLE_TEXT: Readonly<Record<ChildRole, string>> = {
   require: 'negotiate on the first packet (trap); never send this traffic in cleartext',
   'use-initiator': 'initiate at start and re-initiate when the SA goes away',
   'use-responder': 'only answer; the peer initiates',
+  'roaming-responder': 'only answer; the peer roams and initiates',
 };
 
 /** The sheet as text an engineer types from: one block per connection, `label: value` lines. */
@@ -154,7 +158,7 @@ export function formatPeerSheet(sheet: PeerSheet): string {
     `  IKE rekey:            ${sheet.ikeRekeySeconds} s (rekey, never reauthenticate)`,
     `  CHILD rekey:          ${sheet.childRekeySeconds} s or ${sheet.childRekeyBytes} bytes`,
     `  DPD delay:            ${sheet.dpdDelaySeconds} s`,
-    `  MOBIKE:               off`,
+    `  MOBIKE:               ${sheet.connections.some((c) => c.mobike) ? 'on where marked below, off otherwise' : 'off'}`,
     ...sheet.bypass.map((b) => `  keep outside IPsec:   ${b.protocol} type ${b.type}${b.code === undefined ? '' : ` code ${b.code}`}, both directions, any peer, before the IPsec policies (${b.why})`),
   ];
   for (const c of sheet.connections) {
@@ -169,6 +173,7 @@ export function formatPeerSheet(sheet: PeerSheet): string {
       `  remote identity:      ${c.remoteIdentity}`,
       `  local selector:       ${c.localTs}`,
       `  remote selector:      ${c.remoteTs}`,
+      ...(c.mobike ? ['  MOBIKE:               on (an end roams)'] : []),
       `  UDP encapsulation:    ${c.udpEncap === 'forced' ? 'forced (always ESP in UDP 4500: a site of this pair drops ESP)' : 'auto (NAT-T when NAT is detected)'}`,
       `  start:                ${ROLE_TEXT[c.role]} (start ${c.startAction}, dpd ${c.dpdAction}, close ${c.closeAction})`,
       `  pre-shared key:       ${c.pskCommand}`,

@@ -35,6 +35,8 @@ export const CHILD_ACTIONS: Readonly<Record<ChildRole, { start: string; dpd: str
   'use-initiator': { start: 'start', dpd: 'restart', close: 'start' },
   // Only answers. A dead peer's SA is cleared, and with it its policies: cleartext resumes.
   'use-responder': { start: 'none', dpd: 'clear', close: 'none' },
+  // Towards a roaming peer: nothing to start (no address), nothing to trap; the peer calls.
+  'roaming-responder': { start: 'none', dpd: 'clear', close: 'none' },
 };
 
 export interface SwanctlInput {
@@ -69,7 +71,7 @@ export function renderSwanctlConf(input: SwanctlInput): string {
 
   if (connections.length > 0) {
     out.push(connTemplate(input), '');
-    for (const role of ['require', 'use-initiator', 'use-responder'] as const) {
+    for (const role of ['require', 'use-initiator', 'use-responder', 'roaming-responder'] as const) {
       if (roles.has(role)) out.push(roleTemplate(ctx, role), '');
     }
   }
@@ -159,6 +161,7 @@ function connectionSection(meshName: string, c: MeshConnection): string {
     // A family-specific wildcard: IPv6 trap policies of a `%any` connection are refused (EINVAL).
     `\t\tremote_addrs = ${c.remoteAddrs ?? (c.family === 'ipv6' ? '%any6' : '%any4')}\n` +
     (c.forceEncap ? '\t\t# a site of this pair drops ESP (forceUdpEncap): ESP in UDP 4500, NAT or not\n\t\tencap = yes\n' : '') +
+    (c.mobike ? '\t\t# an end roams: the SA follows its address (MOBIKE)\n\t\tmobike = yes\n' : '') +
     `\t\tremote {\n\t\t\tid = ${c.remoteId ?? '%any'}\n\t\t}\n` +
     `\t\tchildren {\n` +
     `\t\t\t${c.name} : ${templateName(meshName, c.role)} {\n` +

@@ -6,7 +6,7 @@
 // only string built per pair is its key. The per-host index references the same HostPair
 // objects. What remains is the allocation of the HostPair objects themselves.
 import type { AddressFamily, Enforcement, Host, HostAddress, HostSelector, Inventory, PairRule } from '../inventory/model.js';
-import type { HostPair, PairEndpoints } from './host-pair.js';
+import { DYNAMIC_ADDRESS, type HostPair, type PairEndpoints } from './host-pair.js';
 import type { HostPairSet } from './host-pair-set.js';
 import { isEmptySelector, selectHostIndexes } from './host-selector.js';
 import { resolvePairEnforcement, siteEnforcement } from './pair-enforcement.js';
@@ -168,6 +168,9 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
   };
   const behindNat = hosts.some((h) => h.addresses.ipv4.some((x) => x.public !== undefined) || h.addresses.ipv6.some((x) => x.public !== undefined));
   const unmanaged = hosts.map((h) => h.unmanaged === true);
+  const roaming = hosts.map((h) => h.roaming === true);
+  const anyRoaming = roaming.includes(true);
+  const roamingIssuesPerRule = new Map<number, number>();
   const pairIssuesPerRule = new Map<number, number>();
   const unmanagedPairsPerRule = new Map<number, number>();
 
@@ -191,6 +194,25 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
       v4a = on.v4[i]; v4b = on.v4[j]; v6a = on.v6[i]; v6b = on.v6[j];
     }
     // Exact-size literals: a pushed-to [] reserves 17 slots, ~100 wasted bytes per pair at 500k pairs.
+    if (anyRoaming && (roaming[i] === true || roaming[j] === true)) {
+      if (roaming[i] === true && roaming[j] === true) {
+        const seen = (roamingIssuesPerRule.get(rule.index) ?? 0) + 1;
+        roamingIssuesPerRule.set(rule.index, seen);
+        if (seen <= MAX_PAIR_ISSUES_PER_RULE) {
+          issues.push({ kind: 'roaming-pair', ruleIndex: rule.index, hosts: [hosts[i]!.name, hosts[j]!.name], message: `${ruleLabel(rule)} pairs "${hosts[i]!.name}" and "${hosts[j]!.name}", which both roam (addresses: dynamic): neither could find the other; exclude the pair` });
+        }
+        continue;
+      }
+      // The roaming end pairs in every family its peer has there, from wherever it is.
+      const dyn: HostAddress = { address: DYNAMIC_ADDRESS, network: network ?? 'default' };
+      if (roaming[i] === true) {
+        v4a = v4b === undefined ? undefined : dyn;
+        v6a = v6b === undefined ? undefined : dyn;
+      } else {
+        v4b = v4a === undefined ? undefined : dyn;
+        v6b = v6a === undefined ? undefined : dyn;
+      }
+    }
     // Across sites, a host behind 1:1 NAT is reached at its public address; inside its site
     // at its own. (Most meshes have no NAT: then no site lookup per pair.)
     const across = behindNat && hosts[i]!.site !== hosts[j]!.site;
@@ -226,7 +248,19 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
     }
     const override = overrides.get(k);
     if (override !== undefined) usedOverrides.add(k);
-    pairs.push({ a, b, key: `${a}~${b}`, families, enforcement: resolvePairEnforcement(siteLevel[i]!, siteLevel[j]!, override?.enforcement) });
+    const enforcement = resolvePairEnforcement(siteLevel[i]!, siteLevel[j]!, override?.enforcement);
+    // At `use` the end whose name sorts first (a) starts the SA: fine when a roams, impossible
+    // when b does (nothing can initiate to a roaming host).
+    if (enforcement === 'use' && roaming[j] === true) {
+      issues.push({
+        kind: 'roaming-use',
+        ...(override === undefined ? { ruleIndex: rule.index } : { overrideIndex: override.position }),
+        hosts: [a, b],
+        message: `pair "${a}" and "${b}" is at enforcement "use", but "${b}" roams: at "use" the end whose name sorts first ("${a}") starts the SA, and nothing can initiate to a roaming host; use "require" (the roaming host initiates on traffic) or "off"`,
+      });
+      continue;
+    }
+    pairs.push({ a, b, key: `${a}~${b}`, families, enforcement });
     pairI[pairs.length - 1] = i;
     pairJ[pairs.length - 1] = j;
     degree[i]!++;

@@ -3,11 +3,19 @@ import type { AddressFamily, Enforcement } from '../inventory/model.js';
 /** The addresses one connection of a pair uses, in one family. */
 export interface PairEndpoints {
   readonly family: AddressFamily;
-  readonly a: string; // address on host `a`'s interface
+  readonly a: string; // address on host `a`'s interface (DYNAMIC_ADDRESS: `a` roams)
   readonly b: string; // address on host `b`'s interface
   /** `a` is behind 1:1 NAT and `b` is in another site: `b` reaches `a` here (and sees it as this). */
   readonly aPublic?: string;
   readonly bPublic?: string;
+}
+
+/** The address of a roaming end (addresses: dynamic): wherever it is at the moment. */
+export const DYNAMIC_ADDRESS = 'dynamic';
+
+/** Whether either end of this pair/family roams (its address is DYNAMIC_ADDRESS). */
+export function roams(ep: PairEndpoints): boolean {
+  return ep.a === DYNAMIC_ADDRESS || ep.b === DYNAMIC_ADDRESS;
 }
 
 /** The address on this end's own interface (what it binds IKE to and its kernel sends from). */

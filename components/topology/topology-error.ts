@@ -21,6 +21,10 @@ export type TopologyIssueKind =
   | 'duplicate-override'
   /** A pair of two unmanaged hosts: ipsec-mesh could configure neither end. */
   | 'unmanaged-pair'
+  /** A pair of two roaming hosts: neither knows where to find the other. */
+  | 'roaming-pair'
+  /** A pair with a roaming end at `use`: its other end would have to initiate to it. */
+  | 'roaming-use'
   /** The rules, after excludes, yield no pair at all. */
   | 'empty-mesh';
 

@@ -27,6 +27,8 @@ export interface LabInventoryOptions {
   readonly sshHostKeys?: Readonly<Record<string, string>>;
   /** Extra per-site fields (mtu, enforcement), by site name. */
   readonly siteFields?: Readonly<Record<string, Partial<Omit<SiteInput, 'name' | 'prefixes'>>>>;
+  /** Hosts written as roaming (`addresses: dynamic`), reached over SSH at their lab address. */
+  readonly roamingHosts?: readonly string[];
   /** Extra per-host fields (cluster, tags, identity…), by host name. */
   readonly hostFields?: Readonly<Record<string, Partial<Omit<HostInput, 'name' | 'site' | 'addresses' | 'ssh'>>>>;
 }
@@ -47,10 +49,12 @@ export function labInventory(lab: LabInventorySource, opts: LabInventoryOptions 
       site: h.site,
       ...opts.hostFields?.[h.name],
       // A host of a site behind the lab router's 1:1 NAT declares its public address too.
-      addresses: {
-        ...(h.ipv4.length && { ipv4: h.ipv4.map((a, i) => (h.publicIpv4?.[i] === undefined ? a : { address: a, public: h.publicIpv4[i] })) }),
-        ...(h.ipv6.length && { ipv6: [...h.ipv6] }),
-      },
+      addresses: opts.roamingHosts?.includes(h.name)
+        ? ('dynamic' as const)
+        : {
+            ...(h.ipv4.length && { ipv4: h.ipv4.map((a, i) => (h.publicIpv4?.[i] === undefined ? a : { address: a, public: h.publicIpv4[i] })) }),
+            ...(h.ipv6.length && { ipv6: [...h.ipv6] }),
+          },
       // An unmanaged host (managed: false) takes no ssh: ipsec-mesh never logs in to it.
       ...(opts.hostFields?.[h.name]?.managed === false
         ? {}

@@ -137,3 +137,38 @@ describe('peer sheet of an unmanaged host (examples/inventories/unmanaged-router
     expect(() => planPeerSheet(inventory, relay1, pairsForHost(pairs, 'relay1'))).toThrow(/a peer sheet is for an unmanaged host/);
   });
 });
+
+describe('roaming hosts (examples/inventories/roaming.yaml)', () => {
+  it('peers accept the roaming host from any address by its identity and never initiate; it traps from any source, MOBIKE on', async () => {
+    const { pairs, swanctl } = await rendered('roaming.yaml', 'relay1');
+    expect(pairs.pairs.find((p) => p.key === 'laptop-ana~relay1')!.families).toEqual([
+      { family: 'ipv4', a: 'dynamic', b: '198.51.100.10' },
+      { family: 'ipv6', a: 'dynamic', b: '2001:db8:a::10' },
+    ]);
+    const relay = connectionsOf(swanctl).get('ops-mesh_laptop-ana_v4')!;
+    expect([val(relay, 'local_addrs'), val(relay, 'remote_addrs'), val(relay, 'remote.id'), val(relay, 'mobike')]).toEqual(['198.51.100.10', '%any4', 'laptop-ana.roaming.example.org', 'yes']);
+    const child = relay.sections.get('children')!.sections.get('ops-mesh_laptop-ana_v4')!;
+    expect([val(child, 'remote_ts'), val(child, 'start_action'), val(child, 'dpd_action'), val(child, 'close_action')]).toEqual(['dynamic', 'none', 'clear', 'none']);
+    // Between the relays nothing changes: no MOBIKE, traps.
+    expect(val(connectionsOf(swanctl).get('ops-mesh_relay2_v4'), 'mobike')).toBe('no');
+    const laptop = connectionsOf((await rendered('roaming.yaml', 'laptop-ana')).swanctl).get('ops-mesh_relay2_v6')!;
+    expect([val(laptop, 'local_addrs'), val(laptop, 'remote_addrs'), val(laptop, 'mobike')]).toEqual(['%any', '2001:db8:f::10', 'yes']);
+    const lchild = laptop.sections.get('children')!.sections.get('ops-mesh_relay2_v6')!;
+    expect([val(lchild, 'local_ts'), val(lchild, 'remote_ts'), val(lchild, 'start_action')]).toEqual(['::/0', '2001:db8:f::10/128', 'trap']);
+  });
+
+  it('refuses what cannot work: two roaming ends, "use" with the roaming end answering, an address identity, no ssh.host, compact, tunnel', () => {
+    const b = base();
+    const roamer = { name: 'm', site: 's1', addresses: 'dynamic' as const, ssh: { host: 'm.example.org', insecureAcceptAnyHostKey: true } };
+    expect(issues({ ...b, hosts: [...b.hosts.slice(0, 2), roamer] })).toEqual([]);
+    expect(issues({ ...b, hosts: [...b.hosts.slice(0, 2), { ...roamer, ssh: { insecureAcceptAnyHostKey: true } }] })).toEqual([expect.stringMatching(/^hosts\[2\]\.ssh\.host: host "m" roams/)]);
+    expect(issues({ ...b, hosts: [...b.hosts.slice(0, 2), { ...roamer, identity: '198.51.100.99' }] })).toEqual([expect.stringMatching(/^hosts\[2\]\.identity: host "m" roams, so its IKE identity cannot be an address/)]);
+    expect(issues({ ...b, mesh: { ...b.mesh, mode: 'tunnel' }, hosts: [b.hosts[1]!, roamer] })).toEqual([expect.stringMatching(/^hosts\[1\]\.addresses: a roaming host needs mode "transport"/)]);
+    expect(issues({ ...b, mesh: { name: 'm', layout: 'compact' }, hosts: [b.hosts[1]!, roamer] })).toEqual([expect.stringMatching(/^hosts\[1\]\.addresses: a roaming host needs layout "per-peer"/)]);
+    const two = parseInventory({ ...b, hosts: [b.hosts[1]!, roamer, { ...roamer, name: 'n', ssh: { host: 'n.example.org', insecureAcceptAnyHostKey: true } }] });
+    expect(() => computeHostPairs(two)).toThrow(/pairs "m" and "n", which both roam/);
+    // "use": fine when the roaming end sorts first (it starts the SA), refused when it answers.
+    expect(() => computeHostPairs(parseInventory({ ...b, mesh: { ...b.mesh, enforcement: 'use' }, hosts: [b.hosts[1]!, { ...roamer, name: 'a0' }] }))).not.toThrow();
+    expect(() => computeHostPairs(parseInventory({ ...b, mesh: { ...b.mesh, enforcement: 'use' }, hosts: [b.hosts[1]!, { ...roamer, name: 'z' }] }))).toThrow(/at enforcement "use", but "z" roams/);
+  });
+});

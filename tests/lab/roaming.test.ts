@@ -1,0 +1,135 @@
+// A roaming host (addresses: dynamic) with the real engine on namespace hosts (docs/topology.md,
+// "Roaming hosts"). `m` is a laptop: its peers accept it from any address by its certificate,
+// never initiate to it, and MOBIKE carries its SAs when it moves — here from site east to site
+// west (its port is re-plugged into the other site's bridge and its addresses change). A
+// stranger claiming m's identity with a key of its own gets nothing.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { IkeSaStatus } from '../../components/operations/swanctl-status.js';
+import { hostPort, siteBridge, switchNetns } from '../../lab/netns/lab-names.js';
+import { ipBatch } from '../../lab/netns/lab-network.js';
+import { type LabSpec, waitFor } from '../../lab/netns/index.js';
+import { TWO_SITES } from './lab-test-support.js';
+import { e2eMeshForFile, expectedPairKeys, keysUpOnBothEnds, negotiate } from './pulumi-support.js';
+import { issueHostCert, makeTestCa } from './test-ca.js';
+
+const LAB = 'e2e-roam';
+const MESH_HOSTS = ['a', 'c', 'm'];
+const tmp = mkdtempSync(join(tmpdir(), 'ipsec-mesh-roaming-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const spec: LabSpec = {
+  name: LAB,
+  sites: TWO_SITES,
+  hosts: [
+    { name: 'a', site: 'east' },
+    { name: 'c', site: 'west' },
+    { name: 'm', site: 'east' },
+    { name: 'x', site: 'west' },
+  ],
+};
+
+const mesh = e2eMeshForFile(spec, { mesh: { domain: 'lab.example' }, hosts: MESH_HOSTS, roamingHosts: ['m'] });
+
+/** The ESTABLISHED IKE_SA of connection `name` on `host`. */
+async function saNamed(host: string, name: string): Promise<IkeSaStatus | undefined> {
+  return (await mesh().lab.listSas(host)).find((s) => s.state === 'ESTABLISHED' && s.name === name);
+}
+
+describe('a roaming host (real engine, certificates)', () => {
+  it('initiates to every peer from where it is; the peers accept it by identity and never initiate to it', async () => {
+    await mesh().up();
+    const lab = mesh().lab;
+    const { pairs } = await mesh().pairs();
+    const expected = expectedPairKeys(pairs);
+    expect(expected).toEqual(['a~c/ipv4', 'a~c/ipv6', 'a~m/ipv4', 'a~m/ipv6', 'c~m/ipv4', 'c~m/ipv6']);
+    // Datagrams every way: m's traps start its SAs; a and c have nothing to start towards m.
+    expect(keysUpOnBothEnds(await negotiate(lab, MESH_HOSTS, expected, { timeoutMs: 45_000 }))).toEqual(expected);
+    const onA = await saNamed('a', `${LAB}_m_v4`);
+    expect(onA?.initiator, 'a never initiates to m').toBe(false);
+    expect(onA?.remoteHost).toBe(lab.host('m').ipv4[0]);
+    const conf = lab.readHostFile('a', `/etc/swanctl/conf.d/ipsec-mesh_${LAB}.conf`);
+    expect(conf).toMatch(/remote_addrs = %any4\n\t\t# an end roams[^\n]*\n\t\tmobike = yes/);
+    // No trap towards m on a: the kernel holds no policy for an address m may never have.
+    expect((await lab.exec('a', ['ip', 'xfrm', 'policy'], { check: true })).stdout).not.toContain(lab.host('m').ipv4[0]);
+  }, 300_000);
+
+  it('moves from east to west: the SAs follow it (MOBIKE), same IKE_SA, new address', async () => {
+    const lab = mesh().lab;
+    const m = lab.host('m');
+    const west = lab.spec.sites.find((s) => s.name === 'west')!;
+    const index = lab.spec.hosts.find((h) => h.name === 'm')!.index;
+    const before = await saNamed('a', `${LAB}_m_v4`);
+    expect(before).toBeDefined();
+    const newV4 = '203.0.113.50';
+    const newV6 = '2001:db8:f::50';
+    const t0 = Date.now();
+    // The laptop is carried to the other site: unplugged, plugged into west, new addresses.
+    await ipBatch(switchNetns(LAB), [`link set ${hostPort(index)} nomaster`, `link set ${hostPort(index)} master ${siteBridge(west.index)}`], 'moving m to west');
+    await ipBatch(m.netns, [
+      `addr del ${m.ipv4[0]}/26 dev eth0`,
+      `addr del ${m.ipv6[0]}/64 dev eth0`,
+      `addr add ${newV4}/${west.ipv4!.prefixLength} dev eth0`,
+      `addr add ${newV6}/${west.ipv6!.prefixLength} dev eth0 nodad`,
+      `route replace default via ${west.ipv4!.gateway} dev eth0 onlink`,
+      `route replace ::/0 via ${west.ipv6!.gateway} dev eth0 onlink`,
+    ], 'readdressing m');
+    const followed = await waitFor(
+      async () => {
+        const sa = await saNamed('a', `${LAB}_m_v4`);
+        return sa?.remoteHost === newV4 ? sa : undefined;
+      },
+      30_000,
+      100,
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(`roaming: a sees m at its new address ${seconds.toFixed(2)} s after the move (${followed?.uniqueId === before!.uniqueId ? 'same IKE_SA: MOBIKE' : 're-established'})`);
+    expect(followed, 'a sees m at its new address').toBeDefined();
+    expect(followed!.uniqueId, 'the same IKE_SA, moved by MOBIKE').toBe(before!.uniqueId);
+    // And on m's side: its IKE_SA with c now runs from the new address.
+    const onM = await waitFor(async () => {
+      const sas = (await mesh().lab.listSas('m')).filter((x) => x.state === 'ESTABLISHED' && x.name === `${LAB}_c_v4`);
+      return sas.find((x) => x.localHost === newV4);
+    }, 30_000, 100);
+    if (onM === undefined) {
+      // What m holds and logged, for the record when this fails.
+      console.log((await lab.listSas('m')).map((x) => `${x.name} ${x.state} ${x.localHost} -> ${x.remoteHost} #${x.uniqueId}`).join('\n'));
+      console.log(lab.charonLog('m').split('\n').filter((l) => /c_v4|MOBIKE|UPDATE_SA|roam|path|address/.test(l)).slice(-60).join('\n'));
+    }
+    expect(onM?.localHost).toBe(newV4);
+  }, 120_000);
+
+  it('a stranger claiming m\'s identity with a certificate of its own gets no IKE_SA', async () => {
+    const lab = mesh().lab;
+    const inventory = await mesh().inventory();
+    const m = inventory.hosts.find((h) => h.name === 'm')!;
+    const other = await makeTestCa(join(tmp, 'other-ca'), 'a CA of its own');
+    const creds = await issueHostCert(other, 'x', m.identity, []);
+    lab.writeHostFile('x', '/etc/swanctl/x509/stranger.pem', creds.certPem, 0o644);
+    lab.writeHostFile('x', '/etc/swanctl/private/stranger.key', creds.keyPem, 0o600);
+    lab.writeHostFile(
+      'x',
+      '/etc/swanctl/conf.d/stranger.conf',
+      [
+        'connections {',
+        '  stranger {',
+        `    remote_addrs = ${lab.host('a').ipv4[0]}`,
+        '    proposals = aes256gcm16-prfsha384-ecp384',
+        `    local { auth = pubkey\n      certs = stranger.pem\n      id = "${m.identity}" }`,
+        '    remote { auth = pubkey }',
+        '    children { stranger { mode = transport\n      esp_proposals = aes256gcm16-ecp384 } }',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    await lab.swanctl('x', ['--load-all', '--noprompt'], { check: true });
+    const r = await lab.swanctl('x', ['--initiate', '--ike', 'stranger', '--child', 'stranger', '--timeout', '15']);
+    expect(r.code, 'the initiation fails').not.toBe(0);
+    const fromX = (await lab.listSas('a')).filter((s) => s.remoteHost === lab.host('x').ipv4[0]);
+    expect(fromX.filter((s) => s.state === 'ESTABLISHED')).toEqual([]);
+    expect(lab.charonLog('a')).toMatch(/no trusted RSA public key found|no trusted ECDSA public key found|constraint check failed|no issuer certificate found/);
+  }, 120_000);
+});
