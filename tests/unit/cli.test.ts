@@ -44,7 +44,7 @@ afterAll(async () => {
 
 describe('ipsec-mesh CLI', () => {
   it('validates the example inventories', async () => {
-    for (const f of ['cache-core.yaml', 'clusters.yaml']) {
+    for (const f of ['cache-core.yaml', 'clusters.yaml', 'cloud-nat.yaml', 'unmanaged-router.yaml', 'roaming.yaml']) {
       const r = await ipsecMesh('validate', join(root, 'examples/inventories', f));
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
