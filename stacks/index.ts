@@ -45,7 +45,7 @@ export const meshName = mesh.meshName;
 export const hosts = mesh.hosts;
 export const caCertificatePem = mesh.caCertificatePem;
 export const caCertificates = mesh.caCertificates;
-// Unmanaged hosts (managed: false) only: each one's side to type in, and (secret) its keys.
-const hasUnmanaged = inventory.hosts.some((h) => h.unmanaged === true);
-export const peerSheets = hasUnmanaged ? mesh.peerSheets : undefined;
-export const unmanagedPeerSecrets = hasUnmanaged ? mesh.unmanagedPeerSecrets : undefined;
+// Per unmanaged host (managed: false): its side to type in, and (secret) its keys. Empty
+// objects without one: an undefined export would warn on every run.
+export const peerSheets = mesh.peerSheets;
+export const unmanagedPeerSecrets = mesh.unmanagedPeerSecrets;
