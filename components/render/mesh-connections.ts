@@ -34,8 +34,13 @@ export interface MeshConnection {
   readonly peers: number;
   /** `encap = yes`: a site of the pair drops ESP, so ESP goes in UDP even without NAT. */
   readonly forceEncap: boolean;
-  /** `mobike = yes`: an end roams, so the SA follows its address changes. */
-  readonly mobike: boolean;
+  /**
+   * An end roams. MOBIKE stays off even so: its path probing tries every address pair of
+   * either family and would move this family's IKE_SA onto the other one (seen in the lab;
+   * strongSwan's ike_mobike.c transmit()); without it the roaming end re-authenticates from
+   * its new address in the connection's own family (ike_sa.c roam()).
+   */
+  readonly roaming: boolean;
 }
 
 export const FAMILY_SUFFIX: Readonly<Record<AddressFamily, string>> = { ipv4: 'v4', ipv6: 'v6' };
@@ -134,7 +139,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
           role,
           peers: 1,
           forceEncap,
-          mobike: true,
+          roaming: true,
         });
         continue;
       }
@@ -155,7 +160,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
         role,
         peers: 1,
         forceEncap,
-        mobike: false,
+        roaming: false,
       });
     }
   }
@@ -224,7 +229,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       role: 'require',
       peers: remotes.length,
       forceEncap: false,
-      mobike: false,
+      roaming: false,
     });
   }
   return out;

@@ -30,8 +30,8 @@ export interface PeerSheetConnection {
   readonly remoteTs: string;
   /** `forced`: send ESP in UDP 4500 always (a site drops ESP); `auto`: NAT-T when NAT is detected. */
   readonly udpEncap: 'forced' | 'auto';
-  /** An end roams: MOBIKE on. */
-  readonly mobike: boolean;
+  /** An end roams (MOBIKE off all the same: it re-authenticates from each new address). */
+  readonly roaming: boolean;
   /**
    * require: both ends trap (negotiate on the first packet; never cleartext).
    * use-initiator: this side starts the SA and restarts it. use-responder: it only answers.
@@ -124,7 +124,7 @@ export function planPeerSheet(inventory: Inventory, host: Host, pairs: readonly 
         localTs: c.localTs,
         remoteTs: c.remoteTs,
         udpEncap: c.forceEncap ? 'forced' : 'auto',
-        mobike: c.mobike,
+        roaming: c.roaming,
         role: c.role,
         startAction: a.start,
         dpdAction: a.dpd,
@@ -158,7 +158,7 @@ export function formatPeerSheet(sheet: PeerSheet): string {
     `  IKE rekey:            ${sheet.ikeRekeySeconds} s (rekey, never reauthenticate)`,
     `  CHILD rekey:          ${sheet.childRekeySeconds} s or ${sheet.childRekeyBytes} bytes`,
     `  DPD delay:            ${sheet.dpdDelaySeconds} s`,
-    `  MOBIKE:               ${sheet.connections.some((c) => c.mobike) ? 'on where marked below, off otherwise' : 'off'}`,
+    `  MOBIKE:               off`,
     ...sheet.bypass.map((b) => `  keep outside IPsec:   ${b.protocol} type ${b.type}${b.code === undefined ? '' : ` code ${b.code}`}, both directions, any peer, before the IPsec policies (${b.why})`),
   ];
   for (const c of sheet.connections) {
@@ -173,7 +173,7 @@ export function formatPeerSheet(sheet: PeerSheet): string {
       `  remote identity:      ${c.remoteIdentity}`,
       `  local selector:       ${c.localTs}`,
       `  remote selector:      ${c.remoteTs}`,
-      ...(c.mobike ? ['  MOBIKE:               on (an end roams)'] : []),
+      ...(c.roaming ? ['  roaming:              an end has no fixed address: accept it from any address by its identity'] : []),
       `  UDP encapsulation:    ${c.udpEncap === 'forced' ? 'forced (always ESP in UDP 4500: a site of this pair drops ESP)' : 'auto (NAT-T when NAT is detected)'}`,
       `  start:                ${ROLE_TEXT[c.role]} (start ${c.startAction}, dpd ${c.dpdAction}, close ${c.closeAction})`,
       `  pre-shared key:       ${c.pskCommand}`,

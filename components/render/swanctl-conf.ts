@@ -161,7 +161,7 @@ function connectionSection(meshName: string, c: MeshConnection): string {
     // A family-specific wildcard: IPv6 trap policies of a `%any` connection are refused (EINVAL).
     `\t\tremote_addrs = ${c.remoteAddrs ?? (c.family === 'ipv6' ? '%any6' : '%any4')}\n` +
     (c.forceEncap ? '\t\t# a site of this pair drops ESP (forceUdpEncap): ESP in UDP 4500, NAT or not\n\t\tencap = yes\n' : '') +
-    (c.mobike ? '\t\t# an end roams: the SA follows its address (MOBIKE)\n\t\tmobike = yes\n' : '') +
+    (c.roaming ? '\t\t# an end roams: it re-authenticates from each new address (no MOBIKE: it could move this SA to the other family)\n' : '') +
     `\t\tremote {\n\t\t\tid = ${c.remoteId ?? '%any'}\n\t\t}\n` +
     `\t\tchildren {\n` +
     `\t\t\t${c.name} : ${templateName(meshName, c.role)} {\n` +
