@@ -1,6 +1,6 @@
 // What users write — in YAML or as typed objects — before defaults are applied.
 // `parseInventory` turns it into the `Inventory` model (model.ts). Field docs: docs/inventory.md.
-import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode } from './model.js';
+import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance } from './model.js';
 
 export interface InventoryInput {
   readonly mesh: MeshInput;
@@ -17,6 +17,8 @@ export interface MeshInput {
   readonly auth?: AuthMode; // certificate
   readonly mode?: IpsecMode; // transport
   readonly enforcement?: Enforcement; // require
+  /** Post-quantum preshared keys on every pair: off, preferred, required (docs/quantum-resistance.md). */
+  readonly quantumResistance?: QuantumResistance;
   readonly proposals?: readonly string[];
   readonly espProposals?: readonly string[];
   readonly lifetimes?: Partial<Lifetimes>;
@@ -52,6 +54,8 @@ export interface SiteInput {
    * ESP inside UDP 4500 (`encap = yes`), NAT or not. Default false.
    */
   readonly forceUdpEncap?: boolean;
+  /** Overrides mesh.quantumResistance for this site's pairs (the weaker end wins). */
+  readonly quantumResistance?: QuantumResistance;
 }
 
 /** A bare address (network `default`) or an address on a named network (e.g. `wan`, `lan`). */

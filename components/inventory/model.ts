@@ -9,6 +9,13 @@ export const ADDRESS_FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
 export type Enforcement = 'off' | 'use' | 'require';
 export const ENFORCEMENT_LEVELS: readonly Enforcement[] = ['off', 'use', 'require'];
 
+/**
+ * Post-quantum preshared keys (RFC 8784) on a pair: `off` none, `preferred` used when both ends
+ * have one (a pair with an end not yet pushed still establishes), `required` or no IKE_SA.
+ */
+export type QuantumResistance = 'off' | 'preferred' | 'required';
+export const QUANTUM_RESISTANCE_LEVELS: readonly QuantumResistance[] = ['off', 'preferred', 'required'];
+
 /** per-peer: one connection per peer per family · compact: one trap connection per family for the whole mesh. */
 export type Layout = 'per-peer' | 'compact';
 export type AuthMode = 'certificate' | 'psk';
@@ -82,6 +89,8 @@ export interface Site {
   /** Address prefixes of the site (CIDR, canonical). Used by the compact layout's remote_ts. */
   readonly prefixes: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
   readonly enforcement?: Enforcement; // per-site override (staged rollout)
+  /** Per-site override of mesh.quantumResistance (staged like enforcement). */
+  readonly quantumResistance?: QuantumResistance;
   /** The site's network drops ESP: its pairs always use UDP encapsulation (`encap = yes`). */
   readonly forceUdpEncap?: true;
 }
@@ -130,6 +139,8 @@ export interface MeshSettings {
   readonly auth: AuthMode;
   readonly mode: IpsecMode;
   readonly enforcement: Enforcement;
+  /** PPK on every pair (docs/quantum-resistance.md); sites may override it. */
+  readonly quantumResistance: QuantumResistance;
   readonly pairOverrides: readonly PairEnforcementOverride[];
   readonly proposals: readonly string[]; // IKE, default ['aes256gcm16-prfsha384-ecp384']
   readonly espProposals: readonly string[]; // default ['aes256gcm16-ecp384'] (PFS on rekey)

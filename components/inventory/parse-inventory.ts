@@ -16,6 +16,7 @@ import {
   DEFAULT_SSH_USER,
   DEFAULT_XFRM_GC_THRESH,
   DEFAULT_MSS_CLAMP,
+  DEFAULT_QUANTUM_RESISTANCE,
 } from './defaults.js';
 import { checkInventory, defaultFqdn, type CheckInput, type Located } from './inventory-checks.js';
 import { formatPath, InventoryError, type InventoryIssue, type PathSegment } from './inventory-error.js';
@@ -84,8 +85,8 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
 
 /** Optional parts an element may lose so that the rest of it can still be cross-checked. */
 const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
-  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
-  sites: [['mtu'], ['prefixes'], ['enforcement'], ['forceUdpEncap']],
+  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'quantumResistance', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
+  sites: [['mtu'], ['prefixes'], ['enforcement'], ['forceUdpEncap'], ['quantumResistance']],
   hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags'], ['managed']],
   rules: [['network']],
 };
@@ -215,6 +216,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
     auth: m.auth ?? DEFAULT_AUTH,
     mode: m.mode ?? DEFAULT_MODE,
     enforcement: m.enforcement ?? DEFAULT_ENFORCEMENT,
+    quantumResistance: m.quantumResistance ?? DEFAULT_QUANTUM_RESISTANCE,
     pairOverrides: (m.pairOverrides ?? []).map((o) => ({ hosts: [o.hosts[0], o.hosts[1]] as const, enforcement: o.enforcement })),
     proposals: m.proposals ?? [...DEFAULT_PROPOSALS],
     espProposals: m.espProposals ?? [...DEFAULT_ESP_PROPOSALS],
@@ -240,6 +242,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
     },
     ...(s.enforcement === undefined ? {} : { enforcement: s.enforcement }),
     ...(s.forceUdpEncap === true ? { forceUdpEncap: true as const } : {}),
+    ...(s.quantumResistance === undefined ? {} : { quantumResistance: s.quantumResistance }),
   }));
 
   const hosts: Host[] = d.hosts.map((h) => {

@@ -2,6 +2,7 @@
 // come from, so the names a verify step looks for are exactly the names rendered.
 import type { AddressFamily, Host } from '../inventory/model.js';
 import { DYNAMIC_ADDRESS, localAddress, remoteAddress, roams, type HostPair } from '../topology/host-pair.js';
+import { meshPpkId, pairPpkId } from './ppk-id.js';
 import type { HostInfo, RenderContext } from './render-context.js';
 import { RenderError } from './render-error.js';
 
@@ -36,6 +37,8 @@ export interface MeshConnection {
   readonly forceEncap: boolean;
   /** `mobike = yes`: an end roams, so the SA follows its address changes. */
   readonly mobike: boolean;
+  /** Post-quantum preshared key: the PPK_ID sent, and whether IKE_AUTH fails without it. */
+  readonly ppk?: { readonly id: string; readonly required: boolean };
 }
 
 export const FAMILY_SUFFIX: Readonly<Record<AddressFamily, string>> = { ipv4: 'v4', ipv6: 'v6' };
@@ -112,6 +115,8 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
     const role: ChildRole = peer.roaming === true ? 'roaming-responder' : pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
     const remoteId = ctx.identityValue(peer);
     const forceEncap = ctx.udpEncapSites.size > 0 && (ctx.udpEncapSites.has(host.site) || ctx.udpEncapSites.has(peer.site));
+    const qr = ctx.quantumResistance(host.site, peer.site);
+    const ppk = qr === 'off' ? {} : { ppk: { id: pairPpkId(meshName, pair.a, pair.b), required: qr === 'required' } };
     for (const ep of pair.families) {
       // Across 1:1 NAT the peer is dialled, and seen by this kernel, at its public address;
       // in transport mode charon maps the NATed end's own selector onto it (docs/topology.md).
@@ -135,6 +140,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
           peers: 1,
           forceEncap,
           mobike: true,
+          ...ppk,
         });
         continue;
       }
@@ -156,6 +162,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
         peers: 1,
         forceEncap,
         mobike: false,
+        ...ppk,
       });
     }
   }
@@ -225,6 +232,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       peers: remotes.length,
       forceEncap: false,
       mobike: false,
+      ...(ctx.mesh.quantumResistance === 'off' ? {} : { ppk: { id: meshPpkId(meshName), required: ctx.mesh.quantumResistance === 'required' } }),
     });
   }
   return out;

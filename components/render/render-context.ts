@@ -1,6 +1,7 @@
 // What every host of one inventory shares, computed once per Inventory object and reused for
 // each host rendered from it (a 1000-host mesh renders 1000 times from the same inventory).
-import type { Host, Inventory, MeshSettings, Site } from '../inventory/model.js';
+import type { Host, Inventory, MeshSettings, QuantumResistance, Site } from '../inventory/model.js';
+import { resolvePairQuantumResistance } from '../topology/pair-quantum-resistance.js';
 import { confValue } from './conf-syntax.js';
 import { espTransforms, type EspTransform } from './esp-overhead.js';
 import { assertLabel } from './file-paths.js';
@@ -30,6 +31,8 @@ export interface RenderContext {
   readonly natSites: ReadonlySet<string>;
   /** A host's IKE identity as a swanctl value (quoted when needed), cached per host. */
   identityValue(host: Host): string;
+  /** The PPK level of a pair between hosts of these sites (the weaker site level). */
+  quantumResistance(siteA: string, siteB: string): QuantumResistance;
 }
 
 const cache = new WeakMap<Inventory, RenderContext>();
@@ -124,6 +127,9 @@ function buildContext(inventory: Inventory): RenderContext {
     ikeProposals,
     espProposals,
     espTransforms: transforms,
+    quantumResistance(siteA: string, siteB: string): QuantumResistance {
+      return resolvePairQuantumResistance(inventory, siteA, siteB);
+    },
     identityValue(host: Host): string {
       let v = identities.get(host.name);
       if (v === undefined) {

@@ -162,6 +162,7 @@ function connectionSection(meshName: string, c: MeshConnection): string {
     `\t\tremote_addrs = ${c.remoteAddrs ?? (c.family === 'ipv6' ? '%any6' : '%any4')}\n` +
     (c.forceEncap ? '\t\t# a site of this pair drops ESP (forceUdpEncap): ESP in UDP 4500, NAT or not\n\t\tencap = yes\n' : '') +
     (c.mobike ? '\t\t# an end roams: the SA follows its address (MOBIKE)\n\t\tmobike = yes\n' : '') +
+    (c.ppk === undefined ? '' : `\t\t# post-quantum preshared key (RFC 8784), mixed into the keys of every SA\n\t\tppk_id = ${c.ppk.id}\n\t\tppk_required = ${c.ppk.required ? 'yes' : 'no'}\n`) +
     `\t\tremote {\n\t\t\tid = ${c.remoteId ?? '%any'}\n\t\t}\n` +
     `\t\tchildren {\n` +
     `\t\t\t${c.name} : ${templateName(meshName, c.role)} {\n` +
