@@ -1,5 +1,5 @@
 // Defaults applied when an inventory leaves a field out. Documented in docs/inventory.md.
-import type { AuthMode, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance } from './model.js';
+import type { AuthMode, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance, StrongswanLine } from './model.js';
 
 export const DEFAULT_LAYOUT: Layout = 'per-peer';
 export const DEFAULT_AUTH: AuthMode = 'certificate';
@@ -37,3 +37,5 @@ export const DEFAULT_SSH_USER = 'root';
  * (docs/quantum-resistance.md, *Default*).
  */
 export const DEFAULT_QUANTUM_RESISTANCE: QuantumResistance = 'off';
+/** Debian 12's strongSwan (5.9.8): no ML-KEM; hosts running 6.x say so (docs/quantum-resistance.md). */
+export const DEFAULT_STRONGSWAN_LINE: StrongswanLine = '5';

@@ -1,6 +1,6 @@
 // What users write — in YAML or as typed objects — before defaults are applied.
 // `parseInventory` turns it into the `Inventory` model (model.ts). Field docs: docs/inventory.md.
-import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance } from './model.js';
+import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance, StrongswanLine } from './model.js';
 
 export interface InventoryInput {
   readonly mesh: MeshInput;
@@ -56,6 +56,8 @@ export interface SiteInput {
   readonly forceUdpEncap?: boolean;
   /** Overrides mesh.quantumResistance for this site's pairs (the weaker end wins). */
   readonly quantumResistance?: QuantumResistance;
+  /** The strongSwan line its hosts run: `5` (default; Debian 12's 5.9.8) or `6` (ML-KEM). */
+  readonly strongswan?: StrongswanLine;
 }
 
 /** A bare address (network `default`) or an address on a named network (e.g. `wan`, `lan`). */
@@ -95,6 +97,8 @@ export interface HostInput {
    * mesh.auth psk and no `ssh`. Default true.
    */
   readonly managed?: boolean;
+  /** The strongSwan line it runs, `5` or `6` (default: its site's, else `5`). Two `6` hosts negotiate hybrid ML-KEM. */
+  readonly strongswan?: StrongswanLine;
 }
 
 export interface SshInput {

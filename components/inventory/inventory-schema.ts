@@ -5,7 +5,7 @@ import * as z from 'zod';
 import { dnsLabelProblem, dnsNameProblem, parseAddressOrName } from './dns-name.js';
 import type { InventoryInput } from './inventory-input.js';
 import { parseAddress, parseHostAddress, parsePrefix, type ParsedAddress, type ParsedPrefix } from './ip-address.js';
-import { ENFORCEMENT_LEVELS, QUANTUM_RESISTANCE_LEVELS, type AddressFamily } from './model.js';
+import { ENFORCEMENT_LEVELS, QUANTUM_RESISTANCE_LEVELS, STRONGSWAN_LINES, type AddressFamily } from './model.js';
 import { parseSshHostKey } from './ssh-host-key.js';
 
 type Check<T> = (text: string) => { ok: true; value: T } | { ok: false; message: string };
@@ -56,6 +56,7 @@ const port = z.number().int().min(1).max(65_535);
 const positiveInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const enforcement = z.enum(ENFORCEMENT_LEVELS as ['off', 'use', 'require']);
 const quantumResistance = z.enum(QUANTUM_RESISTANCE_LEVELS as ['off', 'preferred', 'required']);
+const strongswanLine = z.enum(STRONGSWAN_LINES as ['5', '6']);
 const prefix = checkedString<ParsedPrefix>((s) => parsePrefix(s));
 const hostPair = z.tuple([z.string(), z.string()]);
 
@@ -137,6 +138,7 @@ export const siteSchema = z.strictObject({
   enforcement: enforcement.optional(),
   forceUdpEncap: z.boolean().optional(),
   quantumResistance: quantumResistance.optional(),
+  strongswan: strongswanLine.optional(),
 });
 
 const hostKey = checkedString((s) => {
@@ -175,6 +177,7 @@ export const hostSchema = z.strictObject({
   tags: z.array(dnsLabel).optional(),
   revoked: z.boolean().optional(),
   managed: z.boolean().optional(),
+  strongswan: strongswanLine.optional(),
 });
 
 const nameList = z.array(z.string()).min(1).optional();

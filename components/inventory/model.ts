@@ -14,6 +14,13 @@ export const ENFORCEMENT_LEVELS: readonly Enforcement[] = ['off', 'use', 'requir
  * have one (a pair with an end not yet pushed still establishes), `required` or no IKE_SA.
  */
 export type QuantumResistance = 'off' | 'preferred' | 'required';
+
+/**
+ * The strongSwan release line a host runs: `6` has RFC 9370 additional key exchanges (ML-KEM),
+ * so a pair of two `6` hosts negotiates hybrid ML-KEM; `5` (Debian 12's 5.9.8) does not.
+ */
+export type StrongswanLine = '5' | '6';
+export const STRONGSWAN_LINES: readonly StrongswanLine[] = ['5', '6'];
 export const QUANTUM_RESISTANCE_LEVELS: readonly QuantumResistance[] = ['off', 'preferred', 'required'];
 
 /** per-peer: one connection per peer per family · compact: one trap connection per family for the whole mesh. */
@@ -78,6 +85,8 @@ export interface Host {
    * in every family its peer has, from wherever it is, and only it initiates.
    */
   readonly roaming?: true;
+  /** `6`: it runs strongSwan 6 (its own setting, else its site's); absent: `5`. */
+  readonly strongswan?: '6';
 }
 
 export interface Site {
@@ -91,6 +100,8 @@ export interface Site {
   readonly enforcement?: Enforcement; // per-site override (staged rollout)
   /** Per-site override of mesh.quantumResistance (staged like enforcement). */
   readonly quantumResistance?: QuantumResistance;
+  /** The strongSwan line this site's hosts run, unless a host says otherwise. */
+  readonly strongswan?: StrongswanLine;
   /** The site's network drops ESP: its pairs always use UDP encapsulation (`encap = yes`). */
   readonly forceUdpEncap?: true;
 }

@@ -39,6 +39,8 @@ export interface MeshConnection {
   readonly mobike: boolean;
   /** Post-quantum preshared key: the PPK_ID sent, and whether IKE_AUTH fails without it. */
   readonly ppk?: { readonly id: string; readonly required: boolean };
+  /** Both ends run strongSwan 6: hybrid ML-KEM proposals instead of the mesh's. */
+  readonly hybrid: boolean;
 }
 
 export const FAMILY_SUFFIX: Readonly<Record<AddressFamily, string>> = { ipv4: 'v4', ipv6: 'v6' };
@@ -116,6 +118,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
     const remoteId = ctx.identityValue(peer);
     const forceEncap = ctx.udpEncapSites.size > 0 && (ctx.udpEncapSites.has(host.site) || ctx.udpEncapSites.has(peer.site));
     const qr = ctx.quantumResistance(host.site, peer.site);
+    const hybrid = host.strongswan === '6' && peer.strongswan === '6';
     const ppk = qr === 'off' ? {} : { ppk: { id: pairPpkId(meshName, pair.a, pair.b), required: qr === 'required' } };
     for (const ep of pair.families) {
       // Across 1:1 NAT the peer is dialled, and seen by this kernel, at its public address;
@@ -140,6 +143,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
           peers: 1,
           forceEncap,
           mobike: true,
+          hybrid,
           ...ppk,
         });
         continue;
@@ -162,6 +166,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
         peers: 1,
         forceEncap,
         mobike: false,
+        hybrid,
         ...ppk,
       });
     }
@@ -232,6 +237,8 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       peers: remotes.length,
       forceEncap: false,
       mobike: false,
+      // One connection for every peer, of either strongSwan line: the mesh's own proposals.
+      hybrid: false,
       ...(ctx.mesh.quantumResistance === 'off' ? {} : { ppk: { id: meshPpkId(meshName), required: ctx.mesh.quantumResistance === 'required' } }),
     });
   }

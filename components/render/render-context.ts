@@ -23,6 +23,12 @@ export interface RenderContext {
   /** `proposals` / `esp_proposals` values, validated. */
   readonly ikeProposals: string;
   readonly espProposals: string;
+  /**
+   * The proposals of a pair whose ends both run strongSwan 6: each one with an ML-KEM-768
+   * additional key exchange (RFC 9370), hybrid with its ECDH group.
+   */
+  readonly hybridIkeProposals: string;
+  readonly hybridEspProposals: string;
   /** Transforms the ESP proposals allow (for overhead and MTU). */
   readonly espTransforms: readonly EspTransform[];
   /** Sites whose pairs force UDP encapsulation (`forceUdpEncap`). */
@@ -117,6 +123,8 @@ function buildContext(inventory: Inventory): RenderContext {
   const udpEncapSites = new Set(sites.filter((s) => s.forceUdpEncap === true).map((s) => s.name));
   const natSites = new Set(inventory.hosts.filter((h) => h.addresses.ipv4.some((a) => a.public !== undefined) || h.addresses.ipv6.some((a) => a.public !== undefined)).map((h) => h.site));
   return {
+    hybridIkeProposals: withMlKem(ikeProposals),
+    hybridEspProposals: withMlKem(espProposals),
     udpEncapSites,
     natSites,
     mesh,
@@ -139,6 +147,14 @@ function buildContext(inventory: Inventory): RenderContext {
       return v;
     },
   };
+}
+
+/** Each proposal with `ke1_mlkem768` appended, unless it names additional key exchanges already. */
+function withMlKem(list: string): string {
+  return list
+    .split(',')
+    .map((p) => (/(^|-)ke\d_/.test(p) ? p : `${p}-ke1_mlkem768`))
+    .join(',');
 }
 
 function proposalList(list: readonly string[], what: string, meshName: string): string {

@@ -70,6 +70,20 @@ describe('post-quantum preshared keys', () => {
     expect(parseConf(r.ppk!.content).sections.get('secrets')!.sections.get('ppk-m')!.values.get('secret')).toBe(deriveMeshPpk(MASTER, 'm'));
   });
 
+  it('hybrid ML-KEM between two strongSwan 6 hosts (site or host says so); the mesh\'s proposals towards a 5.9 host', () => {
+    const inv = input({}, { s1: { strongswan: '6' } });
+    const r = render(inv);
+    const ab = r.conns.get('m_b_v4')!;
+    expect(val(ab, 'proposals')).toBe('aes256gcm16-prfsha384-ecp384-ke1_mlkem768');
+    expect(val(ab.sections.get('children')!.sections.get('m_b_v4')!, 'esp_proposals')).toBe('aes256gcm16-ecp384-ke1_mlkem768');
+    const ac = r.conns.get('m_c_v4')!;
+    expect(val(ac, 'proposals'), 'c runs 5.9: the mesh template').toBe('aes256gcm16-prfsha384-ecp384');
+    expect(val(ac.sections.get('children')!.sections.get('m_c_v4')!, 'esp_proposals')).toBe('aes256gcm16-ecp384');
+    const hostLevel = { ...inv, hosts: inv.hosts.map((h) => (h.name === 'c' ? { ...h, strongswan: '6' as const } : h)) };
+    expect(val(render(hostLevel).conns.get('m_c_v4'), 'proposals')).toBe('aes256gcm16-prfsha384-ecp384-ke1_mlkem768');
+    expect(parseInventory(inv).hosts.map((h) => h.strongswan)).toEqual(['6', '6', undefined]);
+  });
+
   it('refuses per-site levels in the compact layout and PPKs towards an unmanaged host', () => {
     const issues = (inv: unknown): string[] => {
       try {
