@@ -13,6 +13,7 @@ export {
   CHARON_BIN,
   Lab,
   SSHD_BIN,
+  SWANCTL_BIN,
   attachLab,
   labLeftovers,
   labStateRoot,
