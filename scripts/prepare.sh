@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs and builds everything the main job and the tests need, skipping what is there:
-# Debian packages, npm packages, the Pulumi engine and the S3 server of the state-backend
-# test (both built once into ~/.cache/ipsec-mesh), and the compiled library, stack program
-# and lab (dist/).
+# Debian packages, npm packages, the Pulumi engine, the S3 server of the state-backend
+# test and upstream strongSwan 6.0.6 for the lab's strongswan: '6' hosts (all built once
+# into ~/.cache/ipsec-mesh), and the compiled library, stack program and lab (dist/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=${IPSEC_MESH_START:-$(date +%s)}
@@ -23,6 +23,9 @@ bash scripts/build-engine.sh
 
 step "S3 object store for the state-backend lab test (SeaweedFS, built once into the same cache; about 7 minutes the first time)"
 bash scripts/build-s3-server.sh
+
+step "strongSwan 6.0.6 for the lab's strongswan: '6' hosts (ML-KEM; built once into the same cache from ../shared/upstream, about 2 minutes the first time)"
+bash scripts/build-strongswan6.sh
 
 step "build (tsc)"
 npm run --silent build

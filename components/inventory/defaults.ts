@@ -1,5 +1,5 @@
 // Defaults applied when an inventory leaves a field out. Documented in docs/inventory.md.
-import type { AuthMode, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode } from './model.js';
+import type { AuthMode, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance, StrongswanLine } from './model.js';
 
 export const DEFAULT_LAYOUT: Layout = 'per-peer';
 export const DEFAULT_AUTH: AuthMode = 'certificate';
@@ -31,3 +31,11 @@ export const DEFAULT_MSS_CLAMP: MssClampMode = 'auto';
 export const DEFAULT_NETWORK = 'default';
 export const DEFAULT_SSH_PORT = 22;
 export const DEFAULT_SSH_USER = 'root';
+
+/**
+ * Post-quantum preshared keys: off until the default can be `required` for new meshes
+ * (docs/quantum-resistance.md, *Default*).
+ */
+export const DEFAULT_QUANTUM_RESISTANCE: QuantumResistance = 'off';
+/** Debian 12's strongSwan (5.9.8): no ML-KEM; hosts running 6.x say so (docs/quantum-resistance.md). */
+export const DEFAULT_STRONGSWAN_LINE: StrongswanLine = '5';

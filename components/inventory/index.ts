@@ -1,6 +1,6 @@
 // Public API of the inventory layer.
 export type * from './model.js';
-export { ADDRESS_FAMILIES, ENFORCEMENT_LEVELS, MSS_CLAMP_MODES } from './model.js';
+export { ADDRESS_FAMILIES, ENFORCEMENT_LEVELS, MSS_CLAMP_MODES, QUANTUM_RESISTANCE_LEVELS, STRONGSWAN_LINES } from './model.js';
 export type * from './inventory-input.js';
 export { InventoryError, formatIssue, type InventoryIssue } from './inventory-error.js';
 export { parseInventory } from './parse-inventory.js';

@@ -81,6 +81,9 @@ export function checkInventory(input: CheckInput): RawIssue[] {
     if (first !== undefined) add(['sites', s.index, 'name'], `duplicate site name ${quote(s.value.name)} (first at sites[${first.index}])`);
     else sites.set(s.value.name, s);
     if (compact && s.value.enforcement === 'use') add(['sites', s.index, 'enforcement'], compactUseMessage());
+    if (compact && s.value.quantumResistance !== undefined) {
+      add(['sites', s.index, 'quantumResistance'], 'the compact layout shares one mesh-wide PPK on its one connection per family: set quantumResistance on the mesh, not per site');
+    }
     if (compact && s.value.forceUdpEncap === true) {
       add(['sites', s.index, 'forceUdpEncap'], 'forcing UDP encapsulation needs layout "per-peer": the compact layout\'s one connection per family serves every peer, so encap = yes there would apply to all of them');
     }
@@ -178,6 +181,10 @@ export function checkInventory(input: CheckInput): RawIssue[] {
     }
 
     if (h.managed === false) {
+      const qr = site?.value.quantumResistance ?? mesh?.quantumResistance ?? 'off';
+      if (qr !== 'off') {
+        add(at('managed'), `host ${quote(h.name)} is unmanaged, and its pairs would use post-quantum preshared keys (quantumResistance ${qr}), which its peer sheet does not carry yet: set quantumResistance: off on its site`);
+      }
       if (h.ssh !== undefined) add(at('ssh'), `host ${quote(h.name)} is unmanaged (managed: false): ipsec-mesh never logs in to it, so it takes no ssh`);
       if ((mesh?.auth ?? 'certificate') === 'certificate') {
         add(at('managed'), `host ${quote(h.name)} is unmanaged, which needs mesh.auth psk: its key and certificate cannot be made on it without SSH (its side is typed in from \`ipsec-mesh peer-sheet\`, PSK included)`);

@@ -1,6 +1,6 @@
 // What users write — in YAML or as typed objects — before defaults are applied.
 // `parseInventory` turns it into the `Inventory` model (model.ts). Field docs: docs/inventory.md.
-import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode } from './model.js';
+import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance, StrongswanLine } from './model.js';
 
 export interface InventoryInput {
   readonly mesh: MeshInput;
@@ -17,6 +17,8 @@ export interface MeshInput {
   readonly auth?: AuthMode; // certificate
   readonly mode?: IpsecMode; // transport
   readonly enforcement?: Enforcement; // require
+  /** Post-quantum preshared keys on every pair: off, preferred, required (docs/quantum-resistance.md). */
+  readonly quantumResistance?: QuantumResistance;
   readonly proposals?: readonly string[];
   readonly espProposals?: readonly string[];
   readonly lifetimes?: Partial<Lifetimes>;
@@ -52,6 +54,10 @@ export interface SiteInput {
    * ESP inside UDP 4500 (`encap = yes`), NAT or not. Default false.
    */
   readonly forceUdpEncap?: boolean;
+  /** Overrides mesh.quantumResistance for this site's pairs (the weaker end wins). */
+  readonly quantumResistance?: QuantumResistance;
+  /** The strongSwan line its hosts run: `5` (default; Debian 12's 5.9.8) or `6` (ML-KEM). */
+  readonly strongswan?: StrongswanLine;
 }
 
 /** A bare address (network `default`) or an address on a named network (e.g. `wan`, `lan`). */
@@ -91,6 +97,8 @@ export interface HostInput {
    * mesh.auth psk and no `ssh`. Default true.
    */
   readonly managed?: boolean;
+  /** The strongSwan line it runs, `5` or `6` (default: its site's, else `5`). Two `6` hosts negotiate hybrid ML-KEM. */
+  readonly strongswan?: StrongswanLine;
 }
 
 export interface SshInput {

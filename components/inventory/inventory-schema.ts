@@ -5,7 +5,7 @@ import * as z from 'zod';
 import { dnsLabelProblem, dnsNameProblem, parseAddressOrName } from './dns-name.js';
 import type { InventoryInput } from './inventory-input.js';
 import { parseAddress, parseHostAddress, parsePrefix, type ParsedAddress, type ParsedPrefix } from './ip-address.js';
-import { ENFORCEMENT_LEVELS, type AddressFamily } from './model.js';
+import { ENFORCEMENT_LEVELS, QUANTUM_RESISTANCE_LEVELS, STRONGSWAN_LINES, type AddressFamily } from './model.js';
 import { parseSshHostKey } from './ssh-host-key.js';
 
 type Check<T> = (text: string) => { ok: true; value: T } | { ok: false; message: string };
@@ -55,6 +55,8 @@ const proposal = checkedString(
 const port = z.number().int().min(1).max(65_535);
 const positiveInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const enforcement = z.enum(ENFORCEMENT_LEVELS as ['off', 'use', 'require']);
+const quantumResistance = z.enum(QUANTUM_RESISTANCE_LEVELS as ['off', 'preferred', 'required']);
+const strongswanLine = z.enum(STRONGSWAN_LINES as ['5', '6']);
 const prefix = checkedString<ParsedPrefix>((s) => parsePrefix(s));
 const hostPair = z.tuple([z.string(), z.string()]);
 
@@ -118,6 +120,7 @@ export const meshSchema = z.strictObject({
   auth: z.enum(['certificate', 'psk']).optional(),
   mode: z.enum(['transport', 'tunnel']).optional(),
   enforcement: enforcement.optional(),
+  quantumResistance: quantumResistance.optional(),
   proposals: z.array(proposal).min(1).optional(),
   espProposals: z.array(proposal).min(1).optional(),
   lifetimes: lifetimes.optional(),
@@ -134,6 +137,8 @@ export const siteSchema = z.strictObject({
   prefixes: z.array(prefix).optional(),
   enforcement: enforcement.optional(),
   forceUdpEncap: z.boolean().optional(),
+  quantumResistance: quantumResistance.optional(),
+  strongswan: strongswanLine.optional(),
 });
 
 const hostKey = checkedString((s) => {
@@ -172,6 +177,7 @@ export const hostSchema = z.strictObject({
   tags: z.array(dnsLabel).optional(),
   revoked: z.boolean().optional(),
   managed: z.boolean().optional(),
+  strongswan: strongswanLine.optional(),
 });
 
 const nameList = z.array(z.string()).min(1).optional();

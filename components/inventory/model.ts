@@ -9,6 +9,20 @@ export const ADDRESS_FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
 export type Enforcement = 'off' | 'use' | 'require';
 export const ENFORCEMENT_LEVELS: readonly Enforcement[] = ['off', 'use', 'require'];
 
+/**
+ * Post-quantum preshared keys (RFC 8784) on a pair: `off` none, `preferred` used when both ends
+ * have one (a pair with an end not yet pushed still establishes), `required` or no IKE_SA.
+ */
+export type QuantumResistance = 'off' | 'preferred' | 'required';
+
+/**
+ * The strongSwan release line a host runs: `6` has RFC 9370 additional key exchanges (ML-KEM),
+ * so a pair of two `6` hosts negotiates hybrid ML-KEM; `5` (Debian 12's 5.9.8) does not.
+ */
+export type StrongswanLine = '5' | '6';
+export const STRONGSWAN_LINES: readonly StrongswanLine[] = ['5', '6'];
+export const QUANTUM_RESISTANCE_LEVELS: readonly QuantumResistance[] = ['off', 'preferred', 'required'];
+
 /** per-peer: one connection per peer per family · compact: one trap connection per family for the whole mesh. */
 export type Layout = 'per-peer' | 'compact';
 export type AuthMode = 'certificate' | 'psk';
@@ -71,6 +85,8 @@ export interface Host {
    * in every family its peer has, from wherever it is, and only it initiates.
    */
   readonly roaming?: true;
+  /** `6`: it runs strongSwan 6 (its own setting, else its site's); absent: `5`. */
+  readonly strongswan?: '6';
 }
 
 export interface Site {
@@ -82,6 +98,10 @@ export interface Site {
   /** Address prefixes of the site (CIDR, canonical). Used by the compact layout's remote_ts. */
   readonly prefixes: { readonly ipv4: readonly string[]; readonly ipv6: readonly string[] };
   readonly enforcement?: Enforcement; // per-site override (staged rollout)
+  /** Per-site override of mesh.quantumResistance (staged like enforcement). */
+  readonly quantumResistance?: QuantumResistance;
+  /** The strongSwan line this site's hosts run, unless a host says otherwise. */
+  readonly strongswan?: StrongswanLine;
   /** The site's network drops ESP: its pairs always use UDP encapsulation (`encap = yes`). */
   readonly forceUdpEncap?: true;
 }
@@ -130,6 +150,8 @@ export interface MeshSettings {
   readonly auth: AuthMode;
   readonly mode: IpsecMode;
   readonly enforcement: Enforcement;
+  /** PPK on every pair (docs/quantum-resistance.md); sites may override it. */
+  readonly quantumResistance: QuantumResistance;
   readonly pairOverrides: readonly PairEnforcementOverride[];
   readonly proposals: readonly string[]; // IKE, default ['aes256gcm16-prfsha384-ecp384']
   readonly espProposals: readonly string[]; // default ['aes256gcm16-ecp384'] (PFS on rekey)

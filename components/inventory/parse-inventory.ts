@@ -16,6 +16,8 @@ import {
   DEFAULT_SSH_USER,
   DEFAULT_XFRM_GC_THRESH,
   DEFAULT_MSS_CLAMP,
+  DEFAULT_QUANTUM_RESISTANCE,
+  DEFAULT_STRONGSWAN_LINE,
 } from './defaults.js';
 import { checkInventory, defaultFqdn, type CheckInput, type Located } from './inventory-checks.js';
 import { formatPath, InventoryError, type InventoryIssue, type PathSegment } from './inventory-error.js';
@@ -84,9 +86,9 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
 
 /** Optional parts an element may lose so that the rest of it can still be cross-checked. */
 const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
-  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
-  sites: [['mtu'], ['prefixes'], ['enforcement'], ['forceUdpEncap']],
-  hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags'], ['managed']],
+  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'quantumResistance', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
+  sites: [['mtu'], ['prefixes'], ['enforcement'], ['forceUdpEncap'], ['quantumResistance'], ['strongswan']],
+  hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags'], ['managed'], ['strongswan']],
   rules: [['network']],
 };
 
@@ -215,6 +217,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
     auth: m.auth ?? DEFAULT_AUTH,
     mode: m.mode ?? DEFAULT_MODE,
     enforcement: m.enforcement ?? DEFAULT_ENFORCEMENT,
+    quantumResistance: m.quantumResistance ?? DEFAULT_QUANTUM_RESISTANCE,
     pairOverrides: (m.pairOverrides ?? []).map((o) => ({ hosts: [o.hosts[0], o.hosts[1]] as const, enforcement: o.enforcement })),
     proposals: m.proposals ?? [...DEFAULT_PROPOSALS],
     espProposals: m.espProposals ?? [...DEFAULT_ESP_PROPOSALS],
@@ -240,8 +243,11 @@ function normalise(d: InventoryParsed, source: string): Inventory {
     },
     ...(s.enforcement === undefined ? {} : { enforcement: s.enforcement }),
     ...(s.forceUdpEncap === true ? { forceUdpEncap: true as const } : {}),
+    ...(s.quantumResistance === undefined ? {} : { quantumResistance: s.quantumResistance }),
+    ...(s.strongswan === undefined ? {} : { strongswan: s.strongswan }),
   }));
 
+  const siteLine = new Map(d.sites.filter((s) => s.strongswan !== undefined).map((s) => [s.name, s.strongswan!] as const));
   const hosts: Host[] = d.hosts.map((h) => {
     const addr = (list: readonly AddressEntry[] | undefined): HostAddress[] =>
       (list ?? []).map((e) => ({
@@ -283,6 +289,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
       ...(h.revoked === true ? { revoked: true } : {}),
       ...(h.managed === false ? { unmanaged: true as const } : {}),
       ...(h.addresses.dynamic === true ? { roaming: true as const } : {}),
+      ...((h.strongswan ?? siteLine.get(h.site) ?? DEFAULT_STRONGSWAN_LINE) === '6' ? { strongswan: '6' as const } : {}),
     };
   });
 

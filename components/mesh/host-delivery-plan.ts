@@ -11,6 +11,8 @@ import { renderPskSecrets } from '../render/psk-secrets.js';
 import type { RenderedFile } from '../render/rendered-file.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { pskForPairs } from '../credentials/psk-master.js';
+import { deriveMeshPpk, derivePairPpk } from '../credentials/ppk-derivation.js';
+import { renderPpkSecrets } from '../render/ppk-secrets.js';
 import { perPeerConnectionName } from '../render/mesh-connections.js';
 import { certificateFingerprint, foldFingerprints, pairPskFingerprint, pskFingerprint } from './connection-fingerprints.js';
 import { MeshArgsError } from './mesh-error.js';
@@ -63,9 +65,31 @@ export function planHostDelivery(input: HostDeliveryInput): HostDeliveryPlan {
   };
 }
 
-/** Certificate mode: every file the push writes (all public). */
-function certificateFiles(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem: string): RenderedFile[] {
+/** The host's post-quantum preshared keys from the mesh's PPK master; undefined when no pair uses one. */
+export function ppkSecrets(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string): RenderedFile | undefined {
+  return renderPpkSecrets({
+    inventory,
+    host: plan.host,
+    pairs,
+    ppkFor: (p) => (p === undefined ? deriveMeshPpk(master, plan.meshName) : derivePairPpk(master, plan.meshName, p.a, p.b)),
+  });
+}
+
+/** The PPK file as review shows it: each key as its fingerprint (not secret). */
+export function ppkReviewFile(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string): RenderedFile | undefined {
+  const shown = renderPpkSecrets({
+    inventory,
+    host: plan.host,
+    pairs,
+    ppkFor: (p) => reviewedPsk(p === undefined ? deriveMeshPpk(master, plan.meshName) : derivePairPpk(master, plan.meshName, p.a, p.b)),
+  });
+  return shown === undefined ? undefined : { ...shown, secret: false };
+}
+
+/** Certificate mode: every file the push writes (public, but for the PPK file when there is one). */
+function certificateFiles(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem: string, ppk?: RenderedFile): RenderedFile[] {
   const files: RenderedFile[] = [...plan.files];
+  if (ppk !== undefined) files.push(ppk);
   for (const [label, path] of plan.caCertPaths) {
     const pem = caPems.get(label);
     if (pem === undefined) throw new MeshArgsError('ca', `no certificate for CA "${label}" (host ${plan.host.name})`);
@@ -80,8 +104,8 @@ function certificateFiles(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, st
  * Certificate mode: the stdin of the push, once the certificates are known. Public data only.
  * `crlPem`: the mesh CA's revocation list while it lists any certificate ('' otherwise: no file).
  */
-export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = ''): string {
-  const files = certificateFiles(plan, caPems, hostCertPem, crlPem);
+export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = '', ppk?: RenderedFile): string {
+  const files = certificateFiles(plan, caPems, hostCertPem, crlPem, ppk);
   // Every connection authenticates with the host certificate and trusts the same CAs. The CRL
   // is not folded in: revoking or removing a host takes it out of every pair, which already
   // changes (and renews) exactly the connections it was part of; the others keep their SAs.
@@ -97,8 +121,8 @@ export function certificatePayload(plan: HostDeliveryPlan, caPems: ReadonlyMap<s
 }
 
 /** Certificate mode: what `pulumi preview --diff` shows of the push (delivery-review.ts). */
-export function certificateReview(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = ''): Record<string, string> {
-  return reviewEntries(plan.host.name, certificateFiles(plan, caPems, hostCertPem, crlPem));
+export function certificateReview(plan: HostDeliveryPlan, caPems: ReadonlyMap<string, string>, hostCertPem: string, crlPem = '', ppkReview?: RenderedFile): Record<string, string> {
+  return reviewEntries(plan.host.name, certificateFiles(plan, caPems, hostCertPem, crlPem, ppkReview));
 }
 
 function pskSecretsFile(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], pskFor: (p: HostPair) => string, acceptFor?: (p: HostPair) => string): RenderedFile {
@@ -114,7 +138,7 @@ export function pskSecrets(plan: HostDeliveryPlan, inventory: Inventory, pairs: 
  * PSK mode: the stdin of the push, carrying the host's pair keys. The caller keeps it secret.
  * `acceptMaster`: a rotation's other generation, whose keys are accepted but never signed with.
  */
-export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string): string {
+export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string, ppk?: RenderedFile): string {
   const pskFor = pskForPairs(master, plan.meshName);
   const secrets = pskSecrets(plan, inventory, pairs, master, acceptMaster);
   // Each per-peer connection authenticates with its pair's key: fold in a one-way HMAC of it
@@ -130,7 +154,7 @@ export function pskPayload(plan: HostDeliveryPlan, inventory: Inventory, pairs: 
   return encodePayload({
     host: plan.host.name,
     mesh: plan.meshName,
-    files: [...plan.files, secrets],
+    files: [...plan.files, secrets, ...(ppk === undefined ? [] : [ppk])],
     keep: plan.keep,
     connections: plan.description.connections,
     fingerprints: foldFingerprints(plan.host.name, plan.description.connectionFingerprints, (c) => tokens.get(c)),
@@ -147,11 +171,11 @@ export function reviewedPsk(psk: string): string {
  * each key replaced by `reviewedPsk` of it, so a reviewer sees which pair's key changed and
  * nothing of any key. Not secret (no key reaches it); the caller unsecrets it on purpose.
  */
-export function pskReview(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string): Record<string, string> {
+export function pskReview(plan: HostDeliveryPlan, inventory: Inventory, pairs: readonly HostPair[], master: string, acceptMaster?: string, ppkReview?: RenderedFile): Record<string, string> {
   const shown = (m: string) => {
     const pskFor = pskForPairs(m, plan.meshName);
     return (p: HostPair) => reviewedPsk(pskFor(p));
   };
   const secrets = pskSecretsFile(plan, inventory, pairs, shown(master), acceptMaster === undefined ? undefined : shown(acceptMaster));
-  return reviewEntries(plan.host.name, [...plan.files, { ...secrets, secret: false }]);
+  return reviewEntries(plan.host.name, [...plan.files, { ...secrets, secret: false }, ...(ppkReview === undefined ? [] : [ppkReview])]);
 }

@@ -121,6 +121,12 @@ export class IpsecMesh extends pulumi.ComponentResource {
       if (accepted !== undefined) pskAcceptMaster = pulumi.secret(accepted.result);
     }
 
+    // Post-quantum preshared keys: one master, each pair's PPK derived from it (ppk-derivation.ts).
+    const usesPpk = mesh.quantumResistance !== 'off' || inventory.sites.some((s) => s.quantumResistance !== undefined && s.quantumResistance !== 'off');
+    const ppkMaster = usesPpk
+      ? pulumi.secret(new random.RandomPassword(`${name}-ppk-master`, { length: PSK_MASTER_LENGTH, special: true, overrideSpecial: PSK_MASTER_SPECIALS }, { parent: this }).result)
+      : undefined;
+
     // The CRL needs every host's certificate and every host's push needs the CRL: the pushes
     // get it as a deferred Output, settled once the hosts (and their certificates) exist.
     let settleCrl: ((crl: pulumi.Output<string>) => void) | undefined;
@@ -169,6 +175,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
           ...(certificate ? { certificate } : {}),
           ...(pskMaster ? { pskMaster } : {}),
           ...(pskAcceptMaster ? { pskAcceptMaster } : {}),
+          ...(ppkMaster ? { ppkMaster } : {}),
           ...(crlPem ? { crlPem } : {}),
           ...(staged ? { rollout: staged } : {}),
           ...(o.repairHosts.has(h.name) ? { repair: true } : {}),

@@ -18,7 +18,7 @@ import { livenessTargets } from '../render/monitor-files.js';
 import type { Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { certificateFacts, type HostSummary } from './host-summary.js';
-import { certificatePayload, certificateReview, planHostDelivery, pskPayload, pskReview } from './host-delivery-plan.js';
+import { certificatePayload, certificateReview, planHostDelivery, ppkReviewFile, ppkSecrets, pskPayload, pskReview } from './host-delivery-plan.js';
 import { MeshArgsError } from './mesh-error.js';
 import { hostConnection, type SshArgs } from './ssh-connection.js';
 
@@ -72,6 +72,8 @@ export interface MeshHostArgs {
   pskMaster?: pulumi.Input<string>;
   /** PSK mode, during a rotation: the other generation's master, whose keys are only accepted. */
   pskAcceptMaster?: pulumi.Input<string>;
+  /** The mesh's PPK master (secret), when any pair uses post-quantum preshared keys. */
+  ppkMaster?: pulumi.Input<string>;
   /** Staged rollout: the push waits for the previous wave's gates, and a gate follows it. */
   rollout?: MeshHostRolloutArgs;
   /** The host drifted from its last push: push the same payload again in this `up`. */
@@ -173,17 +175,30 @@ export class MeshHost extends pulumi.ComponentResource {
       );
       const trusted = cert.trusted.map((t) => pulumi.output(t.certificatePem).apply((pem) => [t.label, pem] as const));
       const material = pulumi.all([signed.certPem, pulumi.all(trusted), args.crlPem ?? '']);
-      stdin = material.apply(([hostPem, cas, crl]) => certificatePayload(plan, new Map(cas), hostPem, crl));
-      review = material.apply(([hostPem, cas, crl]) => certificateReview(plan, new Map(cas), hostPem, crl));
+      if (args.ppkMaster === undefined) {
+        stdin = material.apply(([hostPem, cas, crl]) => certificatePayload(plan, new Map(cas), hostPem, crl));
+        review = material.apply(([hostPem, cas, crl]) => certificateReview(plan, new Map(cas), hostPem, crl));
+      } else {
+        // The PPKs make the payload secret; review shows them as fingerprints only.
+        const withPpk = pulumi.all([material, args.ppkMaster]);
+        const inventory = args.inventory;
+        const pairs = args.pairs;
+        stdin = pulumi.secret(withPpk.apply(([[hostPem, cas, crl], ppk]) => certificatePayload(plan, new Map(cas), hostPem, crl, ppkSecrets(plan, inventory, pairs, ppk))));
+        review = pulumi.unsecret(withPpk.apply(([[hostPem, cas, crl], ppk]) => certificateReview(plan, new Map(cas), hostPem, crl, ppkReviewFile(plan, inventory, pairs, ppk))));
+      }
       certificatePem = signed.certPem;
     } else {
       const inventory = args.inventory;
       const pairs = args.pairs;
       // Derived inside apply from a secret: the keys never exist outside a secret Output.
-      const masters = pulumi.all([args.pskMaster, args.pskAcceptMaster]);
-      stdin = pulumi.secret(masters.apply(([master, acceptMaster]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster)));
+      const masters = pulumi.all([args.pskMaster, args.pskAcceptMaster, args.ppkMaster]);
+      stdin = pulumi.secret(
+        masters.apply(([master, acceptMaster, ppk]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster, ppk === undefined ? undefined : ppkSecrets(plan, inventory, pairs, ppk))),
+      );
       // Fingerprints of the keys, never the keys: public on purpose, like the HostPairs'.
-      review = pulumi.unsecret(masters.apply(([master, acceptMaster]) => pskReview(plan, inventory, pairs, master ?? '', acceptMaster)));
+      review = pulumi.unsecret(
+        masters.apply(([master, acceptMaster, ppk]) => pskReview(plan, inventory, pairs, master ?? '', acceptMaster, ppk === undefined ? undefined : ppkReviewFile(plan, inventory, pairs, ppk))),
+      );
       certificatePem = pulumi.output(undefined);
     }
 
@@ -197,7 +212,8 @@ export class MeshHost extends pulumi.ComponentResource {
       { parent: this, ...(host.revoked === true ? { ignoreChanges: ['environment'] } : {}) },
     );
 
-    const psk = cert === undefined;
+    // PSK pushes, and certificate pushes carrying PPKs, have secrets on stdin.
+    const psk = cert === undefined || args.ppkMaster !== undefined;
     // No triggers: every change is an update (re-runs the push), so a delete script never
     // runs because of a replacement. stdin carries the payload; the command strings are fixed.
     const push = new command.remote.Command(

@@ -3,7 +3,7 @@
 import type { AddressFamily, Enforcement, Inventory } from '../inventory/model.js';
 import { DYNAMIC_ADDRESS, remoteAddress, type HostPair } from '../topology/host-pair.js';
 import type { XfrmState } from './liveness-xfrm.js';
-import type { IkeSaStatus } from './swanctl-status.js';
+import { quantumProtection, type IkeSaStatus, type QuantumProtection } from './swanctl-status.js';
 
 /**
  * encrypted — both ends hold an ESTABLISHED IKE_SA and an INSTALLED CHILD_SA.
@@ -26,6 +26,8 @@ export interface SideStatus {
   readonly child: string;
   readonly childMode?: string;
   readonly proposal?: string;
+  /** What protects the IKE_SA's keys against a quantum computer (from its proposal). */
+  readonly quantum?: QuantumProtection;
   /**
    * The kernel's view of the installed CHILD_SA (only when the SAD was read): `ok` both SAs
    * are in the SAD, `half` only one of them (a sad halfling on this host), `none` neither (a
@@ -85,6 +87,7 @@ function side(report: HostSaReport | undefined, host: string, mesh: string, loca
     child: child?.state ?? 'none',
     ...(child ? { childMode: child.mode } : {}),
     proposal: ike.proposal,
+    quantum: quantumProtection(ike),
     ...(sad ? { sad } : {}),
   };
 }
@@ -129,7 +132,7 @@ export function pairStatusMatrix(inventory: Inventory, pairs: readonly HostPair[
 
 /** A fixed-width table for terminals. */
 export function formatPairStatusMatrix(rows: readonly PairFamilyStatus[]): string {
-  const header = ['pair', 'family', 'enforcement', 'health', 'a: IKE/CHILD', 'b: IKE/CHILD', 'traffic'];
+  const header = ['pair', 'family', 'enforcement', 'health', 'a: IKE/CHILD', 'b: IKE/CHILD', 'traffic', 'quantum'];
   const body = rows.map((r) => [
     `${r.a.host} ↔ ${r.b.host}`,
     r.family,
@@ -138,10 +141,20 @@ export function formatPairStatusMatrix(rows: readonly PairFamilyStatus[]): strin
     `${r.a.ike}/${r.a.child}`,
     `${r.b.ike}/${r.b.child}`,
     r.health === 'encrypted' ? 'encrypted' : r.cleartext ? 'CLEARTEXT' : r.enforcement === 'off' ? 'cleartext (off)' : 'held (require)',
+    pairQuantum(r) ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+/** What protects the pair's keys against a quantum computer, as both ends see it (undefined: no IKE_SA read). */
+export function pairQuantum(r: PairFamilyStatus): QuantumProtection | string | undefined {
+  const a = r.a.quantum;
+  const b = r.b.quantum;
+  if (a === undefined) return b;
+  if (b === undefined || a === b) return a;
+  return `${a}/${b}`;
 }
 
 export interface MatrixSummary {

@@ -93,16 +93,27 @@ const sub = (s: ViciSection, key: string): ViciSection => {
 const entries = (s: ViciSection): [string, ViciSection][] =>
   Object.keys(s).map((k) => [k, sub(s, k)] as [string, ViciSection]);
 
-/** Algorithms of an SA as one string, e.g. `AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384`. */
+/**
+ * Algorithms of an SA as one string, as `swanctl --list-sas` prints them, e.g.
+ * `AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384/KE1_ML_KEM_768/PPK` (additional key exchanges of
+ * strongSwan 6, `ake1`…`ake7`, and a post-quantum preshared key in use on an IKE_SA).
+ */
 function proposalOf(s: ViciSection, withPrf: boolean): string {
   const encr = str(s, 'encr-alg');
   const size = str(s, 'encr-keysize');
+  const ake: string[] = [];
+  for (let i = 1; i <= 7; i++) {
+    const v = str(s, `ake${i}`);
+    if (v !== undefined) ake.push(`KE${i}_${v}`);
+  }
   return [
     encr && `${encr}${size ? `_${size}` : ''}`,
     str(s, 'integ-alg'),
     withPrf ? str(s, 'prf-alg') : undefined,
     str(s, 'dh-group'),
+    ...ake,
     withPrf ? undefined : str(s, 'esn') === '1' ? 'ESN' : undefined,
+    withPrf && str(s, 'ppk') === 'yes' ? 'PPK' : undefined,
   ]
     .filter((x): x is string => Boolean(x))
     .join('/');
@@ -136,6 +147,19 @@ export interface IkeSaStatus {
   readonly proposal: string;
   readonly children: readonly ChildSaStatus[];
   readonly raw: ViciSection;
+}
+
+/**
+ * What protects an IKE_SA's keys against a quantum computer: a post-quantum preshared key
+ * mixed into them (RFC 8784), an ML-KEM additional key exchange (RFC 9370), both, or neither.
+ */
+export type QuantumProtection = 'ppk' | 'ml-kem' | 'ppk+ml-kem' | 'none';
+
+export function quantumProtection(sa: Pick<IkeSaStatus, 'proposal'>): QuantumProtection {
+  const parts = sa.proposal.split('/');
+  const ppk = parts.includes('PPK');
+  const mlkem = parts.some((p) => /^KE\d_ML_KEM_/.test(p));
+  return ppk && mlkem ? 'ppk+ml-kem' : ppk ? 'ppk' : mlkem ? 'ml-kem' : 'none';
 }
 
 /** IKE_SAs from `swanctl --list-sas --pretty`. */

@@ -10,6 +10,8 @@ export interface MeshFilePaths {
   readonly swanctlConf: string;
   /** PSK `secrets` section (mode 0600), beside the connections so `--load-all` reads both. */
   readonly pskSecrets: string;
+  /** Post-quantum preshared keys (0600), when a pair uses them. */
+  readonly ppkSecrets: string;
   /** Trusted CA certificate for one CA label (several coexist during a CA rollover). */
   caCert(label: string): string;
   /** Glob of every CA certificate of this mesh (for cleanup of retired CAs). */
@@ -72,6 +74,7 @@ export function meshFilePaths(mesh: MeshSettings, host: Host): MeshFilePaths {
   return {
     swanctlConf: `${SWANCTL_DIR}/conf.d/${base}.conf`,
     pskSecrets: `${SWANCTL_DIR}/conf.d/${base}_secrets.conf`,
+    ppkSecrets: `${SWANCTL_DIR}/conf.d/${base}_ppk.conf`,
     caCert: (label: string) => `${SWANCTL_DIR}/x509ca/${caCertFileName(mesh.name, label)}`,
     caCertGlob: `${SWANCTL_DIR}/x509ca/${base}_ca_*.pem`,
     hostCert: `${SWANCTL_DIR}/x509/${hostCertFileName(mesh.name, host.name)}`,

@@ -39,3 +39,5 @@ export { isLinkClamped, planMssClamp, type MssClamp } from './mss-clamp.js';
 export { perPeerConnectionName, compactConnectionName, type ChildRole } from './mesh-connections.js';
 export { RETRANSMIT, IKE_FRAGMENT_SIZE_MAX } from './charon-conf.js';
 export { formatPeerSheet, planPeerSheet, pskCommand, PEER_SHEETS_OUTPUT, UNMANAGED_SECRETS_OUTPUT, type PeerSheet, type PeerSheetConnection } from './peer-sheet.js';
+export { renderPpkSecrets, type PpkSecretsInput } from './ppk-secrets.js';
+export { meshPpkId, pairPpkId } from './ppk-id.js';

@@ -2,6 +2,7 @@
 // come from, so the names a verify step looks for are exactly the names rendered.
 import type { AddressFamily, Host } from '../inventory/model.js';
 import { DYNAMIC_ADDRESS, localAddress, remoteAddress, roams, type HostPair } from '../topology/host-pair.js';
+import { meshPpkId, pairPpkId } from './ppk-id.js';
 import type { HostInfo, RenderContext } from './render-context.js';
 import { RenderError } from './render-error.js';
 
@@ -41,6 +42,10 @@ export interface MeshConnection {
    * its new address in the connection's own family (ike_sa.c roam()).
    */
   readonly roaming: boolean;
+  /** Post-quantum preshared key: the PPK_ID sent, and whether IKE_AUTH fails without it. */
+  readonly ppk?: { readonly id: string; readonly required: boolean };
+  /** Both ends run strongSwan 6: hybrid ML-KEM proposals instead of the mesh's. */
+  readonly hybrid: boolean;
 }
 
 export const FAMILY_SUFFIX: Readonly<Record<AddressFamily, string>> = { ipv4: 'v4', ipv6: 'v6' };
@@ -117,6 +122,9 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
     const role: ChildRole = peer.roaming === true ? 'roaming-responder' : pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
     const remoteId = ctx.identityValue(peer);
     const forceEncap = ctx.udpEncapSites.size > 0 && (ctx.udpEncapSites.has(host.site) || ctx.udpEncapSites.has(peer.site));
+    const qr = ctx.quantumResistance(host.site, peer.site);
+    const hybrid = host.strongswan === '6' && peer.strongswan === '6';
+    const ppk = qr === 'off' ? {} : { ppk: { id: pairPpkId(meshName, pair.a, pair.b), required: qr === 'required' } };
     for (const ep of pair.families) {
       // Across 1:1 NAT the peer is dialled, and seen by this kernel, at its public address;
       // in transport mode charon maps the NATed end's own selector onto it (docs/topology.md).
@@ -140,6 +148,8 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
           peers: 1,
           forceEncap,
           roaming: true,
+          hybrid,
+          ...ppk,
         });
         continue;
       }
@@ -161,6 +171,8 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
         peers: 1,
         forceEncap,
         roaming: false,
+        hybrid,
+        ...ppk,
       });
     }
   }
@@ -230,6 +242,9 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       peers: remotes.length,
       forceEncap: false,
       roaming: false,
+      // One connection for every peer, of either strongSwan line: the mesh's own proposals.
+      hybrid: false,
+      ...(ctx.mesh.quantumResistance === 'off' ? {} : { ppk: { id: meshPpkId(meshName), required: ctx.mesh.quantumResistance === 'required' } }),
     });
   }
   return out;

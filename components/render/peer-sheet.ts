@@ -32,6 +32,9 @@ export interface PeerSheetConnection {
   readonly udpEncap: 'forced' | 'auto';
   /** An end roams (MOBIKE off all the same: it re-authenticates from each new address). */
   readonly roaming: boolean;
+  /** This connection's proposals (hybrid ML-KEM when both ends run strongSwan 6). */
+  readonly ikeProposals: string;
+  readonly espProposals: string;
   /**
    * require: both ends trap (negotiate on the first packet; never cleartext).
    * use-initiator: this side starts the SA and restarts it. use-responder: it only answers.
@@ -125,6 +128,8 @@ export function planPeerSheet(inventory: Inventory, host: Host, pairs: readonly 
         remoteTs: c.remoteTs,
         udpEncap: c.forceEncap ? 'forced' : 'auto',
         roaming: c.roaming,
+        ikeProposals: c.hybrid ? ctx.hybridIkeProposals : ctx.ikeProposals,
+        espProposals: c.hybrid ? ctx.hybridEspProposals : ctx.espProposals,
         role: c.role,
         startAction: a.start,
         dpdAction: a.dpd,
@@ -174,6 +179,8 @@ export function formatPeerSheet(sheet: PeerSheet): string {
       `  local selector:       ${c.localTs}`,
       `  remote selector:      ${c.remoteTs}`,
       ...(c.roaming ? ['  roaming:              an end has no fixed address: accept it from any address by its identity'] : []),
+      ...(c.ikeProposals !== sheet.ikeProposals ? [`  IKE proposals:        ${c.ikeProposals} (hybrid ML-KEM: both ends run strongSwan 6)`] : []),
+      ...(c.espProposals !== sheet.espProposals ? [`  ESP proposals:        ${c.espProposals}`] : []),
       `  UDP encapsulation:    ${c.udpEncap === 'forced' ? 'forced (always ESP in UDP 4500: a site of this pair drops ESP)' : 'auto (NAT-T when NAT is detected)'}`,
       `  start:                ${ROLE_TEXT[c.role]} (start ${c.startAction}, dpd ${c.dpdAction}, close ${c.closeAction})`,
       `  pre-shared key:       ${c.pskCommand}`,

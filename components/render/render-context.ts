@@ -1,6 +1,7 @@
 // What every host of one inventory shares, computed once per Inventory object and reused for
 // each host rendered from it (a 1000-host mesh renders 1000 times from the same inventory).
-import type { Host, Inventory, MeshSettings, Site } from '../inventory/model.js';
+import type { Host, Inventory, MeshSettings, QuantumResistance, Site } from '../inventory/model.js';
+import { resolvePairQuantumResistance } from '../topology/pair-quantum-resistance.js';
 import { confValue } from './conf-syntax.js';
 import { espTransforms, type EspTransform } from './esp-overhead.js';
 import { assertLabel } from './file-paths.js';
@@ -22,6 +23,12 @@ export interface RenderContext {
   /** `proposals` / `esp_proposals` values, validated. */
   readonly ikeProposals: string;
   readonly espProposals: string;
+  /**
+   * The proposals of a pair whose ends both run strongSwan 6: each one with an ML-KEM-768
+   * additional key exchange (RFC 9370), hybrid with its ECDH group.
+   */
+  readonly hybridIkeProposals: string;
+  readonly hybridEspProposals: string;
   /** Transforms the ESP proposals allow (for overhead and MTU). */
   readonly espTransforms: readonly EspTransform[];
   /** Sites whose pairs force UDP encapsulation (`forceUdpEncap`). */
@@ -30,6 +37,8 @@ export interface RenderContext {
   readonly natSites: ReadonlySet<string>;
   /** A host's IKE identity as a swanctl value (quoted when needed), cached per host. */
   identityValue(host: Host): string;
+  /** The PPK level of a pair between hosts of these sites (the weaker site level). */
+  quantumResistance(siteA: string, siteB: string): QuantumResistance;
 }
 
 const cache = new WeakMap<Inventory, RenderContext>();
@@ -114,6 +123,8 @@ function buildContext(inventory: Inventory): RenderContext {
   const udpEncapSites = new Set(sites.filter((s) => s.forceUdpEncap === true).map((s) => s.name));
   const natSites = new Set(inventory.hosts.filter((h) => h.addresses.ipv4.some((a) => a.public !== undefined) || h.addresses.ipv6.some((a) => a.public !== undefined)).map((h) => h.site));
   return {
+    hybridIkeProposals: withMlKem(ikeProposals),
+    hybridEspProposals: withMlKem(espProposals),
     udpEncapSites,
     natSites,
     mesh,
@@ -124,6 +135,9 @@ function buildContext(inventory: Inventory): RenderContext {
     ikeProposals,
     espProposals,
     espTransforms: transforms,
+    quantumResistance(siteA: string, siteB: string): QuantumResistance {
+      return resolvePairQuantumResistance(inventory, siteA, siteB);
+    },
     identityValue(host: Host): string {
       let v = identities.get(host.name);
       if (v === undefined) {
@@ -133,6 +147,14 @@ function buildContext(inventory: Inventory): RenderContext {
       return v;
     },
   };
+}
+
+/** Each proposal with `ke1_mlkem768` appended, unless it names additional key exchanges already. */
+function withMlKem(list: string): string {
+  return list
+    .split(',')
+    .map((p) => (/(^|-)ke\d_/.test(p) ? p : `${p}-ke1_mlkem768`))
+    .join(',');
 }
 
 function proposalList(list: readonly string[], what: string, meshName: string): string {

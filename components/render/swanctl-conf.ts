@@ -103,7 +103,7 @@ export function renderSwanctlConf(input: SwanctlInput): string {
     }
     out.push('\t\t}', '\t}');
   }
-  for (const c of connections) out.push(connectionSection(m, c));
+  for (const c of connections) out.push(connectionSection(m, c, ctx));
   out.push('}', '');
   return out.join('\n');
 }
@@ -153,7 +153,7 @@ function roleTemplate(ctx: RenderContext, role: ChildRole): string {
 }
 
 /** One mesh connection's own section, inside `connections { }`. */
-function connectionSection(meshName: string, c: MeshConnection): string {
+function connectionSection(meshName: string, c: MeshConnection, ctx: Pick<RenderContext, 'hybridIkeProposals' | 'hybridEspProposals'>): string {
   // One string per connection: this runs ~1000 times per host in a big per-peer mesh.
   return (
     `\t${c.name} : ${templateName(meshName, 'conn')} {\n` +
@@ -162,9 +162,12 @@ function connectionSection(meshName: string, c: MeshConnection): string {
     `\t\tremote_addrs = ${c.remoteAddrs ?? (c.family === 'ipv6' ? '%any6' : '%any4')}\n` +
     (c.forceEncap ? '\t\t# a site of this pair drops ESP (forceUdpEncap): ESP in UDP 4500, NAT or not\n\t\tencap = yes\n' : '') +
     (c.roaming ? '\t\t# an end roams: it re-authenticates from each new address (no MOBIKE: it could move this SA to the other family)\n' : '') +
+    (c.ppk === undefined ? '' : `\t\t# post-quantum preshared key (RFC 8784), mixed into the keys of every SA\n\t\tppk_id = ${c.ppk.id}\n\t\tppk_required = ${c.ppk.required ? 'yes' : 'no'}\n`) +
+    (c.hybrid ? `\t\t# both ends run strongSwan 6: hybrid ML-KEM key exchange (RFC 9370)\n\t\tproposals = ${ctx.hybridIkeProposals}\n` : '') +
     `\t\tremote {\n\t\t\tid = ${c.remoteId ?? '%any'}\n\t\t}\n` +
     `\t\tchildren {\n` +
     `\t\t\t${c.name} : ${templateName(meshName, c.role)} {\n` +
+    (c.hybrid ? `\t\t\t\tesp_proposals = ${ctx.hybridEspProposals}\n` : '') +
     `\t\t\t\tlocal_ts = ${c.localTs}\n` +
     `\t\t\t\tremote_ts = ${c.remoteTs}\n` +
     `\t\t\t}\n\t\t}\n\t}`
@@ -191,7 +194,7 @@ export function connectionFingerprints(input: SwanctlInput): Record<string, stri
       t = createHash('sha256').update(`${conn}\n${roleTemplate(input.ctx, c.role)}\n`).digest('hex');
       templates.set(c.role, t);
     }
-    out[c.name] = createHash('sha256').update(`${t}\n${connectionSection(m, c)}\n`).digest('hex');
+    out[c.name] = createHash('sha256').update(`${t}\n${connectionSection(m, c, input.ctx)}\n`).digest('hex');
   }
   return out;
 }

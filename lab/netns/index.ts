@@ -13,6 +13,7 @@ export {
   CHARON_BIN,
   Lab,
   SSHD_BIN,
+  SWANCTL_BIN,
   attachLab,
   labLeftovers,
   labStateRoot,
@@ -26,6 +27,7 @@ export {
   type LabOperatorSpec,
   type LabSiteSpec,
   type LabSpec,
+  type LabStrongswan,
   type ResolvedHost,
   type ResolvedLabSpec,
   type ResolvedNat,
@@ -58,6 +60,7 @@ export { DEFAULT_STATE_BASE, NETNS_PREFIX, hostNetns, isLabNetns, operatorNetns,
 export { type ProcessRecord, type ProcessRole, isRunning as isProcessRunning } from './lab-state.js';
 export { type ExecResult } from './run-command.js';
 export { type PrerequisiteSpec, LAB_NAT_BINARIES, assertPrerequisites, missingPrerequisites } from './prerequisites.js';
+export { STRONGSWAN6_BUILD_SCRIPT, STRONGSWAN6_VERSION, strongswan6Paths, strongswan6Prefix } from './strongswan6.js';
 export { ESP_DROP_COUNTER, espDropCount, natRuleset, natTable } from './lab-nat.js';
 export {
   type LabInventoryOptions,

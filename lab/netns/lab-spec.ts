@@ -37,7 +37,17 @@ export interface LabHostSpec {
   /** Addresses (no prefix) in the site's subnet. Omitted: one is assigned (.10+n / ::10+n); [] means none. */
   readonly ipv4?: readonly string[];
   readonly ipv6?: readonly string[];
+  /**
+   * Which strongSwan the host runs: '5' (default) Debian 12's packaged 5.9.8, '6' upstream
+   * 6.0.6 (ML-KEM, RFC 9370 multiple key exchanges) built by scripts/build-strongswan6.sh,
+   * made the one in use inside the host's mount namespace (`swanctl` on PATH, /etc/swanctl,
+   * /etc/strongswan.d and /run/charon.vici as on a distro-packaged strongSwan 6 host).
+   */
+  readonly strongswan?: LabStrongswan;
 }
+
+/** The strongSwan major version a lab host runs (LabHostSpec.strongswan). */
+export type LabStrongswan = '5' | '6';
 
 /** The operator link: a point-to-point subnet between the router and the operator namespace. */
 export interface LabOperatorSpec {
@@ -84,6 +94,8 @@ export interface ResolvedHost {
   readonly ipv6: readonly string[];
   /** The public address of each `ipv4` address, index by index; empty when the site has no nat. */
   readonly publicIpv4: readonly string[];
+  /** The strongSwan the host runs ('5' unless the spec said '6'). */
+  readonly strongswan: LabStrongswan;
 }
 
 export interface ResolvedOperator {
@@ -125,6 +137,7 @@ const specSchema = z.strictObject({
         site: z.string(),
         ipv4: z.array(z.string()).optional(),
         ipv6: z.array(z.string()).optional(),
+        strongswan: z.enum(['5', '6'], { message: "must be '5' (Debian's 5.9.8) or '6' (upstream 6.0.6)" }).optional(),
       }),
     )
     .min(1),
@@ -328,7 +341,7 @@ export function resolveLabSpec(input: unknown): ResolvedLabSpec {
     const priv = nets4and6?.ipv4;
     const pub = nets4and6?.nat;
     const publicIpv4 = priv && pub ? ipv4.map((a) => fromBig(pub.base + (toBig(ipaddr.parse(a)) - priv.base), 'ipv4')) : [];
-    return { name: h.name, index: i, site: h.site, ipv4, ipv6, publicIpv4 };
+    return { name: h.name, index: i, site: h.site, ipv4, ipv6, publicIpv4, strongswan: h.strongswan ?? '5' };
   });
 
   if (issues.length > 0) throw new LabSpecError(issues, spec.name);

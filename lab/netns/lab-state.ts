@@ -32,6 +32,8 @@ export interface LabStateFile {
   readonly netns: readonly string[];
   readonly processes: readonly ProcessRecord[];
   readonly hosts: Readonly<Record<string, HostStateRecord>>;
+  /** The prefix of the strongSwan 6.0.6 build its `strongswan: '6'` hosts run (scripts/build-strongswan6.sh). */
+  readonly strongswan6Prefix?: string;
 }
 
 export const STATE_FILE = 'lab.json';

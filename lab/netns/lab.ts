@@ -21,13 +21,16 @@ import { LabBase, knownHostsPath, labKeyPath } from './lab-base.js';
 import { DEFAULT_STATE_BASE, hostNetns, hostPort, isLabNetns, siteBridge, switchNetns } from './lab-names.js';
 import { NETNS_DIR, buildNetwork, deleteNetns, listNetns } from './lab-network.js';
 import { spawnDetached, spawnHolder, stopProcess, waitFor } from './lab-process.js';
-import { type LabSpec, resolveLabSpec } from './lab-spec.js';
+import { type LabSpec, type LabStrongswan, resolveLabSpec } from './lab-spec.js';
 import { type LabStateFile, type ProcessRecord, isRunning, processStartTime, readState, writeState } from './lab-state.js';
 import { assertPrerequisites } from './prerequisites.js';
+import { strongswan6Mounts, strongswan6Paths, strongswan6Prefix } from './strongswan6.js';
 import { type ConnectionStatus, type IkeSaStatus, type PolicyStatus, parseListConns, parseListPols, parseListSas } from '../../components/operations/swanctl-status.js';
 import { type ExecResult, type RunOptions, labEnv, run, runOk } from './run-command.js';
 
 export const CHARON_BIN = '/usr/lib/ipsec/charon';
+/** Where swanctl is on PATH on a lab host (a `strongswan: '6'` host has 6.0.6's bound there). */
+export const SWANCTL_BIN = '/usr/sbin/swanctl';
 export const SSHD_BIN = '/usr/sbin/sshd';
 const DAEMON_START_TIMEOUT_MS = 15_000;
 
@@ -47,6 +50,8 @@ export interface LabHost {
   readonly stateDir: string;
   /** sshd's public host key, `ssh-ed25519 AAAA…`, for pinning. */
   readonly sshHostKey: string;
+  /** '5': Debian's strongSwan 5.9.8; '6': upstream 6.0.6 (LabHostSpec.strongswan). */
+  readonly strongswan: LabStrongswan;
 }
 
 export type { LabOperator } from './lab-base.js';
@@ -63,7 +68,10 @@ export interface StartLabOptions extends LabLocation {
   readonly sshd?: boolean;
   /** sshd AcceptEnv patterns (default LANG LC_* IPSEC_MESH_*). */
   readonly acceptEnv?: readonly string[];
-  /** strongSwan drop-ins every host starts from (default the machine's /etc/strongswan.d). */
+  /**
+   * strongSwan drop-ins every 5.9 host starts from (default the machine's /etc/strongswan.d).
+   * A `strongswan: '6'` host always starts from the 6.0.6 build's own (its plugin list).
+   */
   readonly strongswanD?: string;
   /** Called with one line per step. */
   readonly onProgress?: (message: string) => void;
@@ -125,6 +133,8 @@ export async function startLab(spec: LabSpec, opts: StartLabOptions = {}): Promi
   const leftovers = labLeftovers(resolved.name, opts);
   if (leftovers.length) throw new LabAlreadyUpError(resolved.name, stateRoot, leftovers);
   const progress = opts.onProgress ?? (() => undefined);
+  // assertPrerequisites found the build when a host needs it.
+  const ss6 = resolved.hosts.some((h) => h.strongswan === '6') ? strongswan6Prefix() : undefined;
 
   const lab = new Lab({
     version: 1,
@@ -136,6 +146,7 @@ export async function startLab(spec: LabSpec, opts: StartLabOptions = {}): Promi
     netns: [],
     processes: [],
     hosts: {},
+    ...(ss6 !== undefined && { strongswan6Prefix: ss6 }),
   });
   lab.save();
   try {
@@ -148,10 +159,11 @@ export async function startLab(spec: LabSpec, opts: StartLabOptions = {}): Promi
     const labPublicKey = readFileSync(`${labKeyPath(stateRoot)}.pub`, 'utf8').trim();
     await Promise.all(
       resolved.hosts.map(async (h) => {
+        const strongswanD = h.strongswan === '6' && ss6 !== undefined ? strongswan6Paths(ss6).strongswanD : opts.strongswanD;
         prepareHostFiles(stateRoot, h.name, {
           authorizedKey: labPublicKey,
           ...(opts.acceptEnv && { acceptEnv: opts.acceptEnv }),
-          ...(opts.strongswanD && { strongswanD: opts.strongswanD }),
+          ...(strongswanD && { strongswanD }),
         });
         const keyFile = hostFilePath(stateRoot, h.name, SSH_HOST_KEY);
         await runOk(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${h.name}@imlab-${resolved.name}`, '-f', keyFile]);
@@ -280,6 +292,7 @@ export class Lab extends LabBase<LabStateFile> {
       publicIpv4: h.publicIpv4 ?? [], // state written before NAT sites existed has none
       stateDir: hostStateDir(this.stateRoot, h.name),
       sshHostKey: this.state.hosts[h.name]?.sshHostKey ?? '',
+      strongswan: h.strongswan ?? '5', // state written before strongSwan 6 hosts has none
     }));
   }
   /** @internal */
@@ -330,6 +343,13 @@ export class Lab extends LabBase<LabStateFile> {
     if (!rec || !isRunning(rec)) throw new LabError(`host "${host}" of lab "${this.name}" has no running namespace holder`, this.name);
     return rec.pid;
   }
+  /** The 6.0.6 prefix a `strongswan: '6'` host runs, undefined for a 5.9 host. */
+  private strongswan6(host: string): string | undefined {
+    if (this.host(host).strongswan !== '6') return undefined;
+    const prefix = this.state.strongswan6Prefix;
+    if (prefix === undefined) throw new LabError(`host "${host}" runs strongSwan 6 but lab "${this.name}" recorded no build`, this.name);
+    return prefix;
+  }
   private forget(rec: ProcessRecord): void {
     this.update((s) => ({ ...s, processes: s.processes.filter((p) => p !== rec && !(p.pid === rec.pid && p.startTime === rec.startTime)) }));
   }
@@ -341,11 +361,16 @@ export class Lab extends LabBase<LabStateFile> {
   async startHolder(host: string): Promise<void> {
     const dir = hostStateDir(this.stateRoot, host);
     // In a fresh mount namespace (private propagation: nothing leaks back to the machine):
-    // sysfs of this network namespace, then the private directories, /run last.
+    // sysfs of this network namespace, then the private directories, /run last. A strongSwan 6
+    // host then puts the 6.0.6 build in place (strongswan6Mounts), before /run hides the state dir.
+    const ss6 = this.strongswan6(host);
+    const early = PRIVATE_MOUNTS.filter((m) => m !== '/run');
     const script = [
       'set -e',
       'mount -t sysfs -o nosuid,nodev,noexec sysfs /sys',
-      ...PRIVATE_MOUNTS.map((m) => `mount --bind "$1${m}" ${m}`),
+      ...early.map((m) => `mount --bind "$1${m}" ${m}`),
+      ...(ss6 === undefined ? [] : strongswan6Mounts(ss6, '$1', { swanctl: SWANCTL_BIN, charon: CHARON_BIN })),
+      'mount --bind "$1/run" /run',
       'echo ready',
       'exec sleep infinity',
     ].join('\n');
@@ -416,8 +441,10 @@ export class Lab extends LabBase<LabStateFile> {
     const holder = this.holderPid(host);
     const vici = this.hostFile(host, CHARON_VICI);
     for (const stale of [vici, this.hostFile(host, '/run/charon.pid')]) if (existsSync(stale)) unlinkSync(stale);
+    const ss6 = this.strongswan6(host);
+    const charon = ss6 === undefined ? CHARON_BIN : strongswan6Paths(ss6).charon;
     const rec = spawnDetached(
-      ['nsenter', '-t', String(holder), '-m', '-n', '--', CHARON_BIN],
+      ['nsenter', '-t', String(holder), '-m', '-n', '--', charon],
       this.hostFile(host, CHARON_STDIO_LOG),
       'charon',
       host,

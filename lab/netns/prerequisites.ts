@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { LabPrerequisiteError } from './lab-errors.js';
+import { STRONGSWAN6_BUILD_SCRIPT, STRONGSWAN6_VERSION, strongswan6Prefix } from './strongswan6.js';
 
 // Everything the lab runs, by absolute path or on PATH, with the Debian package that has it.
 export const LAB_BINARIES: readonly { readonly name: string; readonly pkg: string }[] = [
@@ -38,12 +39,16 @@ function executable(p: string): boolean {
   }
 }
 
-/** A spec, or enough of one to tell whether it needs NAT. */
+/** A spec, or enough of one to tell whether it needs NAT or strongSwan 6. */
 export interface PrerequisiteSpec {
   readonly sites?: readonly { readonly nat?: unknown }[];
+  readonly hosts?: readonly { readonly name?: unknown; readonly strongswan?: unknown }[];
 }
 
-/** Every missing prerequisite, with the package that provides it (`nft` too when `spec` has a NAT site). */
+/**
+ * Every missing prerequisite, with the package that provides it (`nft` too when `spec` has a
+ * NAT site, the strongSwan 6.0.6 build when it has a `strongswan: '6'` host).
+ */
 export function missingPrerequisites(spec?: PrerequisiteSpec): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root: the lab creates network and mount namespaces (run as root)');
@@ -54,6 +59,15 @@ export function missingPrerequisites(spec?: PrerequisiteSpec): string[] {
     if (!found) missing.push(`${b.name} (Debian package ${b.pkg})`);
   }
   for (const p of PLUGINS) if (!existsSync(p.file)) missing.push(`${p.file} (Debian package ${p.pkg})`);
+  const six = Array.isArray(spec?.hosts)
+    ? spec.hosts.filter((h) => typeof h === 'object' && h !== null && h.strongswan === '6').map((h) => String(h.name))
+    : [];
+  if (six.length > 0 && strongswan6Prefix() === undefined) {
+    missing.push(
+      `strongSwan ${STRONGSWAN6_VERSION} for the strongswan: '6' host(s) ${six.join(', ')}: not built, run ${STRONGSWAN6_BUILD_SCRIPT} ` +
+        '(scripts/prepare.sh does)',
+    );
+  }
   if (!existsSync('/etc/strongswan.d')) missing.push('/etc/strongswan.d (Debian package strongswan-charon)');
   if (!existsSync('/proc/sys/net/core/xfrm_acq_expires')) missing.push('kernel XFRM support (CONFIG_XFRM)');
   if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun (kernel TUN support, for the kernel-libipsec backend)');

@@ -57,7 +57,7 @@ export function swanctlFromSheet(sheet: ParsedSheet, secretOf: (c: SheetConnecti
     out.push(
       `  ${c.name} {`,
       `    version = ${c0.get('IKE version')}`,
-      `    proposals = ${c0.get('IKE proposals')}`,
+      `    proposals = ${first(c.fields.get('IKE proposals') ?? c0.get('IKE proposals'))}`,
       `    local_addrs = ${f('local address')}`,
       `    remote_addrs = ${f('remote address')}`,
       `    rekey_time = ${first(c0.get('IKE rekey'))}s`,
@@ -70,7 +70,7 @@ export function swanctlFromSheet(sheet: ParsedSheet, secretOf: (c: SheetConnecti
       '    children {',
       `      ${c.name} {`,
       `        mode = ${mode}`,
-      `        esp_proposals = ${c0.get('ESP proposals')}`,
+      `        esp_proposals = ${c.fields.get('ESP proposals') ?? c0.get('ESP proposals')}`,
       `        local_ts = ${f('local selector')}`,
       `        remote_ts = ${f('remote selector')}`,
       `        rekey_time = ${childRekey?.[1] ?? ''}s`,

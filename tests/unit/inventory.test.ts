@@ -50,6 +50,7 @@ describe('defaults', () => {
         name: 'm',
         layout: 'per-peer',
         auth: 'certificate',
+        quantumResistance: 'off',
         mode: 'transport',
         enforcement: 'require',
         pairOverrides: [],

@@ -4,6 +4,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { describe, expect, it } from 'vitest';
 import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
+import { derivePairPpk } from '../../components/credentials/ppk-derivation.js';
 import { decodePayload, encodePayload } from '../../components/delivery/delivery-payload.js';
 import { hostKeyPath } from '../../components/delivery/delivery-path.js';
 import { parseInventory } from '../../components/inventory/parse-inventory.js';
@@ -321,6 +322,35 @@ describe('CA rollover', () => {
     expect(caLabelsIn(step3.run, 'fra2')).toEqual(['ca2']);
     // The same resource names in every step: the CA keeps its key while its role changes.
     expect(step3.run.custom(T.key).map((k) => k.name)).toEqual(['m-ca-ca2-key']);
+  });
+});
+
+describe('post-quantum preshared keys (quantumResistance)', () => {
+  it('certificate mode: one PPK master; each push carries its pair PPKs as a secret, review shows fingerprints only', async () => {
+    const run = await startMocks();
+    const inventory = meshInventory({});
+    new IpsecMesh('m', { inventory: { ...inventory, mesh: { ...inventory.mesh, quantumResistance: 'required' } }, ssh: { privateKey: SSH_KEY_MARKER } }, { transformations: [run.transformation] });
+    await run.settle();
+    expect(run.custom(T.password).map((r) => r.name)).toEqual(['m-ppk-master']);
+    const push = run.one(T.command, 'm-ams1-push');
+    expect(isSecretWrapper(push.inputs.stdin), 'the payload holds PPKs: secret').toBe(true);
+    expect(push.inputs.logging).toBe('none');
+    // The mocks answer every RandomPassword with the same marker (mesh-mocks.ts).
+    const master = PSK_MASTER_MARKER;
+    const payload = decodePayload(unwrap(push.inputs.stdin) as string);
+    const ppk = payload.files.find((f) => f.path.endsWith('_ppk.conf'))!;
+    expect(ppk.mode).toBe(0o600);
+    for (const peer of ['ams2', 'fra1', 'fra2']) expect(ppk.content).toContain(derivePairPpk(master, 'lab', 'ams1', peer));
+    const review = reviewOf(run.one(T.localCommand, 'm-ams1-review'));
+    const shown = review['/etc/swanctl/conf.d/ipsec-mesh_lab_ppk.conf']!;
+    expect(shown).toMatch(/secret = "?<key fingerprint hmac-sha256:[0-9a-f]{16}>/);
+    expect(shown).not.toContain(derivePairPpk(master, 'lab', 'ams1', 'fra1'));
+  });
+
+  it('off (the default for now): no PPK master, certificate pushes stay public', async () => {
+    const { run } = await build({});
+    expect(run.custom(T.password)).toEqual([]);
+    expect(isSecretWrapper(run.one(T.command, 'm-ams1-push').inputs.stdin)).toBe(false);
   });
 });
 

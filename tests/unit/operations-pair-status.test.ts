@@ -4,6 +4,7 @@ import {
   formatPairStatusMatrix,
   pairStatusMatrix,
   parseListSas,
+  quantumProtection,
   summarisePairStatus,
   type HostSaReport,
   type IkeSaStatus,
@@ -83,6 +84,18 @@ describe('pairStatusMatrix', () => {
 });
 
 describe('parseListSas', () => {
+  it('names what protects an IKE_SA against a quantum computer: a PPK in use, an ML-KEM additional key exchange (strongSwan 6), both, neither', () => {
+    const sa = (extra: string) =>
+      parseListSas(`list-sa event {\n  m_b_v4 {\n    uniqueid = 1\n    state = ESTABLISHED\n    encr-alg = AES_GCM_16\n    encr-keysize = 256\n    prf-alg = PRF_HMAC_SHA2_384\n    dh-group = ECP_384\n${extra}    child-sas {\n    }\n  }\n}\n`)[0]!;
+    expect(sa('').proposal).toBe('AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384');
+    expect(quantumProtection(sa(''))).toBe('none');
+    expect(sa('    ppk = yes\n').proposal).toBe('AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384/PPK');
+    expect(quantumProtection(sa('    ppk = yes\n'))).toBe('ppk');
+    expect(sa('    ake1 = ML_KEM_768\n').proposal).toBe('AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384/KE1_ML_KEM_768');
+    expect(quantumProtection(sa('    ake1 = ML_KEM_768\n'))).toBe('ml-kem');
+    expect(quantumProtection(sa('    ake1 = ML_KEM_768\n    ppk = yes\n'))).toBe('ppk+ml-kem');
+  });
+
   it('reads swanctl --list-sas --pretty output as charon 5.9 prints it', () => {
     const text = `list-sa event {
   m_b_v4 {

@@ -37,6 +37,7 @@ export function mkMesh(overrides: Partial<MeshSettings> = {}): MeshSettings {
     auth: 'certificate',
     mode: 'transport',
     enforcement: 'require',
+    quantumResistance: 'off',
     pairOverrides: [],
     proposals: ['aes256gcm16-prfsha384-ecp384'],
     espProposals: ['aes256gcm16-ecp384'],

@@ -70,6 +70,7 @@ export function inventory(spec: InventorySpec): Inventory {
       name: 'mesh',
       layout: 'per-peer',
       auth: 'psk',
+      quantumResistance: 'off',
       mode: 'transport',
       enforcement: spec.enforcement ?? 'use',
       pairOverrides: spec.pairOverrides ?? [],
