@@ -1,7 +1,7 @@
 // What every host of one inventory shares, computed once per Inventory object and reused for
 // each host rendered from it (a 1000-host mesh renders 1000 times from the same inventory).
 import type { Host, Inventory, MeshSettings, QuantumResistance, Site } from '../inventory/model.js';
-import { resolvePairQuantumResistance } from '../topology/pair-quantum-resistance.js';
+import { siteQuantumResistance, weakerQuantumResistance } from '../topology/pair-quantum-resistance.js';
 import { confValue } from './conf-syntax.js';
 import { espTransforms, type EspTransform } from './esp-overhead.js';
 import { assertLabel } from './file-paths.js';
@@ -120,6 +120,12 @@ function buildContext(inventory: Inventory): RenderContext {
   }
 
   const identities = new Map<string, string>();
+  const qrLevels = new Map<string, QuantumResistance>();
+  const siteLevel = (site: string): QuantumResistance => {
+    let v = qrLevels.get(site);
+    if (v === undefined) qrLevels.set(site, (v = siteQuantumResistance(inventory, site)));
+    return v;
+  };
   const udpEncapSites = new Set(sites.filter((s) => s.forceUdpEncap === true).map((s) => s.name));
   const natSites = new Set(inventory.hosts.filter((h) => h.addresses.ipv4.some((a) => a.public !== undefined) || h.addresses.ipv6.some((a) => a.public !== undefined)).map((h) => h.site));
   return {
@@ -136,7 +142,8 @@ function buildContext(inventory: Inventory): RenderContext {
     espProposals,
     espTransforms: transforms,
     quantumResistance(siteA: string, siteB: string): QuantumResistance {
-      return resolvePairQuantumResistance(inventory, siteA, siteB);
+      // Once per pair of every host: the site levels are looked up once per site.
+      return weakerQuantumResistance(siteLevel(siteA), siteLevel(siteB));
     },
     identityValue(host: Host): string {
       let v = identities.get(host.name);

@@ -13,7 +13,3 @@ export function weakerQuantumResistance(x: QuantumResistance, y: QuantumResistan
 export function siteQuantumResistance(inventory: Inventory, siteName: string): QuantumResistance {
   return inventory.sites.find((s) => s.name === siteName)?.quantumResistance ?? inventory.mesh.quantumResistance;
 }
-
-export function resolvePairQuantumResistance(inventory: Inventory, siteA: string, siteB: string): QuantumResistance {
-  return weakerQuantumResistance(siteQuantumResistance(inventory, siteA), siteQuantumResistance(inventory, siteB));
-}

@@ -11,7 +11,7 @@ import type { IkeSaStatus } from '../../components/operations/swanctl-status.js'
 import type { LabSpec } from '../../lab/netns/index.js';
 import { TWO_SITES } from './lab-test-support.js';
 import { e2eMeshForFile, expectedPairKeys, keysUpOnBothEnds, negotiate } from './pulumi-support.js';
-import { issueHostCert, makeTestCa } from './test-ca.js';
+import { initiateAsStranger, makeTestCa } from './test-ca.js';
 
 const LAB = 'e2e-roam';
 const MESH_HOSTS = ['a', 'c', 'm'];
@@ -59,27 +59,7 @@ describe('a roaming host (real engine, certificates)', () => {
     const inventory = await mesh().inventory();
     const m = inventory.hosts.find((h) => h.name === 'm')!;
     const other = await makeTestCa(join(tmp, 'other-ca'), 'a CA of its own');
-    const creds = await issueHostCert(other, 'x', m.identity, []);
-    lab.writeHostFile('x', '/etc/swanctl/x509/stranger.pem', creds.certPem, 0o644);
-    lab.writeHostFile('x', '/etc/swanctl/private/stranger.key', creds.keyPem, 0o600);
-    lab.writeHostFile(
-      'x',
-      '/etc/swanctl/conf.d/stranger.conf',
-      [
-        'connections {',
-        '  stranger {',
-        `    remote_addrs = ${lab.host('a').ipv4[0]}`,
-        '    proposals = aes256gcm16-prfsha384-ecp384',
-        `    local { auth = pubkey\n      certs = stranger.pem\n      id = "${m.identity}" }`,
-        '    remote { auth = pubkey }',
-        '    children { stranger { mode = transport\n      esp_proposals = aes256gcm16-ecp384 } }',
-        '  }',
-        '}',
-        '',
-      ].join('\n'),
-    );
-    await lab.swanctl('x', ['--load-all', '--noprompt'], { check: true });
-    const r = await lab.swanctl('x', ['--initiate', '--ike', 'stranger', '--child', 'stranger', '--timeout', '15']);
+    const r = await initiateAsStranger(lab, { from: 'x', to: 'a', identity: m.identity, ca: other });
     expect(r.code, 'the initiation fails').not.toBe(0);
     const fromX = (await lab.listSas('a')).filter((s) => s.remoteHost === lab.host('x').ipv4[0]);
     expect(fromX.filter((s) => s.state === 'ESTABLISHED')).toEqual([]);

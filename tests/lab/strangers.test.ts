@@ -15,7 +15,7 @@ import { computeHostPairs, pairsForHost } from '../../components/topology/index.
 import { PROJECT_DIR } from '../../lab/lab-pulumi.js';
 import { type Lab, type ProcessRecord, labInventory, startLab, stopLab, waitFor } from '../../lab/netns/index.js';
 import { expectNothingLeft, requireLabPrerequisites, TWO_SITES } from './lab-test-support.js';
-import { type TestCa, issueHostCert, makeTestCa } from './test-ca.js';
+import { type TestCa, initiateAsStranger, issueHostCert, makeTestCa } from './test-ca.js';
 
 const NAME = 'strg';
 const MESH = 'lab';
@@ -116,28 +116,7 @@ describe('strangers (compact layout, certificates)', () => {
     if (setupError) throw setupError;
     const other = await makeTestCa(join(tmp, 'other-ca'), 'some other CA');
     const b = inventoryOf({ auth: 'certificate', layout: 'compact' }).hosts.find((h) => h.name === 'b')!;
-    const creds = await issueHostCert(other, 'x', b.identity, lab.host('x').ipv4);
-    lab.writeHostFile('x', '/etc/swanctl/x509/stranger.pem', creds.certPem, 0o644);
-    lab.writeHostFile('x', '/etc/swanctl/private/stranger.key', creds.keyPem, 0o600);
-    lab.writeHostFile(
-      'x',
-      '/etc/swanctl/conf.d/stranger.conf',
-      [
-        'connections {',
-        '  stranger {',
-        `    local_addrs = ${lab.host('x').ipv4[0]}`,
-        `    remote_addrs = ${lab.host('a').ipv4[0]}`,
-        '    proposals = aes256gcm16-prfsha384-ecp384',
-        `    local { auth = pubkey\n      certs = stranger.pem\n      id = "${b.identity}" }`,
-        '    remote { auth = pubkey }',
-        '    children { stranger { mode = transport\n      esp_proposals = aes256gcm16-ecp384 } }',
-        '  }',
-        '}',
-        '',
-      ].join('\n'),
-    );
-    await lab.swanctl('x', ['--load-all', '--noprompt'], { check: true });
-    const r = await lab.swanctl('x', ['--initiate', '--ike', 'stranger', '--child', 'stranger', '--timeout', '15']);
+    const r = await initiateAsStranger(lab, { from: 'x', to: 'a', identity: b.identity, ca: other, addresses: lab.host('x').ipv4, localAddrs: lab.host('x').ipv4[0] });
     expect(r.code, r.stdout).not.toBe(0);
     expect(await establishedWith('a', lab.host('x').ipv4)).toBe(0);
     // a refused x's certificate: it is not from the mesh CA a pins.

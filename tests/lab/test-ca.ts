@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../../lab/netns/run-command.js';
+import type { Lab } from '../../lab/netns/index.js';
+import { type ExecResult, run } from '../../lab/netns/run-command.js';
 
 // A throwaway CA for the real-strongSwan tests, made with strongSwan's own `pki`:
 // ECDSA P-384 everywhere, host certificates carrying the IKE identity and every address as
@@ -57,4 +58,45 @@ export async function issueHostCert(ca: TestCa, name: string, identity: string, 
 
 function writeSecret(file: string, content: Buffer): void {
   writeFileSync(file, content, { mode: 0o600 });
+}
+
+export interface StrangerAttempt {
+  /** The lab host playing the stranger, and the mesh host it calls. */
+  readonly from: string;
+  readonly to: string;
+  /** The identity it claims, certified by `ca` (not the mesh's). */
+  readonly identity: string;
+  readonly ca: TestCa;
+  /** Addresses its certificate also names, and its connection's local_addrs (default: any). */
+  readonly addresses?: readonly string[];
+  readonly localAddrs?: string;
+}
+
+/**
+ * A host outside the mesh with a certificate of its own for `identity` initiates to `to` (IPv4,
+ * transport, the mesh's default proposals): the connection `stranger`. Returns swanctl's result.
+ */
+export async function initiateAsStranger(lab: Lab, a: StrangerAttempt): Promise<ExecResult> {
+  const creds = await issueHostCert(a.ca, a.from, a.identity, a.addresses ?? []);
+  lab.writeHostFile(a.from, '/etc/swanctl/x509/stranger.pem', creds.certPem, 0o644);
+  lab.writeHostFile(a.from, '/etc/swanctl/private/stranger.key', creds.keyPem, 0o600);
+  lab.writeHostFile(
+    a.from,
+    '/etc/swanctl/conf.d/stranger.conf',
+    [
+      'connections {',
+      '  stranger {',
+      ...(a.localAddrs === undefined ? [] : [`    local_addrs = ${a.localAddrs}`]),
+      `    remote_addrs = ${lab.host(a.to).ipv4[0]}`,
+      '    proposals = aes256gcm16-prfsha384-ecp384',
+      `    local { auth = pubkey\n      certs = stranger.pem\n      id = "${a.identity}" }`,
+      '    remote { auth = pubkey }',
+      '    children { stranger { mode = transport\n      esp_proposals = aes256gcm16-ecp384 } }',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  await lab.swanctl(a.from, ['--load-all', '--noprompt'], { check: true });
+  return lab.swanctl(a.from, ['--initiate', '--ike', 'stranger', '--child', 'stranger', '--timeout', '15']);
 }

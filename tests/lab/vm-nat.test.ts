@@ -8,23 +8,16 @@
 //
 // Needs root, qemu-system-x86, debootstrap and nftables, the Pulumi engine and `npm run
 // build`, like tests/lab/vm-mesh.test.ts. Anything missing fails the file with a message.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateMesh } from '../../components/cli/validate-mesh.js';
-import type { AddressFamily, Inventory } from '../../components/inventory/model.js';
-import { loadInventoryFile } from '../../components/inventory/index.js';
-import { collectPairStatus, type PairFamilyStatus } from '../../components/operations/index.js';
-import type { HostPairSet } from '../../components/topology/index.js';
-import { PROJECT_DIR, labPulumi, prepareLabStack } from '../../lab/lab-pulumi.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { AddressFamily } from '../../components/inventory/model.js';
+import type { PairFamilyStatus } from '../../components/operations/index.js';
 import { sendDatagrams } from '../../lab/pair-traffic.js';
-import { type LabSpec, type ProcessRecord, espDropCount, isLabNetns, isProcessRunning, labStateRoot, waitFor, writeLabInventory } from '../../lab/netns/index.js';
-import { listNetns } from '../../lab/netns/lab-network.js';
+import { type LabSpec, espDropCount, waitFor } from '../../lab/netns/index.js';
 import { maskXfrmKeys } from '../../lab/vm/esp-proof.js';
-import { type VmHost, type VmLab, ensureGuestImage, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
+import { type VmHost, type VmLab } from '../../lab/vm/index.js';
 import { newPayload } from '../../lab/vm/payload-probe.js';
 import { IP_PROTO, type PcapFrame, natTKind, summariseWire } from '../../lab/vm/pcap.js';
-import { useEngine } from './pulumi-support.js';
+import { vmMatrix, vmMeshForFile } from './vm-test-support.js';
 
 const NAME = 'vmn';
 const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
@@ -49,8 +42,6 @@ const spec: LabSpec = {
 let lab: VmLab;
 let inventoryPath: string;
 let espDropsAtStart: number | undefined;
-let processes: readonly ProcessRecord[] = [];
-const t0 = Date.now();
 
 /** How `host` appears on site `site`'s bridge: at its public IPv4 outside its own NAT site, else as itself. */
 function seenOn(host: VmHost, family: AddressFamily, site: string): string {
@@ -62,16 +53,7 @@ const reach = (from: VmHost, to: VmHost, family: AddressFamily): string => seenO
 /** Every pair touching the cloud renders `encap = yes` (the site forces it). */
 const encapExpected = (a: VmHost, b: VmHost): boolean => a.site === 'cloud' || b.site === 'cloud';
 
-async function mesh(): Promise<{ inventory: Inventory; pairs: HostPairSet }> {
-  const inventory = await loadInventoryFile(inventoryPath);
-  return { inventory, pairs: validateMesh(inventory) };
-}
-
-async function matrix(): Promise<PairFamilyStatus[]> {
-  const { inventory, pairs } = await mesh();
-  const { rows } = await collectPairStatus(inventory, pairs, { identityFile: lab.sshKeyPath, wrapper: ['ip', 'netns', 'exec', lab.operator.netns] });
-  return rows;
-}
+const matrix = () => vmMatrix({ lab, inventoryPath });
 
 /** What charon logged about selectors and NAT (the first thing to read when a pair does not come up). */
 async function charonNotes(host: string): Promise<string> {
@@ -157,34 +139,11 @@ function rawEspBetweenSites(frames: readonly PcapFrame[]): number {
   ).length;
 }
 
-beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the vm tier needs root (network namespaces, tap devices, the image build)');
-  const image = await ensureGuestImage({ onProgress: (l) => console.log(l) });
-  const missing = missingVmPrerequisites();
-  if (missing.length) throw new Error(`the vm tier cannot run here:\n  - ${missing.join('\n  - ')}`);
-  if (!existsSync(join(PROJECT_DIR, 'dist', 'stacks', 'index.js'))) throw new Error('dist/stacks/index.js is missing: run `npm run build` first');
-  useEngine();
-  await stopVmLab(NAME).catch(() => undefined); // what an interrupted run left
-  const tBoot = Date.now();
-  lab = await startVmLab(spec, { image, onProgress: (m) => console.log(m) });
-  espDropsAtStart = await espDropCount(lab.spec, 'cloud');
-  const tUp = Date.now();
-  inventoryPath = writeLabInventory(lab, { siteFields: { cloud: { forceUdpEncap: true } } });
-  await prepareLabStack(lab, inventoryPath);
-  await labPulumi(lab, ['up', '--yes', '--skip-preview']);
-  console.log(`vm-nat: lab up in ${((tUp - tBoot) / 1000).toFixed(1)} s, pulumi up in ${((Date.now() - tUp) / 1000).toFixed(1)} s`);
-}, 900_000);
-
-afterAll(async () => {
-  if (!lab) return;
-  processes = lab.processes;
-  const report = await stopVmLab(NAME);
-  console.log(`vm-nat: the whole file took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  expect(report.stateRemoved).toBe(true);
-  expect(listNetns().filter((n) => isLabNetns(NAME, n)), 'lab namespaces left behind').toEqual([]);
-  expect(processes.filter(isProcessRunning).map((p) => `${p.role} ${p.pid}`), 'lab processes still running').toEqual([]);
-  expect(existsSync(labStateRoot(NAME)), 'lab state left behind').toBe(false);
-}, 120_000);
+const file = vmMeshForFile('vm-nat', spec, { siteFields: { cloud: { forceUdpEncap: true } } }, { afterStart: async (l) => { espDropsAtStart = await espDropCount(l.spec, 'cloud'); } });
+// The tests below read the lab as module state, set once the file's lab is up.
+beforeAll(() => {
+  ({ lab, inventoryPath } = file());
+});
 
 describe('vm lab, a cloud site behind 1:1 NAT that drops ESP (forceUdpEncap), require', () => {
   it('every pair and family has INSTALLED transport-mode CHILD_SAs on both ends, UDP-encapsulated on 4500; the cloud is reached at its public IPv4 across sites, at its private one inside', async () => {

@@ -11,24 +11,20 @@
 //
 // Needs root, qemu-system-x86, debootstrap and nftables, the Pulumi engine and `npm run
 // build`, like tests/lab/vm-mesh.test.ts. Anything missing fails the file with a message.
-import { appendFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateMesh } from '../../components/cli/validate-mesh.js';
+import { appendFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AddressFamily } from '../../components/inventory/model.js';
-import { loadInventoryFile } from '../../components/inventory/index.js';
-import { collectPairStatus, type PairFamilyStatus } from '../../components/operations/index.js';
+import type { PairFamilyStatus } from '../../components/operations/index.js';
 import { type IkeSaStatus, parseListSas } from '../../components/operations/swanctl-status.js';
-import { PROJECT_DIR, labPulumi, prepareLabStack } from '../../lab/lab-pulumi.js';
 import { sendDatagrams } from '../../lab/pair-traffic.js';
-import { type LabSpec, type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, waitFor, writeLabInventory } from '../../lab/netns/index.js';
+import { type LabSpec, waitFor } from '../../lab/netns/index.js';
 import { siteBridge, switchNetns } from '../../lab/netns/lab-names.js';
-import { ipBatch, listNetns } from '../../lab/netns/lab-network.js';
+import { ipBatch } from '../../lab/netns/lab-network.js';
 import { type ExecResult, type RunOptions, run } from '../../lab/netns/run-command.js';
-import { type VmLab, ensureGuestImage, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
+import type { VmLab } from '../../lab/vm/index.js';
 import { newPayload } from '../../lab/vm/payload-probe.js';
 import { IP_PROTO, type PcapFrame, summariseWire } from '../../lab/vm/pcap.js';
-import { useEngine } from './pulumi-support.js';
+import { vmMatrix, vmMeshForFile } from './vm-test-support.js';
 
 const NAME = 'vmr';
 const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
@@ -53,15 +49,9 @@ const spec: LabSpec = {
 
 let lab: VmLab;
 let inventoryPath: string;
-let processes: readonly ProcessRecord[] = [];
 let moved = false;
-const t0 = Date.now();
 
-async function matrix(): Promise<PairFamilyStatus[]> {
-  const inventory = await loadInventoryFile(inventoryPath);
-  const { rows } = await collectPairStatus(inventory, validateMesh(inventory), { identityFile: lab.sshKeyPath, wrapper: ['ip', 'netns', 'exec', lab.operator.netns] });
-  return rows;
-}
+const matrix = () => vmMatrix({ lab, inventoryPath });
 
 /**
  * Runs argv on r wherever it is: over SSH to its first lab IPv4 before the move, to its new
@@ -102,33 +92,11 @@ function crossedFamilies(sas: readonly IkeSaStatus[]): string[] {
     .map(describeSa);
 }
 
-beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the vm tier needs root (network namespaces, tap devices, the image build)');
-  const image = await ensureGuestImage({ onProgress: (l) => console.log(l) });
-  const missing = missingVmPrerequisites();
-  if (missing.length) throw new Error(`the vm tier cannot run here:\n  - ${missing.join('\n  - ')}`);
-  if (!existsSync(join(PROJECT_DIR, 'dist', 'stacks', 'index.js'))) throw new Error('dist/stacks/index.js is missing: run `npm run build` first');
-  useEngine();
-  await stopVmLab(NAME).catch(() => undefined); // what an interrupted run left
-  const tBoot = Date.now();
-  lab = await startVmLab(spec, { image, onProgress: (m) => console.log(m) });
-  const tUp = Date.now();
-  inventoryPath = writeLabInventory(lab, { roamingHosts: ['r'] });
-  await prepareLabStack(lab, inventoryPath);
-  await labPulumi(lab, ['up', '--yes', '--skip-preview']);
-  console.log(`vm-roaming: lab up in ${((tUp - tBoot) / 1000).toFixed(1)} s, pulumi up in ${((Date.now() - tUp) / 1000).toFixed(1)} s`);
-}, 900_000);
-
-afterAll(async () => {
-  if (!lab) return;
-  processes = lab.processes;
-  const report = await stopVmLab(NAME);
-  console.log(`vm-roaming: the whole file took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  expect(report.stateRemoved).toBe(true);
-  expect(listNetns().filter((n) => isLabNetns(NAME, n)), 'lab namespaces left behind').toEqual([]);
-  expect(processes.filter(isProcessRunning).map((p) => `${p.role} ${p.pid}`), 'lab processes still running').toEqual([]);
-  expect(existsSync(labStateRoot(NAME)), 'lab state left behind').toBe(false);
-}, 120_000);
+const file = vmMeshForFile('vm-roaming', spec, { roamingHosts: ['r'] });
+// The tests below read the lab as module state, set once the file's lab is up.
+beforeAll(() => {
+  ({ lab, inventoryPath } = file());
+});
 
 describe('vm lab, a roaming host (addresses: dynamic), certificates, transport, require', () => {
   it('r initiates to a and c: every pair and family encrypted, CHILD_SAs INSTALLED on both ends; a and c never initiate to r', async () => {
