@@ -49,3 +49,4 @@ export const caCertificates = mesh.caCertificates;
 // objects without one: an undefined export would warn on every run.
 export const peerSheets = mesh.peerSheets;
 export const unmanagedPeerSecrets = mesh.unmanagedPeerSecrets;
+export const unmanagedPeerPpks = mesh.unmanagedPeerPpks;

@@ -36,6 +36,7 @@ export const DEFAULT_SSH_USER = 'root';
  * Post-quantum preshared keys: off until the default can be `required` for new meshes
  * (docs/quantum-resistance.md, *Default*).
  */
-export const DEFAULT_QUANTUM_RESISTANCE: QuantumResistance = 'off';
+// Quantum-resistant by default: every pair mixes a post-quantum preshared key into its keys.
+export const DEFAULT_QUANTUM_RESISTANCE: QuantumResistance = 'required';
 /** Debian 12's strongSwan (5.9.8): no ML-KEM; hosts running 6.x say so (docs/quantum-resistance.md). */
 export const DEFAULT_STRONGSWAN_LINE: StrongswanLine = '5';

@@ -181,10 +181,6 @@ export function checkInventory(input: CheckInput): RawIssue[] {
     }
 
     if (h.managed === false) {
-      const qr = site?.value.quantumResistance ?? mesh?.quantumResistance ?? 'off';
-      if (qr !== 'off') {
-        add(at('managed'), `host ${quote(h.name)} is unmanaged, and its pairs would use post-quantum preshared keys (quantumResistance ${qr}), which its peer sheet does not carry yet: set quantumResistance: off on its site`);
-      }
       if (h.ssh !== undefined) add(at('ssh'), `host ${quote(h.name)} is unmanaged (managed: false): ipsec-mesh never logs in to it, so it takes no ssh`);
       if ((mesh?.auth ?? 'certificate') === 'certificate') {
         add(at('managed'), `host ${quote(h.name)} is unmanaged, which needs mesh.auth psk: its key and certificate cannot be made on it without SSH (its side is typed in from \`ipsec-mesh peer-sheet\`, PSK included)`);
@@ -391,6 +387,9 @@ export function checkInventory(input: CheckInput): RawIssue[] {
     (mesh.pairOverrides ?? []).forEach((o, i) => {
       const at = (...rest: PathSegment[]): PathSegment[] => ['mesh', 'pairOverrides', i, ...rest];
       if (compact && o.enforcement === 'use') add(at('enforcement'), compactUseMessage());
+      if (compact && o.quantumResistance !== undefined) {
+        add(at('quantumResistance'), 'the compact layout shares one mesh-wide PPK on its one connection per family: set quantumResistance on the mesh, not per pair');
+      }
       const hp = pairOf(o.hosts, at('hosts'));
       if (hp === undefined) return;
       const key = pairKey(hp[0].name, hp[1].name);

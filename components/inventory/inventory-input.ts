@@ -38,9 +38,12 @@ export interface BypassRuleInput {
   readonly cidrs?: readonly string[];
 }
 
+/** A pair's own levels (at least one); they win over its sites' and the mesh's. */
 export interface PairOverrideInput {
   readonly hosts: readonly [string, string];
-  readonly enforcement: Enforcement;
+  readonly enforcement?: Enforcement;
+  /** The pair's PPK level (docs/quantum-resistance.md); not with the compact layout. */
+  readonly quantumResistance?: QuantumResistance;
 }
 
 export interface SiteInput {

@@ -111,7 +111,9 @@ const bypassRule = z.strictObject({
   cidrs: z.array(prefix).min(1).optional(),
 });
 
-const pairOverride = z.strictObject({ hosts: hostPair, enforcement });
+const pairOverride = z
+  .strictObject({ hosts: hostPair, enforcement: enforcement.optional(), quantumResistance: quantumResistance.optional() })
+  .refine((o) => o.enforcement !== undefined || o.quantumResistance !== undefined, { message: 'an override sets enforcement, quantumResistance or both' });
 
 export const meshSchema = z.strictObject({
   name: dnsLabel,

@@ -131,9 +131,11 @@ export interface BypassRule {
   readonly cidrs?: readonly string[]; // remote side; default: everything of the family
 }
 
+/** One pair's own levels; a level left out is the pair's sites' (the weaker end's). */
 export interface PairEnforcementOverride {
   readonly hosts: readonly [string, string];
-  readonly enforcement: Enforcement;
+  readonly enforcement?: Enforcement;
+  readonly quantumResistance?: QuantumResistance;
 }
 
 export interface Lifetimes {

@@ -218,7 +218,11 @@ function normalise(d: InventoryParsed, source: string): Inventory {
     mode: m.mode ?? DEFAULT_MODE,
     enforcement: m.enforcement ?? DEFAULT_ENFORCEMENT,
     quantumResistance: m.quantumResistance ?? DEFAULT_QUANTUM_RESISTANCE,
-    pairOverrides: (m.pairOverrides ?? []).map((o) => ({ hosts: [o.hosts[0], o.hosts[1]] as const, enforcement: o.enforcement })),
+    pairOverrides: (m.pairOverrides ?? []).map((o) => ({
+      hosts: [o.hosts[0], o.hosts[1]] as const,
+      ...(o.enforcement === undefined ? {} : { enforcement: o.enforcement }),
+      ...(o.quantumResistance === undefined ? {} : { quantumResistance: o.quantumResistance }),
+    })),
     proposals: m.proposals ?? [...DEFAULT_PROPOSALS],
     espProposals: m.espProposals ?? [...DEFAULT_ESP_PROPOSALS],
     lifetimes: { ...DEFAULT_LIFETIMES, ...definedOnly(m.lifetimes ?? {}) },

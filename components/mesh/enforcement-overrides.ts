@@ -56,7 +56,9 @@ export function applyEnforcementOverrides(inventory: Inventory, overrides: Enfor
       if (!hostNames.has(h)) throw new MeshArgsError(`${field}.hosts`, `no host "${h}" in the inventory`);
     }
     const level = parseEnforcement(`${field}.enforcement`, o.enforcement);
-    pairLevels.set(pairKey(x, y), { hosts: x < y ? [x, y] : [y, x], enforcement: level });
+    // The inventory's override of the pair keeps its other levels (quantumResistance).
+    const prior = pairLevels.get(pairKey(x, y));
+    pairLevels.set(pairKey(x, y), { ...prior, hosts: x < y ? [x, y] : [y, x], enforcement: level });
   });
 
   return {

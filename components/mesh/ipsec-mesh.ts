@@ -8,13 +8,16 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 import { derivePairPsk } from '../credentials/psk-derivation.js';
+import { derivePairPpk } from '../credentials/ppk-derivation.js';
 import { PSK_MASTER_LENGTH, PSK_MASTER_SPECIALS, pskMasterKeepers } from '../credentials/psk-master.js';
 import { insecureHostKeyWarnings } from '../inventory/host-trust.js';
 import { isManaged, managedHosts } from '../inventory/managed-hosts.js';
 import type { Host, Layout } from '../inventory/model.js';
 import { planPeerSheet, type PeerSheet } from '../render/peer-sheet.js';
-import { peerOf } from '../topology/host-pair.js';
+import { renderContext } from '../render/render-context.js';
+import { peerOf, type HostPair } from '../topology/host-pair.js';
 import { pairsForHost, type HostPairSet } from '../topology/host-pair-set.js';
+import { inventoryUsesPpk } from '../topology/pair-quantum-resistance.js';
 import { CertificateAuthority } from './certificate-authority.js';
 import { pairPskFingerprint } from './connection-fingerprints.js';
 import type { HostSummary } from './host-summary.js';
@@ -30,15 +33,23 @@ import { revocationList } from './revocation-list.js';
 
 export const IPSEC_MESH_TYPE = 'ipsec-mesh:index:IpsecMesh';
 
-/** Per unmanaged host, per peer, the pair's key (pairs at `off` have no connection, so no key). */
-function unmanagedPeerKeys(master: string, meshName: string, unmanaged: readonly Host[], pairs: HostPairSet): Record<string, Record<string, string>> {
+/**
+ * Per unmanaged host, per peer, the pair's key from `derive` (pairs at `off` have no
+ * connection, so no key; `withKey` leaves out pairs without one, e.g. a PPK at `off`).
+ */
+function unmanagedPeerKeys(
+  unmanaged: readonly Host[],
+  pairs: HostPairSet,
+  derive: (pair: HostPair) => string,
+  withKey: (pair: HostPair, host: Host) => boolean = () => true,
+): Record<string, Record<string, string>> {
   return Object.fromEntries(
     unmanaged.map((u) => [
       u.name,
       Object.fromEntries(
         pairsForHost(pairs, u.name)
-          .filter((p) => p.enforcement !== 'off')
-          .map((p) => [peerOf(p, u.name), derivePairPsk(master, meshName, p.a, p.b)]),
+          .filter((p) => p.enforcement !== 'off' && withKey(p, u))
+          .map((p) => [peerOf(p, u.name), derive(p)]),
       ),
     ]),
   );
@@ -59,6 +70,8 @@ export class IpsecMesh extends pulumi.ComponentResource {
   readonly peerSheets: pulumi.Output<Record<string, PeerSheet>>;
   /** Secret: per unmanaged host, per peer, the pair's pre-shared key (`0x…`). */
   readonly unmanagedPeerSecrets: pulumi.Output<Record<string, Record<string, string>>>;
+  /** Secret: per unmanaged host, per peer, the pair's post-quantum preshared key (pairs with one). */
+  readonly unmanagedPeerPpks: pulumi.Output<Record<string, Record<string, string>>>;
 
   private readonly siteResources: ReadonlyMap<string, MeshSite>;
   private readonly hostPairResources: ReadonlyMap<string, MeshHostPair>;
@@ -122,7 +135,7 @@ export class IpsecMesh extends pulumi.ComponentResource {
     }
 
     // Post-quantum preshared keys: one master, each pair's PPK derived from it (ppk-derivation.ts).
-    const usesPpk = mesh.quantumResistance !== 'off' || inventory.sites.some((s) => s.quantumResistance !== undefined && s.quantumResistance !== 'off');
+    const usesPpk = inventoryUsesPpk(inventory);
     const ppkMaster = usesPpk
       ? pulumi.secret(new random.RandomPassword(`${name}-ppk-master`, { length: PSK_MASTER_LENGTH, special: true, overrideSpecial: PSK_MASTER_SPECIALS }, { parent: this }).result)
       : undefined;
@@ -228,14 +241,28 @@ export class IpsecMesh extends pulumi.ComponentResource {
     this.unmanagedPeerSecrets =
       master === undefined || unmanaged.length === 0
         ? pulumi.output<Record<string, Record<string, string>>>({})
-        : pulumi.secret(master.apply((m) => unmanagedPeerKeys(m, mesh.name, unmanaged, o.pairs)));
+        : pulumi.secret(master.apply((m) => unmanagedPeerKeys(unmanaged, o.pairs, (p) => derivePairPsk(m, mesh.name, p.a, p.b))));
+    const ctx = renderContext(inventory);
+    this.unmanagedPeerPpks =
+      ppkMaster === undefined || unmanaged.length === 0
+        ? pulumi.output<Record<string, Record<string, string>>>({})
+        : pulumi.secret(
+            ppkMaster.apply((m) =>
+              unmanagedPeerKeys(
+                unmanaged,
+                o.pairs,
+                (p) => derivePairPpk(m, mesh.name, p.a, p.b),
+                (p, u) => ctx.quantumResistance(p, u.site, ctx.hostsByName.get(peerOf(p, u.name))!.site) !== 'off',
+              ),
+            ),
+          );
     this.registerOutputs({
       meshName: this.meshName,
       caCertificatePem: this.caCertificatePem,
       caCertificates: this.caCertificates,
       hosts: this.hosts,
       // Only meshes with unmanaged hosts carry these (older stacks' outputs stay as they were).
-      ...(unmanaged.length > 0 ? { peerSheets: this.peerSheets, unmanagedPeerSecrets: this.unmanagedPeerSecrets } : {}),
+      ...(unmanaged.length > 0 ? { peerSheets: this.peerSheets, unmanagedPeerSecrets: this.unmanagedPeerSecrets, unmanagedPeerPpks: this.unmanagedPeerPpks } : {}),
     });
   }
 

@@ -38,6 +38,6 @@ export { backstopTable, renderBackstopNft, renderBackstopUnit, requirePeerAddres
 export { isLinkClamped, planMssClamp, type MssClamp } from './mss-clamp.js';
 export { perPeerConnectionName, compactConnectionName, type ChildRole } from './mesh-connections.js';
 export { RETRANSMIT, IKE_FRAGMENT_SIZE_MAX } from './charon-conf.js';
-export { formatPeerSheet, planPeerSheet, pskCommand, PEER_SHEETS_OUTPUT, UNMANAGED_SECRETS_OUTPUT, type PeerSheet, type PeerSheetConnection } from './peer-sheet.js';
+export { formatPeerSheet, planPeerSheet, ppkCommand, pskCommand, PEER_SHEETS_OUTPUT, UNMANAGED_PPKS_OUTPUT, UNMANAGED_SECRETS_OUTPUT, type PeerSheet, type PeerSheetConnection, type PeerSheetPpk } from './peer-sheet.js';
 export { renderPpkSecrets, type PpkSecretsInput } from './ppk-secrets.js';
 export { meshPpkId, pairPpkId } from './ppk-id.js';

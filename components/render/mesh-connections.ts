@@ -122,7 +122,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
     const role: ChildRole = peer.roaming === true ? 'roaming-responder' : pair.enforcement === 'require' ? 'require' : isA ? 'use-initiator' : 'use-responder';
     const remoteId = ctx.identityValue(peer);
     const forceEncap = ctx.udpEncapSites.size > 0 && (ctx.udpEncapSites.has(host.site) || ctx.udpEncapSites.has(peer.site));
-    const qr = ctx.quantumResistance(host.site, peer.site);
+    const qr = ctx.quantumResistance(pair, host.site, peer.site);
     const hybrid = host.strongswan === '6' && peer.strongswan === '6';
     const ppk = qr === 'off' ? {} : { ppk: { id: pairPpkId(meshName, pair.a, pair.b), required: qr === 'required' } };
     for (const ep of pair.families) {

@@ -12,6 +12,8 @@ import { CHILD_ACTIONS } from './swanctl-conf.js';
 
 /** The stack output holding every unmanaged peer's keys: `{ <unmanaged host>: { <peer>: "0x…" } }`. */
 export const UNMANAGED_SECRETS_OUTPUT = 'unmanagedPeerSecrets';
+/** The stack output holding every unmanaged peer's post-quantum preshared keys, shaped like the PSKs'. */
+export const UNMANAGED_PPKS_OUTPUT = 'unmanagedPeerPpks';
 /** The stack output holding every unmanaged peer's sheet (this type, plain). */
 export const PEER_SHEETS_OUTPUT = 'peerSheets';
 
@@ -45,6 +47,17 @@ export interface PeerSheetConnection {
   readonly closeAction: string;
   /** How to read this pair's pre-shared key (never the key). */
   readonly pskCommand: string;
+  /** The pair's post-quantum preshared key (RFC 8784), when its level is not `off`. */
+  readonly ppk?: PeerSheetPpk;
+}
+
+export interface PeerSheetPpk {
+  /** The PPK_ID both ends send and look their key up by. */
+  readonly id: string;
+  /** true: no IKE_SA without the PPK (`ppk_required = yes`); false: used when both ends have it. */
+  readonly required: boolean;
+  /** How to read the key (never the key). */
+  readonly command: string;
 }
 
 /** A message the managed hosts keep outside IPsec, which the unmanaged side must pass too. */
@@ -80,6 +93,11 @@ export interface PeerSheet {
 /** The command that prints the key of the pair (unmanaged host, peer), for the sheet. */
 export function pskCommand(host: string, peer: string): string {
   return `pulumi stack output --show-secrets --json ${UNMANAGED_SECRETS_OUTPUT} | jq -r '.["${host}"]["${peer}"]'`;
+}
+
+/** The command that prints the PPK of the pair (unmanaged host, peer), for the sheet. */
+export function ppkCommand(host: string, peer: string): string {
+  return `pulumi stack output --show-secrets --json ${UNMANAGED_PPKS_OUTPUT} | jq -r '.["${host}"]["${peer}"]'`;
 }
 
 export function planPeerSheet(inventory: Inventory, host: Host, pairs: readonly HostPair[]): PeerSheet {
@@ -135,6 +153,7 @@ export function planPeerSheet(inventory: Inventory, host: Host, pairs: readonly 
         dpdAction: a.dpd,
         closeAction: a.close,
         pskCommand: pskCommand(host.name, peer.name),
+        ...(c.ppk === undefined ? {} : { ppk: { id: c.ppk.id, required: c.ppk.required, command: ppkCommand(host.name, peer.name) } }),
       };
     }),
   };
@@ -152,7 +171,7 @@ export function formatPeerSheet(sheet: PeerSheet): string {
   const out = [
     `ipsec-mesh peer sheet: mesh "${sheet.mesh}", unmanaged host "${sheet.host}"`,
     `Configure each connection below on ${sheet.host} by hand. Every value is from ${sheet.host}'s side.`,
-    'Keys are never printed here: each connection names the command that prints its key.',
+    'Keys are never printed here: each connection names the command that prints each of its keys.',
     '',
     'for every connection',
     `  IKE version:          ${sheet.ikeVersion}`,
@@ -184,6 +203,13 @@ export function formatPeerSheet(sheet: PeerSheet): string {
       `  UDP encapsulation:    ${c.udpEncap === 'forced' ? 'forced (always ESP in UDP 4500: a site of this pair drops ESP)' : 'auto (NAT-T when NAT is detected)'}`,
       `  start:                ${ROLE_TEXT[c.role]} (start ${c.startAction}, dpd ${c.dpdAction}, close ${c.closeAction})`,
       `  pre-shared key:       ${c.pskCommand}`,
+      ...(c.ppk === undefined
+        ? ['  post-quantum PPK:     none']
+        : [
+            `  post-quantum PPK:     RFC 8784, ${c.ppk.required ? 'required (no IKE_SA without it)' : 'preferred (used when both ends have it)'}`,
+            `  PPK id:               ${c.ppk.id}`,
+            `  PPK:                  ${c.ppk.command}`,
+          ]),
     );
   }
   return `${out.join('\n')}\n`;

@@ -43,7 +43,7 @@ export function renderPpkSecrets(input: PpkSecretsInput): RenderedFile | undefin
       if (pair.enforcement === 'off') continue;
       const peer = pair.a === host.name ? pair.b : pair.a;
       const peerHost = ctx.hostsByName.get(peer);
-      if (peerHost === undefined || ctx.quantumResistance(host.site, peerHost.site) === 'off') continue;
+      if (peerHost === undefined || ctx.quantumResistance(pair, host.site, peerHost.site) === 'off') continue;
       sections.push(`\tppk-${m}_${peer} {\n\t\tid = ${pairPpkId(m, pair.a, pair.b)}\n\t\tsecret = ${checked(input.ppkFor(pair), pair.key)}\n\t}`);
     }
   }

@@ -1,7 +1,8 @@
 // What every host of one inventory shares, computed once per Inventory object and reused for
 // each host rendered from it (a 1000-host mesh renders 1000 times from the same inventory).
 import type { Host, Inventory, MeshSettings, QuantumResistance, Site } from '../inventory/model.js';
-import { siteQuantumResistance, weakerQuantumResistance } from '../topology/pair-quantum-resistance.js';
+import { resolvePairQuantumResistance, siteQuantumResistance } from '../topology/pair-quantum-resistance.js';
+import type { HostPair } from '../topology/host-pair.js';
 import { confValue } from './conf-syntax.js';
 import { espTransforms, type EspTransform } from './esp-overhead.js';
 import { assertLabel } from './file-paths.js';
@@ -38,7 +39,8 @@ export interface RenderContext {
   /** A host's IKE identity as a swanctl value (quoted when needed), cached per host. */
   identityValue(host: Host): string;
   /** The PPK level of a pair between hosts of these sites (the weaker site level). */
-  quantumResistance(siteA: string, siteB: string): QuantumResistance;
+  /** The pair's PPK level: its own override, else the weaker of the two sites' levels. */
+  quantumResistance(pair: HostPair, siteA: string, siteB: string): QuantumResistance;
 }
 
 const cache = new WeakMap<Inventory, RenderContext>();
@@ -141,9 +143,9 @@ function buildContext(inventory: Inventory): RenderContext {
     ikeProposals,
     espProposals,
     espTransforms: transforms,
-    quantumResistance(siteA: string, siteB: string): QuantumResistance {
+    quantumResistance(pair: HostPair, siteA: string, siteB: string): QuantumResistance {
       // Once per pair of every host: the site levels are looked up once per site.
-      return weakerQuantumResistance(siteLevel(siteA), siteLevel(siteB));
+      return resolvePairQuantumResistance(siteLevel(siteA), siteLevel(siteB), pair.quantumResistance);
     },
     identityValue(host: Host): string {
       let v = identities.get(host.name);

@@ -5,7 +5,7 @@
 // order, dedup is a numeric typed-array sort plus a linear scan (no 500k-entry Map), and the
 // only string built per pair is its key. The per-host index references the same HostPair
 // objects. What remains is the allocation of the HostPair objects themselves.
-import type { AddressFamily, Enforcement, Host, HostAddress, HostSelector, Inventory, PairRule } from '../inventory/model.js';
+import type { AddressFamily, Enforcement, Host, HostAddress, HostSelector, Inventory, PairRule, QuantumResistance } from '../inventory/model.js';
 import { DYNAMIC_ADDRESS, type HostPair, type PairEndpoints } from './host-pair.js';
 import type { HostPairSet } from './host-pair-set.js';
 import { isEmptySelector, selectHostIndexes } from './host-selector.js';
@@ -260,7 +260,7 @@ export function analyseHostPairs(inventory: Inventory): TopologyResult {
       });
       continue;
     }
-    pairs.push({ a, b, key: `${a}~${b}`, families, enforcement });
+    pairs.push({ a, b, key: `${a}~${b}`, families, enforcement, ...(override?.quantumResistance === undefined ? {} : { quantumResistance: override.quantumResistance }) });
     pairI[pairs.length - 1] = i;
     pairJ[pairs.length - 1] = j;
     degree[i]!++;
@@ -400,7 +400,8 @@ function groupByCluster(hosts: readonly Host[], sel: readonly number[]): number[
 }
 
 interface OverrideAt {
-  readonly enforcement: Enforcement;
+  readonly enforcement: Enforcement | undefined;
+  readonly quantumResistance: QuantumResistance | undefined;
   readonly position: number;
   readonly hosts: readonly [string, string];
 }
@@ -430,7 +431,7 @@ function pairOverrideCodes(inventory: Inventory, indexOf: ReadonlyMap<string, nu
       issues.push({ kind: 'duplicate-override', overrideIndex: position, hosts: [x, y], message: `${where}: the pair "${x}"/"${y}" already has an override (mesh.pairOverrides[${prior.position}])` });
       return;
     }
-    out.set(k, { enforcement: o.enforcement, position, hosts: [x, y] });
+    out.set(k, { enforcement: o.enforcement, quantumResistance: o.quantumResistance, position, hosts: [x, y] });
   });
   return out;
 }

@@ -1,4 +1,4 @@
-import type { AddressFamily, Enforcement } from '../inventory/model.js';
+import type { AddressFamily, Enforcement, QuantumResistance } from '../inventory/model.js';
 
 /** The addresses one connection of a pair uses, in one family. */
 export interface PairEndpoints {
@@ -43,6 +43,8 @@ export interface HostPair {
   readonly families: readonly PairEndpoints[];
   /** Effective enforcement after site and pair overrides. */
   readonly enforcement: Enforcement;
+  /** The pair's own PPK level (mesh.pairOverrides); undefined: its sites' (pairQuantumResistance). */
+  readonly quantumResistance?: QuantumResistance;
 }
 
 /** The other host of a pair, seen from `self`. */

@@ -50,7 +50,7 @@ describe('defaults', () => {
         name: 'm',
         layout: 'per-peer',
         auth: 'certificate',
-        quantumResistance: 'off',
+        quantumResistance: 'required',
         mode: 'transport',
         enforcement: 'require',
         pairOverrides: [],

@@ -89,7 +89,8 @@ describe('certificate mode', () => {
     expect(commands(run, '-host-key')).toHaveLength(4);
     expect(commands(run, '-push')).toHaveLength(4);
     expect(reviews(run)).toHaveLength(4);
-    expect(run.custom()).toHaveLength(3 + 4 * 4); // CA key + cert, the CRL command, 4 per host
+    expect(run.custom(T.password).map((r) => r.name)).toEqual(['m-ppk-master']); // quantum-resistant by default
+    expect(run.custom()).toHaveLength(4 + 4 * 4); // CA key + cert, the CRL command, the PPK master, 4 per host
   });
 });
 
@@ -108,7 +109,7 @@ describe('parents', () => {
     for (const c of run.constructions) {
       if (c.name === 'm') continue;
       const parent = c.parent;
-      if (c.type === T.ca || c.type === T.site || c.type === T.hostPair || c.type === T.sitePair || c.name === 'm-crl') {
+      if (c.type === T.ca || c.type === T.site || c.type === T.hostPair || c.type === T.sitePair || c.name === 'm-crl' || c.name === 'm-ppk-master') {
         expect(parent, c.name).toBe(mesh);
       } else if (c.type === T.host) {
         // m-ams1 → the site resource of ams.
@@ -216,7 +217,8 @@ describe('delivery (push commands)', () => {
     expect(paths).toContain('/etc/swanctl/x509/ipsec-mesh_lab_ams1.pem');
     expect(payload.files.find((f) => f.path.endsWith('_ca_ca1.pem'))!.content).toContain('CA:m-ca-ca1-cert');
     expect(payload.files.find((f) => f.path.endsWith('lab_ams1.pem'))!.content).toContain('HOST:m-ams1-cert');
-    expect(payload.files.every((f) => f.mode === 0o644)).toBe(true); // certificate mode carries nothing secret
+    // Certificate mode carries one secret: the post-quantum preshared keys (on by default).
+    expect(payload.files.filter((f) => f.mode !== 0o644).map((f) => [f.path, f.mode])).toEqual([['/etc/swanctl/conf.d/ipsec-mesh_lab_ppk.conf', 0o600]]);
     expect(payload.connections).toEqual(['lab_ams2_v4', 'lab_ams2_v6', 'lab_fra1_v4', 'lab_fra1_v6', 'lab_fra2_v4', 'lab_fra2_v6']);
     // One fingerprint per connection (config + certificates folded): the push renews what changed.
     expect(Object.keys(payload.fingerprints)).toEqual(payload.connections);
@@ -266,7 +268,7 @@ describe('delivery (push commands)', () => {
     const install = constructionOf(run, 'm-ams1-install-packages').resource;
     expect(constructionOf(run, 'm-ams1-host-key').dependsOn).toContain(install);
     expect(constructionOf(run, 'm-ams1-push').dependsOn).toContain(install);
-    expect(run.custom()).toHaveLength(3 + 5 * 4);
+    expect(run.custom()).toHaveLength(4 + 5 * 4); // CA key + cert, CRL, PPK master, 5 per host
   });
 });
 
@@ -347,8 +349,19 @@ describe('post-quantum preshared keys (quantumResistance)', () => {
     expect(shown).not.toContain(derivePairPpk(master, 'lab', 'ams1', 'fra1'));
   });
 
-  it('off (the default for now): no PPK master, certificate pushes stay public', async () => {
+  it('required by default: a PPK master, and certificate pushes are secret', async () => {
     const { run } = await build({});
+    expect(run.custom(T.password).map((r) => r.name)).toEqual(['m-ppk-master']);
+    expect(isSecretWrapper(run.one(T.command, 'm-ams1-push').inputs.stdin)).toBe(true);
+    const payload = decodePayload(unwrap(run.one(T.command, 'm-ams1-push').inputs.stdin) as string);
+    expect(payload.files.find((f) => f.path.endsWith('ipsec-mesh_lab.conf'))!.content).toContain('ppk_required = yes');
+  });
+
+  it('off: no PPK master, certificate pushes stay public', async () => {
+    const run = await startMocks();
+    const inventory = meshInventory({});
+    new IpsecMesh('m', { inventory: { ...inventory, mesh: { ...inventory.mesh, quantumResistance: 'off' } }, ssh: { privateKey: SSH_KEY_MARKER } }, { transformations: [run.transformation] });
+    await run.settle();
     expect(run.custom(T.password)).toEqual([]);
     expect(isSecretWrapper(run.one(T.command, 'm-ams1-push').inputs.stdin)).toBe(false);
   });
@@ -362,7 +375,7 @@ describe('an unmanaged host (managed: false)', () => {
     const mesh = new IpsecMesh('m', { inventory: { ...inventory, hosts }, ssh: { privateKey: SSH_KEY_MARKER } }, { transformations: [run.transformation] });
     await run.settle();
     expect(run.components(T.host).map((c) => c.name).sort()).toEqual(['m-ams1', 'm-ams2', 'm-fra1']);
-    expect(run.custom()).toHaveLength(1 + 2 * 3);
+    expect(run.custom()).toHaveLength(2 + 2 * 3); // PSK and PPK masters, 2 per managed host
     expect(run.custom(T.command).some((r) => r.name.includes('fra2'))).toBe(false);
     // ams1's push still carries its connection to fra2, and the pair key for it.
     const payload = decodePayload(unwrap(run.one(T.command, 'm-ams1-push').inputs.stdin) as string);
@@ -380,17 +393,28 @@ describe('an unmanaged host (managed: false)', () => {
     expect(await value(mesh.unmanagedPeerSecrets)).toEqual({
       fra2: Object.fromEntries(['ams1', 'ams2', 'fra1'].map((p) => [p, derivePairPsk(PSK_MASTER_MARKER, 'lab', p, 'fra2')])),
     });
+    // Quantum-resistant by default: the sheet names each pair's PPK id and command, the keys
+    // are a secret output of their own, and they are the keys the managed peers hold.
+    expect(sheets.fra2!.connections.map((c) => c.ppk)).toEqual(
+      ['ams1', 'ams2', 'fra1'].map((p) => ({ id: `${p}.fra2.lab.ppk`, required: true, command: expect.stringContaining(`unmanagedPeerPpks | jq -r '.["fra2"]["${p}"]'`) })),
+    );
+    const ppks = mesh.unmanagedPeerPpks as unknown as { isSecret: Promise<boolean> };
+    expect(await ppks.isSecret).toBe(true);
+    expect(await value(mesh.unmanagedPeerPpks)).toEqual({
+      fra2: Object.fromEntries(['ams1', 'ams2', 'fra1'].map((p) => [p, derivePairPpk(PSK_MASTER_MARKER, 'lab', p, 'fra2')])),
+    });
+    expect(payload.files.find((f) => f.path.endsWith('_ppk.conf'))!.content).toContain(derivePairPpk(PSK_MASTER_MARKER, 'lab', 'ams1', 'fra2'));
   });
 });
 
 describe('PSK mode', () => {
   it('has one master secret for the whole mesh and one push and one review per host', async () => {
     const { run } = await build({ auth: 'psk' });
-    expect(run.custom(T.password)).toHaveLength(1);
+    expect(run.custom(T.password).map((r) => r.name).sort()).toEqual(['m-ppk-master', 'm-psk-master-g0']);
     expect(run.custom(T.key)).toHaveLength(0);
     expect(run.custom(T.signed)).toHaveLength(0);
     expect(run.components(T.ca)).toHaveLength(0);
-    expect(run.custom()).toHaveLength(1 + 2 * 4);
+    expect(run.custom()).toHaveLength(2 + 2 * 4); // PSK and PPK masters, push + review per host
     const master = unwrap(run.one(T.password, 'm-psk-master-g0').inputs) as Record<string, unknown>;
     expect(master.length).toBeGreaterThanOrEqual(64);
     expect(master.keepers).toEqual({ generation: '0' });
@@ -435,7 +459,7 @@ describe('PSK mode', () => {
   it('rotation: one master per generation in use, the oldest aliased to the single master of older stacks', async () => {
     for (const [generation, accept] of [[3, 4], [4, 3]] as const) {
       const { run } = await build({ auth: 'psk' }, { pskGeneration: generation, pskAcceptGeneration: accept });
-      expect(run.custom(T.password).map((r) => r.name).sort()).toEqual(['m-psk-master-g3', 'm-psk-master-g4']);
+      expect(run.custom(T.password).map((r) => r.name).sort()).toEqual(['m-ppk-master', 'm-psk-master-g3', 'm-psk-master-g4']);
       expect((unwrap(run.one(T.password, 'm-psk-master-g4').inputs) as Record<string, unknown>).keepers).toEqual({ generation: '4' });
       expect(constructionOf(run, 'm-psk-master-g3').aliases).toEqual([{ name: 'm-psk-master' }]);
       expect(constructionOf(run, 'm-psk-master-g4').aliases).toEqual([]);
@@ -455,6 +479,11 @@ describe('secrets', () => {
   function pairKeys(fixture: MeshFixtureOptions): string[] {
     const inv = parseInventory(meshInventory(fixture));
     return computeHostPairs(inv).pairs.map((p) => derivePairPsk(PSK_MASTER_MARKER, inv.mesh.name, p.a, p.b));
+  }
+
+  function pairPpks(fixture: MeshFixtureOptions): string[] {
+    const inv = parseInventory(meshInventory(fixture));
+    return computeHostPairs(inv).pairs.map((p) => derivePairPpk(PSK_MASTER_MARKER, inv.mesh.name, p.a, p.b));
   }
 
   /** The payload is base64 inside: decode it, keeping its secret wrapper, so markers in files are found. */
@@ -482,7 +511,7 @@ describe('secrets', () => {
     it(`${auth} mode: secrets appear only inside secrets, never in commands, environment, triggers, component inputs or outputs`, async () => {
       const fixture: MeshFixtureOptions = { auth, sshExtras: true, dualStack: true };
       const { run } = await build(fixture, { installPackages: true });
-      const markers = [SSH_KEY_MARKER, CA_KEY_MARKER, PSK_MASTER_MARKER, ...(auth === 'psk' ? pairKeys(fixture) : [])];
+      const markers = [SSH_KEY_MARKER, CA_KEY_MARKER, PSK_MASTER_MARKER, ...pairPpks(fixture), ...(auth === 'psk' ? pairKeys(fixture) : [])];
       let seen = 0;
       for (const r of run.registrations) {
         const hits = findMarkers(withDecodedStdin(r.inputs), markers);
@@ -501,10 +530,9 @@ describe('secrets', () => {
       }
       // The check saw the secrets where they belong (SSH key in every connection; CA key or PSKs).
       expect(seen).toBeGreaterThan(run.custom(T.command).length);
-      if (auth === 'certificate') {
-        // No secret reaches a certificate-mode push's stdin at all.
-        for (const p of commands(run, '-push')) expect(containsSecret(p.inputs.stdin), p.name).toBe(false);
-      }
+      // The post-quantum preshared keys (on by default) make every push's stdin a secret, in
+      // certificate mode too; the check above found them only inside it.
+      for (const p of commands(run, '-push')) expect(isSecretWrapper(p.inputs.stdin), p.name).toBe(true);
     });
   }
 });
@@ -520,6 +548,12 @@ describe('review (what pulumi preview --diff shows of each push)', () => {
       for (const f of push.files) {
         const text = review[f.path]!;
         expect(text.startsWith(`@ ipsec-mesh file ${f.path}, mode `), f.path).toBe(true);
+        if (f.path.endsWith('_ppk.conf')) {
+          // The post-quantum preshared keys show as fingerprints only.
+          expect(text).toMatch(/secret = "?<key fingerprint hmac-sha256:[0-9a-f]{16}>/);
+          expect(text).not.toMatch(/0x[0-9a-f]{64}/);
+          continue;
+        }
         // The mocks' certificates are not real PEM, so they show as they are here
         // (delivery-review.test.ts summarises real ones).
         expect(text.slice(text.indexOf('\n') + 1)).toBe(f.content);
@@ -551,9 +585,9 @@ describe('review (what pulumi preview --diff shows of each push)', () => {
 
 describe('custom resources grow with hosts, never with pairs; model components with pairs only in per-peer', () => {
   // Counting (N hosts, S sites, P pairs, Q site pairs):
-  //   certificate: CA key + CA cert + CRL command (3) + per host host-key command, certificate,
-  //                push, review (4N)
-  //   psk:         master RandomPassword (1) + per host push, review (2N)
+  //   certificate: CA key + CA cert + CRL command + PPK master (4) + per host host-key command,
+  //                certificate, push, review (4N)
+  //   psk:         PSK and PPK master RandomPasswords (2) + per host push, review (2N)
   //   components:  IpsecMesh (1) + MeshHost (N) + CertificateAuthority (1 per CA label) + Site (S)
   //                + HostPair (P, per-peer) or SitePair (Q, compact)
   const N = 100;
@@ -561,22 +595,22 @@ describe('custom resources grow with hosts, never with pairs; model components w
   const P = 4950;
   const full = { perSite: N / 2 }; // one rule: full mesh across both sites → N(N-1)/2 = 4950 pairs
 
-  it('certificate mode, 100-host full mesh, per-peer: 4N + 3 custom resources, N + 2 + S + P components', async () => {
+  it('certificate mode, 100-host full mesh, per-peer: 4N + 4 custom resources, N + 2 + S + P components', async () => {
     const { run } = await build(full);
-    expect(run.custom()).toHaveLength(4 * N + 3);
+    expect(run.custom()).toHaveLength(4 * N + 4);
     expect(run.components()).toHaveLength(N + 2 + S + P);
     expect(run.components(T.hostPair)).toHaveLength(P);
   }, 120_000);
 
-  it('PSK mode, 100-host full mesh, per-peer: 2N + 1 custom resources, N + 1 + S + P components', async () => {
+  it('PSK mode, 100-host full mesh, per-peer: 2N + 2 custom resources, N + 1 + S + P components', async () => {
     const { run } = await build({ ...full, auth: 'psk' });
-    expect(run.custom()).toHaveLength(2 * N + 1);
+    expect(run.custom()).toHaveLength(2 * N + 2);
     expect(run.components()).toHaveLength(N + 1 + S + P);
   }, 120_000);
 
-  it('compact layout, 100-host full mesh: 4N + 3 custom resources, N + 2 + S + 3 components (site pairs, not host pairs)', async () => {
+  it('compact layout, 100-host full mesh: 4N + 4 custom resources, N + 2 + S + 3 components (site pairs, not host pairs)', async () => {
     const { run } = await build({ ...full, layout: 'compact' });
-    expect(run.custom()).toHaveLength(4 * N + 3);
+    expect(run.custom()).toHaveLength(4 * N + 4);
     expect(run.components()).toHaveLength(N + 2 + S + 3);
     expect(run.components(T.hostPair)).toHaveLength(0);
   }, 120_000);
@@ -589,7 +623,7 @@ describe('custom resources grow with hosts, never with pairs; model components w
     new IpsecMesh('m', { inventory: sparse, ssh: { privateKey: SSH_KEY_MARKER } });
     await run.settle();
     expect(computeHostPairs(parseInventory(sparse)).pairs.length).toBe(N - 1);
-    expect(run.custom()).toHaveLength(4 * N + 3);
+    expect(run.custom()).toHaveLength(4 * N + 4);
   }, 120_000);
 });
 

@@ -34,10 +34,30 @@ function render(inv: InventoryInput, host = 'a') {
 }
 
 describe('post-quantum preshared keys', () => {
-  it('off by default: no ppk_id, no PPK file', () => {
+  it('required by default: every connection requires its pair\'s PPK', () => {
     const r = render(input());
+    expect([val(r.conns.get('m_b_v4'), 'ppk_id'), val(r.conns.get('m_b_v4'), 'ppk_required')]).toEqual(['a.b.m.ppk', 'yes']);
+    expect([val(r.conns.get('m_c_v4'), 'ppk_id'), val(r.conns.get('m_c_v4'), 'ppk_required')]).toEqual(['a.c.m.ppk', 'yes']);
+    expect(r.ppk).toMatchObject({ mode: 0o600, secret: true });
+  });
+
+  it('off: no ppk_id, no PPK file', () => {
+    const r = render(input({ quantumResistance: 'off' }));
     expect(r.swanctl).not.toContain('ppk_id');
     expect(r.ppk).toBeUndefined();
+  });
+
+  it('a pair override sets one pair\'s level over its sites\' and the mesh\'s, either way', () => {
+    const r = render({ ...input({ quantumResistance: 'required', pairOverrides: [{ hosts: ['c', 'a'], quantumResistance: 'preferred' }] }, { s1: { quantumResistance: 'off' } }) });
+    // a–b: both sites say off; a–c: the override says preferred though s1 says off.
+    expect(r.conns.get('m_b_v4')!.values.has('ppk_id')).toBe(false);
+    expect([val(r.conns.get('m_c_v4'), 'ppk_id'), val(r.conns.get('m_c_v4'), 'ppk_required')]).toEqual(['a.c.m.ppk', 'no']);
+    expect(parseConf(r.ppk!.content).sections.get('secrets')!.order).toEqual(['ppk-m_c']);
+    const lowered = render(input({ pairOverrides: [{ hosts: ['a', 'b'], quantumResistance: 'off' }] }));
+    expect(lowered.conns.get('m_b_v4')!.values.has('ppk_id')).toBe(false);
+    expect(val(lowered.conns.get('m_c_v4'), 'ppk_required')).toBe('yes');
+    // An override may set enforcement alone, quantumResistance alone or both; not neither.
+    expect(() => parseInventory(input({ pairOverrides: [{ hosts: ['a', 'b'] } as never] }))).toThrow(/pairOverrides\[0\].*sets enforcement, quantumResistance or both/s);
   });
 
   it('required: every connection names its pair\'s PPK_ID and requires it; the keys are in a 0600 file, one per pair', () => {
@@ -84,7 +104,7 @@ describe('post-quantum preshared keys', () => {
     expect(parseInventory(inv).hosts.map((h) => h.strongswan)).toEqual(['6', '6', undefined]);
   });
 
-  it('refuses per-site levels in the compact layout and PPKs towards an unmanaged host', () => {
+  it('refuses per-site and per-pair levels in the compact layout; PPKs towards an unmanaged host are fine', () => {
     const issues = (inv: unknown): string[] => {
       try {
         parseInventory(inv);
@@ -95,10 +115,12 @@ describe('post-quantum preshared keys', () => {
       }
     };
     expect(issues(input({ layout: 'compact' }, { s2: { quantumResistance: 'required' } }))).toEqual([expect.stringMatching(/^sites\[1\]\.quantumResistance: the compact layout shares one mesh-wide PPK/)]);
+    expect(issues(input({ layout: 'compact', pairOverrides: [{ hosts: ['a', 'c'], quantumResistance: 'off' }] }))).toEqual([
+      expect.stringMatching(/^mesh\.pairOverrides\[0\]\.quantumResistance: the compact layout shares one mesh-wide PPK/),
+    ]);
+    // An unmanaged host takes its PPKs from its peer sheet (the peers' side is the same).
     const base = input({ auth: 'psk', quantumResistance: 'required' });
-    const unmanaged = { ...base, hosts: [...base.hosts.slice(0, 2), { name: 'c', site: 's2', managed: false, addresses: { ipv4: ['203.0.113.3'] } }] };
-    expect(issues(unmanaged)).toEqual([expect.stringMatching(/^hosts\[2\]\.managed: host "c" is unmanaged, and its pairs would use post-quantum preshared keys/)]);
-    expect(issues({ ...unmanaged, sites: [{ name: 's1' }, { name: 's2', quantumResistance: 'off' }] })).toEqual([]);
+    expect(issues({ ...base, hosts: [...base.hosts.slice(0, 2), { name: 'c', site: 's2', managed: false, addresses: { ipv4: ['203.0.113.3'] } }] })).toEqual([]);
     expect(issues(input({ quantumResistance: 'always' as never }))[0]).toMatch(/^mesh\.quantumResistance: /);
   });
 });
