@@ -3,6 +3,9 @@
 // upgrades to sites, host pairs and site pairs without replacing anything or running any
 // remote command (the one local command it adds signs the CA's revocation list); `pulumi stack export` then holds one Site per site and one HostPair per
 // pair (per-peer) or one SitePair per pair of sites (compact), with their outputs and no secret.
+// Upgrading onto this release, a mesh that pins quantumResistance: off changes only the push
+// program and monitor; one that sets nothing takes the new default (post-quantum preshared keys
+// on every pair) and keeps every PSK.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +15,8 @@ import { buildPreviousRelease } from '../../lab/previous-release.js';
 import { threeHostSpec } from './lab-test-support.js';
 import { rolloutGatePath } from '../../components/operations/rollout-gate-script.js';
 import { monitorPaths } from '../../components/operations/monitor-script.js';
-import { NO_DRIFT_CHECK, e2eMeshForFile, hostFiles, sshSessions } from './pulumi-support.js';
+import { quantumProtection } from '../../components/operations/swanctl-status.js';
+import { NO_DRIFT_CHECK, e2eMeshForFile, expectedPairKeys, hostFiles, keysUpOnBothEnds, negotiate, sshSessions } from './pulumi-support.js';
 
 const LAB = 'e2e-model';
 /** The last commit before sites and pairs became resources (MeshHost directly under IpsecMesh). */
@@ -174,9 +178,12 @@ describe('the model as resources (real engine)', () => {
     const pems = (rs: readonly StateResource[]) => ofType(rs, CERT).map((c) => `${nameOf(c.urn)} ${String(c.outputs?.['certPem'])}`).sort();
     expect(pems(now)).toEqual(pems(old));
 
-    // This checkout on top: the CA's revocation list command and each host's review (both
-    // local, on this machine) are new; each push runs once for the new push program and
-    // monitor; nothing else changes on a host but the push's own bookkeeping.
+    // This checkout on top, for a team that pins post-quantum keys off for now (this release
+    // turns them on by default; the PSK case below takes the default): the CA's revocation
+    // list command and each host's review (both local, on this machine) are new; each push runs
+    // once for the new push program and monitor; nothing else changes on a host but the push's
+    // own bookkeeping.
+    mesh().writeInventory({ mesh: { quantumResistance: 'off' } });
     const except = [MONITOR_SCRIPT, GATE_SCRIPT, ...PUSH_BOOKKEEPING];
     const beforeThis = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, except)] as const)));
     const next = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
@@ -187,25 +194,35 @@ describe('the model as resources (real engine)', () => {
     expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
   }, 600_000);
 
-  it('PSK mode: a stack made by the previous release upgrades with 0 replacements; its master becomes generation 0\'s, every key and SA stays', async () => {
+  it('PSK mode, the default: a stack made by the previous release upgrades with 0 replacements; its master becomes generation 0\'s, every PSK stays, and every pair moves onto its PPK', async () => {
     mesh().writeInventory({ mesh: { auth: 'psk' } });
     await labPulumi(mesh().lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
     const old = await exportState();
     const PASSWORD = 'random:index/randomPassword:RandomPassword';
     expect(ofType(old, PASSWORD).map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master']);
     const secrets = new Map(HOSTS.map((h) => [h, mesh().lab.readHostFile(h, '/etc/swanctl/conf.d/ipsec-mesh_e2e-model_secrets.conf')]));
-    const except = [MONITOR_SCRIPT, GATE_SCRIPT, ...PUSH_BOOKKEEPING];
-    const hostsBefore = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, except)] as const)));
+    const charons = new Map(HOSTS.map((h) => [h, mesh().lab.charonPid(h)]));
 
     const changed = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
-    // The pushes run once for this release's push program and monitor (see above).
+    // The pushes run once, for this release's push program and monitor and the PPKs.
     expect(unexpectedUpgradeSteps(changed, true), 'steps other than create and push updates').toEqual([]);
     const created = changed.filter((s) => s.op === 'create').map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`);
-    expect(created.filter((c) => !c.startsWith(`${T.site}::`) && !c.startsWith(`${T.hostPair}::`)).sort(), 'created besides the model').toEqual(reviewsOf(HOSTS).sort());
-    for (const h of HOSTS) expect(await hostState(h, except), `${h}: files but the monitor and bookkeeping, charon and IKE_SAs`).toBe(hostsBefore.get(h));
+    expect(created.filter((c) => !c.startsWith(`${T.site}::`) && !c.startsWith(`${T.hostPair}::`)).sort(), 'created besides the model').toEqual(
+      [...reviewsOf(HOSTS), `${PASSWORD}::e2e-model-ppk-master`].sort(),
+    );
     const now = await exportState();
     const master = ofType(now, PASSWORD);
-    expect(master.map((r) => nameOf(r.urn))).toEqual(['e2e-model-psk-master-g0']);
+    expect(master.map((r) => nameOf(r.urn))).toEqual(['e2e-model-ppk-master', 'e2e-model-psk-master-g0']);
+    // Reloaded, never restarted; every pair's IKE_SA now mixes in its PPK, on both ends.
+    for (const h of HOSTS) expect(mesh().lab.charonPid(h), `charon on ${h}`).toBe(charons.get(h));
+    const { pairs } = await mesh().pairs();
+    const expected = expectedPairKeys(pairs);
+    expect(keysUpOnBothEnds(await negotiate(mesh().lab, HOSTS, expected))).toEqual(expected);
+    for (const h of HOSTS) {
+      const sas = (await mesh().lab.listSas(h)).filter((sa) => sa.state === 'ESTABLISHED');
+      expect(sas.map((sa) => quantumProtection(sa)), h).toEqual(sas.map(() => 'ppk'));
+      expect(sas.length, h).toBeGreaterThanOrEqual(4);
+    }
     // The same secret carried over (its state ciphertext is re-encrypted each time): every host's keys unchanged.
     for (const h of HOSTS) expect(mesh().lab.readHostFile(h, '/etc/swanctl/conf.d/ipsec-mesh_e2e-model_secrets.conf'), h).toBe(secrets.get(h));
     expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);

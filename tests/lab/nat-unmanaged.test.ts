@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import type { IkeSaStatus } from '../../components/operations/swanctl-status.js';
+import { quantumProtection, type IkeSaStatus } from '../../components/operations/swanctl-status.js';
 import { labConfigFile, labPulumi, labPulumiEnv, PROJECT_DIR } from '../../lab/lab-pulumi.js';
 import type { LabSpec } from '../../lab/netns/index.js';
 import { parseSheet, swanctlFromSheet } from './peer-from-sheet.js';
@@ -131,7 +131,20 @@ describe('cloud behind 1:1 NAT dropping ESP, and an unmanaged peer (real engine,
       expect(key, c.name).toMatch(/^0x[0-9a-f]{64}$/);
       return key;
     };
-    const conf = swanctlFromSheet(sheet, secretOf);
+    // Quantum-resistant by default: every connection names its PPK, required, and the command
+    // that prints it (a secret output of its own).
+    for (const c of sheet.connections) {
+      const peer = c.name.split('_')[1]!;
+      const id = `${[peer, 'r'].sort().join('.')}.${LAB}.ppk`;
+      expect([c.fields.get('post-quantum PPK'), c.fields.get('PPK id')], c.name).toEqual([expect.stringMatching(/^RFC 8784, required/), id]);
+    }
+    const ppkOf = (c: { name: string; fields: ReadonlyMap<string, string> }): string => {
+      const key = shell(c.fields.get('PPK')!);
+      expect(key, c.name).toMatch(/^0x[0-9a-f]{64}$/);
+      expect(key, c.name).not.toBe(secretOf(c));
+      return key;
+    };
+    const conf = swanctlFromSheet(sheet, secretOf, ppkOf);
     lab.writeHostFile('r', '/etc/swanctl/conf.d/from-peer-sheet.conf', conf, 0o600);
     await lab.swanctl('r', ['--load-all', '--noprompt'], { check: true });
 
@@ -140,6 +153,10 @@ describe('cloud behind 1:1 NAT dropping ESP, and an unmanaged peer (real engine,
     expect(expected).toHaveLength(8);
     const up = keysUpOnBothEnds(await negotiate(lab, ALL, expected, { timeoutMs: 45_000 })).filter((k) => expected.includes(k));
     expect(up).toEqual(expected);
+    // Every IKE_SA of r mixes its pair's PPK into its keys.
+    const rSas = (await lab.listSas('r')).filter((sa) => sa.state === 'ESTABLISHED');
+    expect(rSas.length).toBeGreaterThanOrEqual(8);
+    for (const sa of rSas) expect(quantumProtection(sa), sa.remoteHost).toBe('ppk');
     // r reaches c1 at its public address, through the NAT.
     expect((await saOf('r', lab.host('c1').publicIpv4[0]!)).nat).toContain('nat-remote');
     // The status matrix reads the managed ends only, and judges r's pairs by them.

@@ -39,8 +39,11 @@ export function parseSheet(text: string): ParsedSheet {
 /** The first word of a value (`14400 s (rekey…)` → `14400`). */
 const first = (v: string | undefined): string => (v ?? '').split(/\s+/)[0] ?? '';
 
-/** swanctl.conf text for the sheet; `secretOf(connection)` is the key its command printed. */
-export function swanctlFromSheet(sheet: ParsedSheet, secretOf: (c: SheetConnection) => string): string {
+/**
+ * swanctl.conf text for the sheet; `secretOf(connection)` is the key its command printed, and
+ * `ppkOf(connection)` the post-quantum preshared key its PPK command printed (when it has one).
+ */
+export function swanctlFromSheet(sheet: ParsedSheet, secretOf: (c: SheetConnection) => string, ppkOf: (c: SheetConnection) => string): string {
   const c0 = sheet.common;
   const mode = first(c0.get('mode'));
   const childRekey = (c0.get('CHILD rekey') ?? '').match(/^(\d+) s or (\d+) bytes/);
@@ -54,6 +57,9 @@ export function swanctlFromSheet(sheet: ParsedSheet, secretOf: (c: SheetConnecti
     };
     const start = f('start').match(/\(start (\S+), dpd (\S+), close (\S+)\)/);
     if (start === null) throw new Error(`sheet: connection ${c.name}: unreadable start line`);
+    const ppkLevel = f('post-quantum PPK');
+    const ppkId = c.fields.get('PPK id');
+    if ((ppkLevel === 'none') !== (ppkId === undefined)) throw new Error(`sheet: connection ${c.name}: PPK level "${ppkLevel}" and PPK id disagree`);
     out.push(
       `  ${c.name} {`,
       `    version = ${c0.get('IKE version')}`,
@@ -65,6 +71,7 @@ export function swanctlFromSheet(sheet: ParsedSheet, secretOf: (c: SheetConnecti
       `    dpd_delay = ${first(c0.get('DPD delay'))}s`,
       '    mobike = no',
       `    encap = ${f('UDP encapsulation').startsWith('forced') ? 'yes' : 'no'}`,
+      ...(ppkId === undefined ? [] : [`    ppk_id = ${ppkId}`, `    ppk_required = ${/\brequired\b/.test(ppkLevel) ? 'yes' : 'no'}`]),
       `    local { auth = psk\n      id = ${f('local identity')} }`,
       `    remote { auth = psk\n      id = ${f('remote identity')} }`,
       '    children {',
@@ -83,6 +90,7 @@ export function swanctlFromSheet(sheet: ParsedSheet, secretOf: (c: SheetConnecti
       '  }',
     );
     secrets.push(`  ike-${c.name} {\n    id-a = ${f('local identity')}\n    id-b = ${f('remote identity')}\n    secret = ${secretOf(c)}\n  }`);
+    if (ppkId !== undefined) secrets.push(`  ppk-${c.name} {\n    id = ${ppkId}\n    secret = ${ppkOf(c)}\n  }`);
   }
   // The messages to keep outside IPsec: pass policies that win over the connections' traps.
   out.push('  sheet-pass {', '    remote_addrs = 127.0.0.1', '    children {');

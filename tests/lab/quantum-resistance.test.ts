@@ -17,7 +17,8 @@ const HOSTS = ['a', 'b', 'c'];
 const PPK_FILE = `/etc/swanctl/conf.d/ipsec-mesh_${LAB}_ppk.conf`;
 const AUTH_FAILURE = /AUTHENTICATION_FAILED|PPK required but|verification of AUTH payload with PPK failed/;
 
-const mesh = e2eMeshForFile(threeHostSpec(LAB), { mesh: { domain: 'lab.example', quantumResistance: 'required' } });
+// No quantumResistance setting: a new mesh is quantum-resistant by default (required).
+const mesh = e2eMeshForFile(threeHostSpec(LAB), { mesh: { domain: 'lab.example' } });
 
 /** IKE_SAs of `host` with each peer key (`x~y/family`) → what protects them. */
 async function protectionOf(host: string): Promise<Map<string, string>> {
@@ -50,12 +51,14 @@ function failuresSince(host: string, from: number): string[] {
 }
 
 describe('post-quantum preshared keys (real engine, Debian strongSwan 5.9.8)', () => {
-  it('required: every pair\'s IKE_SA uses its PPK, on both ends; the keys sit in a 0600 file; status says ppk', async () => {
+  it('a new mesh without a quantumResistance setting: every pair\'s IKE_SA uses its PPK, required, on both ends; the keys sit in a 0600 file; status says ppk', async () => {
+    expect(mesh().inventoryOpts.mesh).not.toHaveProperty('quantumResistance');
     await mesh().up();
     const lab = mesh().lab;
     const { pairs } = await mesh().pairs();
     const expected = expectedPairKeys(pairs);
     expect(keysUpOnBothEnds(await negotiate(lab, HOSTS, expected))).toEqual(expected);
+    for (const h of HOSTS) expect(lab.readHostFile(h, `/etc/swanctl/conf.d/ipsec-mesh_${LAB}.conf`).match(/ppk_required = yes/g), h).toHaveLength(4);
     for (const h of HOSTS) {
       const p = await protectionOf(h);
       expect([...p.values()], h).toEqual(expect.arrayContaining(['ppk']));
