@@ -5,7 +5,7 @@
 import type { AddressFamily } from '../inventory/model.js';
 import { hostPrefix, type XfrmPolicy, type XfrmState } from './liveness-xfrm.js';
 import type { MonitoredCertificate } from './monitor-certificates.js';
-import type { IkeSaStatus } from './swanctl-status.js';
+import { quantumProtection, type IkeSaStatus } from './swanctl-status.js';
 
 /** How the connection starts (docs/render.md): traps, the one `use` initiator, or its responder. */
 export type LivenessRole = 'require' | 'use-initiator' | 'use-responder';
@@ -82,6 +82,10 @@ export interface LivenessRow {
   readonly ikeEstablished: boolean;
   /** IKE_SAs of this connection to this peer, any state (more than one ESTABLISHED = duplicates). */
   readonly ikeSas: number;
+  /** With an ESTABLISHED IKE_SA: every one mixes in a post-quantum preshared key (RFC 8784). */
+  readonly ikePpk?: boolean;
+  /** With an ESTABLISHED IKE_SA: every one ran an ML-KEM additional key exchange (RFC 9370). */
+  readonly ikeMlKem?: boolean;
   readonly childInstalled: boolean;
   /** An INSTALLED CHILD_SA one of whose two kernel SAs is missing: which one. */
   readonly halfling: HalfDirection | undefined;
@@ -217,6 +221,12 @@ export function decideLiveness(input: LivenessInput): LivenessDecision {
       target: t,
       ikeEstablished: established.length > 0,
       ikeSas: ikes.length,
+      ...(established.length > 0
+        ? {
+            ikePpk: established.every((sa) => quantumProtection(sa).startsWith('ppk')),
+            ikeMlKem: established.every((sa) => quantumProtection(sa).endsWith('ml-kem')),
+          }
+        : {}),
       childInstalled,
       halfling,
       espPolicyOut,
@@ -257,6 +267,8 @@ export interface LivenessMetricsInput {
 export const LIVENESS_METRICS: readonly (readonly [string, 'gauge' | 'counter', string])[] = [
   ['ipsec_mesh_ike_established', 'gauge', 'An IKE_SA with the peer is ESTABLISHED (1) or not (0).'],
   ['ipsec_mesh_ike_sas', 'gauge', 'IKE_SAs of this connection with the peer, any state (above 1: duplicates).'],
+  ['ipsec_mesh_ike_ppk', 'gauge', 'Every ESTABLISHED IKE_SA with the peer mixes a post-quantum preshared key into its keys (RFC 8784).'],
+  ['ipsec_mesh_ike_ml_kem', 'gauge', 'Every ESTABLISHED IKE_SA with the peer ran an ML-KEM additional key exchange (RFC 9370).'],
   ['ipsec_mesh_child_installed', 'gauge', 'A CHILD_SA with the peer is installed (1) or not (0).'],
   ['ipsec_mesh_halfling', 'gauge', 'An installed CHILD_SA has only one of its two SAs in the kernel SAD.'],
   ['ipsec_mesh_cleartext', 'gauge', 'Traffic to the peer leaves unprotected now (no outbound IPsec policy).'],
@@ -285,6 +297,8 @@ export function formatLivenessMetrics(m: LivenessMetricsInput): string {
   const samples: Record<string, string[]> = {
     ipsec_mesh_ike_established: rows.map((r) => `{${labels(r)}} ${b(r.ikeEstablished)}`),
     ipsec_mesh_ike_sas: rows.map((r) => `{${labels(r)}} ${r.ikeSas}`),
+    ipsec_mesh_ike_ppk: rows.filter((r) => r.ikePpk !== undefined).map((r) => `{${labels(r)}} ${b(r.ikePpk === true)}`),
+    ipsec_mesh_ike_ml_kem: rows.filter((r) => r.ikeMlKem !== undefined).map((r) => `{${labels(r)}} ${b(r.ikeMlKem === true)}`),
     ipsec_mesh_child_installed: rows.map((r) => `{${labels(r)}} ${b(r.childInstalled)}`),
     ipsec_mesh_halfling: rows.map((r) => `{${labels(r)}} ${b(r.halfling !== undefined)}`),
     ipsec_mesh_cleartext: rows.map((r) => `{${labels(r)}} ${b(r.cleartext)}`),

@@ -103,11 +103,12 @@ function safe(re: RegExp, value: string): boolean {
 
 let decideAwk: string | undefined;
 
-// `swanctl --list-sas --pretty` → "I <ike id> <name> <state> <local> <remote> <initiator 0|1> <established|->"
+// `swanctl --list-sas --pretty` → "I <ike id> <name> <state> <local> <remote> <initiator 0|1> <established|-> <ppk 0|1> <ml-kem 0|1>"
 // and "C <ike id> <name> <child id> <state> <spi-in> <spi-out> <install-time|-> <bytes-in|-> <bytes-out|->".
 const SAS_AWK = String.raw`
 function val(k) { return (k in V) && V[k] != "" ? V[k] : "-" }
 function reset(   k) { for (k in V) delete V[k] }
+function mlkem(   k) { for (k = 1; k <= 7; k++) if (V["ake" k] ~ /^ML_KEM/) return 1; return 0 }
 /^[ \t]*$/ { next }
 inlist { if ($0 ~ /^[ \t]*\]$/) inlist = 0; next }
 / = \[$/ { inlist = 1; next }
@@ -125,7 +126,7 @@ inlist { if ($0 ~ /^[ \t]*\]$/) inlist = 0; next }
     printf "C %s %s %s %s %s %s %s %s %s\n", IV["uniqueid"], val("name"), val("uniqueid"), val("state"), val("spi-in"), val("spi-out"), val("install-time"), val("bytes-in"), val("bytes-out")
     reset(); for (k in IV) V[k] = IV[k]
   } else if (msg == "list-sa event" && d == 2) {
-    printf "I %s %s %s %s %s %d %s\n", val("uniqueid"), ike, val("state"), val("local-host"), val("remote-host"), V["initiator"] == "yes", val("established")
+    printf "I %s %s %s %s %s %d %s %d %d\n", val("uniqueid"), ike, val("state"), val("local-host"), val("remote-host"), V["initiator"] == "yes", val("established"), V["ppk"] == "yes", mlkem()
   }
   d--
   next
@@ -179,7 +180,7 @@ function hp(a) { return a "/" (index(a, ":") ? 128 : 32) }
 function backoff(t,   b) { if (t <= 0) return 0; if (t - 1 > 30) t = 31; b = BASE * 2 ^ (t - 1); return b < MAX ? b : MAX }
 function hdr(n) { printf "# HELP %s %s\n# TYPE %s %s\n", n, HELP[n], n, TYPE[n] }
 $1 == "T" { tn++; tc[tn] = $2; tp[tn] = $3; tf[tn] = $4; tl[tn] = $5; tr[tn] = $6; te[tn] = $7; trole[tn] = $8; next }
-$1 == "I" { ikn++; ikid[ikn] = $2; ikstate[ikn] = $4; ikest[ikn] = $8; k = $3 " " $5 " " $6; ikeidx[k] = ikeidx[k] " " ikn; next }
+$1 == "I" { ikn++; ikid[ikn] = $2; ikstate[ikn] = $4; ikest[ikn] = $8; ikppk[ikn] = $9; ikml[ikn] = $10; k = $3 " " $5 " " $6; ikeidx[k] = ikeidx[k] " " ikn; next }
 $1 == "C" { cn++; cname[cn] = $3; cid[cn] = $4; cstate[cn] = $5; cspiin[cn] = $6; cspiout[cn] = $7; citime[cn] = $8; cbin[cn] = $9; cbout[cn] = $10; childidx[$2] = childidx[$2] " " cn; next }
 $1 == "S" { if ($4 == "esp") { sad[$2 " " $3 " " $5] = 1; espn++ } next }
 $1 == "SADFAIL" { sadok = 0; next }
@@ -198,11 +199,11 @@ END {
   }
   inits = 0; terms = 0; sumike = 0; sumchild = 0; sumclear = 0; sumhalf = 0
   for (i = 1; i <= tn; i++) {
-    conn = tc[i]; nike = 0; nest = 0; ikeage = ""; nc = 0
+    conn = tc[i]; nike = 0; nest = 0; ikeage = ""; nc = 0; nppk = 0; nml = 0
     n = split(ikeidx[conn " " tl[i] " " tr[i]], L, " ")
     for (a = 1; a <= n; a++) {
       j = L[a]; nike++
-      if (ikstate[j] == "ESTABLISHED") { nest++; if (num(ikest[j]) && (ikeage == "" || ikest[j] + 0 < ikeage + 0)) ikeage = ikest[j] }
+      if (ikstate[j] == "ESTABLISHED") { nest++; nppk += ikppk[j]; nml += ikml[j]; if (num(ikest[j]) && (ikeage == "" || ikest[j] + 0 < ikeage + 0)) ikeage = ikest[j] }
       m = split(childidx[ikid[j]], CL, " ")
       for (b = 1; b <= m; b++) if (cname[CL[b]] == conn) { nc++; CH[nc] = CL[b] }
     }
@@ -243,7 +244,7 @@ END {
       printf "W mesh %s: traffic to %s (%s %s) leaves in cleartext: %s\n", MESH, tp[i], tf[i], tr[i], why
     }
     lab[i] = "mesh=\"" MESH "\",peer=\"" tp[i] "\",family=\"" tf[i] "\",enforcement=\"" te[i] "\""
-    rike[i] = nest > 0; rnike[i] = nike; rchild[i] = up > 0; rhalf[i] = half != ""; rclear[i] = clear; rpol[i] = polout
+    rike[i] = nest > 0; rnike[i] = nike; rppk[i] = nest > 0 && nppk == nest; rml[i] = nest > 0 && nml == nest; rchild[i] = up > 0; rhalf[i] = half != ""; rclear[i] = clear; rpol[i] = polout
     rikeage[i] = ikeage; rchildage[i] = childage; rbin[i] = bin; rbout[i] = bout
     sumike += rike[i]; sumchild += rchild[i]; sumclear += clear; sumhalf += rhalf[i]
   }
@@ -253,6 +254,8 @@ END {
 function metrics(rows,   i, n) {
   n = "ipsec_mesh_ike_established"; hdr(n); for (i = 1; i <= rows; i++) printf "%s{%s} %d\n", n, lab[i], rike[i]
   n = "ipsec_mesh_ike_sas"; hdr(n); for (i = 1; i <= rows; i++) printf "%s{%s} %d\n", n, lab[i], rnike[i]
+  n = "ipsec_mesh_ike_ppk"; hdr(n); for (i = 1; i <= rows; i++) if (rike[i]) printf "%s{%s} %d\n", n, lab[i], rppk[i]
+  n = "ipsec_mesh_ike_ml_kem"; hdr(n); for (i = 1; i <= rows; i++) if (rike[i]) printf "%s{%s} %d\n", n, lab[i], rml[i]
   n = "ipsec_mesh_child_installed"; hdr(n); for (i = 1; i <= rows; i++) printf "%s{%s} %d\n", n, lab[i], rchild[i]
   n = "ipsec_mesh_halfling"; hdr(n); for (i = 1; i <= rows; i++) printf "%s{%s} %d\n", n, lab[i], rhalf[i]
   n = "ipsec_mesh_cleartext"; hdr(n); for (i = 1; i <= rows; i++) printf "%s{%s} %d\n", n, lab[i], rclear[i]

@@ -32,6 +32,10 @@ export interface IkeFixture {
   readonly children?: readonly ChildFixture[];
   /** A DN identity with spaces and commas, as certificate meshes may have. */
   readonly remoteId?: string;
+  /** A post-quantum preshared key is mixed in (RFC 8784). */
+  readonly ppk?: boolean;
+  /** An ML-KEM additional key exchange ran (strongSwan 6). */
+  readonly mlKem?: boolean;
 }
 
 const pfx = (a: string): string => `${a}/${a.includes(':') ? 128 : 32}`;
@@ -57,6 +61,8 @@ export function prettySas(ikes: readonly IkeFixture[]): string {
     out.push('    initiator-spi = 569657e7d410d43e', '    responder-spi = 6d6cf36fc88ad23e');
     if (state === 'ESTABLISHED') {
       out.push('    encr-alg = AES_GCM_16', '    encr-keysize = 256', '    prf-alg = PRF_HMAC_SHA2_384', '    dh-group = ECP_384');
+      if (ike.mlKem) out.push('    ake1 = ML_KEM_768');
+      if (ike.ppk) out.push('    ppk = yes');
       out.push(`    established = ${ike.established ?? 100}`, '    rekey-time = 14136');
     }
     out.push('    child-sas {');

@@ -65,8 +65,8 @@ const child = (conn: string, id: number, remote: string, spiIn: string, spiOut: 
 });
 
 const IKES: IkeFixture[] = [
-  { name: 'm_b_v4', id: 1, local: A4, remote: B4, initiator: true, established: 300, children: [child('m_b_v4', 11, B4, 'c1000001', 'c2000001', { installTime: 120, bytesIn: 5_000_000_000, bytesOut: 420 })] },
-  { name: 'm_c_v4', id: 2, local: A4, remote: C4, established: 900, remoteId: 'C=CH, O=strongSwan, CN=c', children: [child('m_c_v4', 12, C4, 'c1000002', 'c2000002', { installTime: 800 })] },
+  { name: 'm_b_v4', id: 1, local: A4, remote: B4, initiator: true, established: 300, ppk: true, mlKem: true, children: [child('m_b_v4', 11, B4, 'c1000001', 'c2000001', { installTime: 120, bytesIn: 5_000_000_000, bytesOut: 420 })] },
+  { name: 'm_c_v4', id: 2, local: A4, remote: C4, established: 900, ppk: true, remoteId: 'C=CH, O=strongSwan, CN=c', children: [child('m_c_v4', 12, C4, 'c1000002', 'c2000002', { installTime: 800 })] },
   { name: 'm_d_v4', id: 3, local: A4, remote: D4, established: 60 },
   { name: 'm_f_v4', id: 4, local: A4, remote: F4, initiator: true, established: 30 },
   { name: 'm_h_v4', id: 5, local: A4, remote: H4, initiator: true, established: 20, children: [child('m_h_v4', 13, H4, 'c1000003', 'c2000003')] },
@@ -264,7 +264,14 @@ describe('monitor script vs decideLiveness on the same fixtures', () => {
       'swanctl --list-sas --pretty',
     ]);
     expect(retryFile()).toEqual(d.retries);
-    expect(sb.read(`metrics/ipsec_mesh_${MESH}.prom`)).toBe(metricsFor(FIXTURE, d, { initiate: 2, terminate: 1 }));
+    const metrics = sb.read(`metrics/ipsec_mesh_${MESH}.prom`);
+    expect(metrics).toBe(metricsFor(FIXTURE, d, { initiate: 2, terminate: 1 }));
+    // What protects each established IKE_SA against a quantum computer; nothing for pairs without one.
+    const quantum = metrics.split('\n').filter((l) => /^ipsec_mesh_ike_(ppk|ml_kem)\{/.test(l));
+    expect(quantum.map((l) => l.replace(/,enforcement="[a-z]+"/, '').replace('mesh="m",', ''))).toEqual([
+      ...['b 1', 'c 1', 'd 0', 'f 0', 'h 0'].map((x) => `ipsec_mesh_ike_ppk{peer="${x.split(' ')[0]}",family="ipv4"} ${x.split(' ')[1]}`),
+      ...['b 1', 'c 0', 'd 0', 'f 0', 'h 0'].map((x) => `ipsec_mesh_ike_ml_kem{peer="${x.split(' ')[0]}",family="ipv4"} ${x.split(' ')[1]}`),
+    ]);
     const warnings = sb.syslog().filter((l) => l.startsWith('ipsec-mesh daemon.warning '));
     expect(warnings.map((l) => l.replace('ipsec-mesh daemon.warning ', ''))).toEqual(d.warnings);
     expect(d.warnings).toEqual([
