@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePayload, encodePayload, pushScript } from '../../components/delivery/index.js';
 import { type Inventory, parseInventory } from '../../components/inventory/index.js';
-import { planHostDelivery, pskPayload } from '../../components/mesh/host-delivery-plan.js';
+import { planHostDelivery, ppkSecrets, pskPayload } from '../../components/mesh/host-delivery-plan.js';
 import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { type ExecResult, type Lab, type ProcessRecord, labInventory, startLab, stopLab, waitFor } from '../../lab/netns/index.js';
 import { sendDatagrams } from '../../lab/pair-traffic.js';
@@ -19,8 +19,9 @@ const NAME = 'dchg';
 const MESH = 'dchg';
 const MASTER = 'ipsec-mesh changed-connection lab test master secret';
 const HOSTS = ['a', 'b', 'c'] as const;
-const OLD_PROPOSAL = 'AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384';
-const NEW_PROPOSAL = 'AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256';
+// IKE_SAs with each pair's post-quantum preshared key mixed in (on by default).
+const OLD_PROPOSAL = 'AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384/PPK';
+const NEW_PROPOSAL = 'AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256/PPK';
 const STATE = `/etc/swanctl/.ipsec-mesh-state.${MESH}`;
 
 const conn = (peer: string, family: 'v4' | 'v6'): string => `${MESH}_${peer}_${family}`;
@@ -30,7 +31,7 @@ const push = (host: string, phase: 'create' | 'update' = 'update'): string => pu
 function payloadOf(inv: Inventory, host: string): string {
   const pairs = [...pairsForHost(computeHostPairs(inv), host)];
   const plan = planHostDelivery({ inventory: inv, hostName: host, pairs, enabled: true });
-  return pskPayload(plan, inv, pairs, MASTER);
+  return pskPayload(plan, inv, pairs, MASTER, undefined, ppkSecrets(plan, inv, pairs, MASTER));
 }
 
 /**

@@ -17,7 +17,7 @@ import { computeHostPairs, pairsForHost } from '../../components/topology/index.
 import { type Lab, type LabSpec, type ProcessRecord, labInventory, startLab, stopLab } from '../../lab/netns/index.js';
 import { run } from '../../lab/netns/run-command.js';
 import { hostStat, sshRun } from './delivery-ssh.js';
-import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
+import { expectNothingLeft, labPpkFiles, requireLabPrerequisites } from './lab-test-support.js';
 import { type TestCa, makeTestCa } from './test-ca.js';
 
 // Certificate mode with the key made on the host: prepareHostKeyScript over SSH returns only
@@ -26,6 +26,8 @@ import { type TestCa, makeTestCa } from './test-ca.js';
 
 const NAME = 'dlvkey';
 const MESH = 'dlvkey';
+/** The mesh's PPK master: its pairs' post-quantum preshared keys (on by default) come from it. */
+const PPK_MASTER = 'ipsec-mesh lab host-key PPK master secret, 32+ bytes';
 const SPEC: LabSpec = {
   name: NAME,
   sites: [{ name: 'east', ipv4: '198.51.100.0/26', ipv6: '2001:db8:e::/64' }],
@@ -78,6 +80,7 @@ describe('host keys made on the host (certificate mode)', () => {
         mesh: MESH,
         files: [
           ...renderHostConfig({ inventory: inv, host, pairs, monitor: false }), // the monitor: tests/lab/operations-*
+          ...labPpkFiles(inv, host, pairs, PPK_MASTER),
           { path: paths.caCert('ca1'), content: ca.certPem, mode: 0o644, secret: false },
           { path: paths.hostCert, content: cert, mode: 0o644, secret: false },
         ],

@@ -7,7 +7,7 @@ import { type HostConfigDescription, describeHostConfig, meshFilePaths, renderHo
 import { computeHostPairs, pairsForHost, peerOf } from '../../components/topology/index.js';
 import { type ExecResult, type Lab, type LabSpec, type ProcessRecord, labInventory, startLab, stopLab, waitFor } from '../../lab/netns/index.js';
 import { hostStat, sshRun } from './delivery-ssh.js';
-import { expectNothingLeft, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
+import { expectNothingLeft, labPpkFiles, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
 
 // The exact delivery command strings and stdin payloads the components hand to
 // remote.Command, run over real SSH (pinned host keys) on three namespace hosts with their
@@ -63,7 +63,7 @@ function plan(inv: Inventory, name: string): HostPlan {
   const secrets = pairs.map((p) => derivePairPsk(MASTER, MESH, p.a, p.b));
   // monitor: false — the liveness monitor is pushed and checked in tests/lab/operations-*.
   // No systemd on namespace hosts: the push would skip the backstop's boot unit, so it is left out here.
-  const files = [...renderHostConfig({ inventory: inv, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/')), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) })];
+  const files = [...renderHostConfig({ inventory: inv, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/')), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) }), ...labPpkFiles(inv, host, pairs, MASTER)];
   const desc = describeHostConfig({ inventory: inv, host, pairs });
   const bundle: DeliveryBundle = { host: name, mesh: MESH, files, connections: [...desc.connections, desc.bypassConnection] };
   return { bundle, payload: encodePayload(bundle), desc, secrets };
@@ -146,7 +146,8 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
       const cmd = push(h, 'create');
       for (const s of p.secrets) expect(cmd).not.toContain(s);
       const r = expectOk(await sshRun(lab, h, cmd, p.payload));
-      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh ${MESH}: 5 file\\(s\\) written, 0 unchanged, 0 removed; ${p.bundle.connections.length} connection\\(s\\) configured; require backstop loaded \\(inet ipsec-mesh_${MESH}\\); 0 orphaned IKE_SA\\(s\\) closed; 0 IKE_SA\\(s\\) of 0 changed connection\\(s\\) closed \\(0 new first\\); strongSwan reloaded \\(successfully loaded ${p.desc.connections.length + 2} connections, 0 unloaded\\)\\n$`));
+      // 6 files: swanctl, strongswan.d, sysctl, backstop, PSKs and PPKs (post-quantum keys are on by default).
+      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh ${MESH}: 6 file\\(s\\) written, 0 unchanged, 0 removed; ${p.bundle.connections.length} connection\\(s\\) configured; require backstop loaded \\(inet ipsec-mesh_${MESH}\\); 0 orphaned IKE_SA\\(s\\) closed; 0 IKE_SA\\(s\\) of 0 changed connection\\(s\\) closed \\(0 new first\\); strongSwan reloaded \\(successfully loaded ${p.desc.connections.length + 2} connections, 0 unloaded\\)\\n$`));
       for (const s of p.secrets) {
         expect(r.stdout).not.toContain(s);
         expect(r.stderr).not.toContain(s);
@@ -184,7 +185,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
       const p = plans.get(h)!;
       const before = p.bundle.files.map((f) => hostStat(lab, h, f.path).ino);
       const r = expectOk(await sshRun(lab, h, push(h), p.payload));
-      expect(r.stdout).toContain('0 file(s) written, 5 unchanged, 0 removed');
+      expect(r.stdout).toContain('0 file(s) written, 6 unchanged, 0 removed');
       expect(r.stdout).toContain('0 orphaned IKE_SA(s) closed');
       expect(p.bundle.files.map((f) => hostStat(lab, h, f.path).ino)).toEqual(before);
     }
@@ -241,7 +242,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
     expect(await saIds(lab)).toEqual(kept);
 
     const r = expectOk(await sshRun(lab, 'c', remove('c'), plans.get('c')!.payload));
-    expect(r.stdout).toMatch(/^c: mesh dlv: 5 file\(s\) removed; connections unloaded; 0 IKE_SA\(s\) closed/);
+    expect(r.stdout).toMatch(/^c: mesh dlv: 6 file\(s\) removed; connections unloaded; 0 IKE_SA\(s\) closed/);
     expect(meshFiles(lab, 'c')).toEqual([]);
     expect(await connNames(lab, 'c')).toEqual(['operator-vpn']);
     expect(lab.readHostFile('c', OPERATOR_CONF)).toBe(OPERATOR_CONF_TEXT);
@@ -262,7 +263,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
 
     for (const h of ['a', 'b']) {
       const r = expectOk(await sshRun(lab, h, remove(h), plans.get(h)!.payload));
-      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh dlv: 5 file\\(s\\) removed; connections unloaded; \\d IKE_SA\\(s\\) closed`));
+      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh dlv: 6 file\\(s\\) removed; connections unloaded; \\d IKE_SA\\(s\\) closed`));
       expect(meshFiles(lab, h)).toEqual([]);
       expect(await connNames(lab, h)).toEqual(['operator-vpn']);
       expect(lab.readHostFile(h, OPERATOR_CONF)).toBe(OPERATOR_CONF_TEXT);

@@ -8,7 +8,7 @@ import { describeHostConfig, renderHostConfig, renderPskSecrets } from '../../co
 import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { type Lab, type LabSpec, type ProcessRecord, labInventory, startLab, stopLab } from '../../lab/netns/index.js';
 import { hostStat, sshRun } from './delivery-ssh.js';
-import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
+import { expectNothingLeft, labPpkFiles, requireLabPrerequisites } from './lab-test-support.js';
 
 // A non-root SSH user: with passwordless sudo the delivery works (files still root-owned),
 // without it the command fails with the clear message. The users exist only inside the lab
@@ -87,7 +87,7 @@ describe('delivery as a non-root SSH user', () => {
       host: 'a',
       mesh: MESH,
       // No systemd on namespace hosts: the push would skip the backstop's boot unit.
-      files: [...renderHostConfig({ inventory: inv, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/')), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) })],
+      files: [...renderHostConfig({ inventory: inv, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/')), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) }), ...labPpkFiles(inv, host, pairs, MASTER)],
       connections: [...desc.connections, desc.bypassConnection],
     };
   });
@@ -112,7 +112,7 @@ describe('delivery as a non-root SSH user', () => {
 
     const r = await sshRun(lab, 'a', pushScript({ host: 'a', mesh: MESH, phase: 'create' }), encodePayload(bundle), USERS[0].name);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('a: mesh dlvsudo: 5 file(s) written');
+    expect(r.stdout).toContain('a: mesh dlvsudo: 6 file(s) written'); // with the PPK file (on by default)
     for (const f of bundle.files) {
       expect(lab.readHostFile('a', f.path)).toBe(f.content);
       expect(hostStat(lab, 'a', f.path)).toMatchObject({ mode: f.secret ? 0o600 : 0o644, uid: 0, gid: 0 });

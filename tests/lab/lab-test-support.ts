@@ -1,5 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { expect } from 'vitest';
+import { deriveMeshPpk, derivePairPpk } from '../../components/credentials/ppk-derivation.js';
+import type { Host, Inventory } from '../../components/inventory/model.js';
+import { renderPpkSecrets, type RenderedFile } from '../../components/render/index.js';
+import type { HostPair } from '../../components/topology/host-pair.js';
 import { type LabSpec, type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, missingPrerequisites } from '../../lab/netns/index.js';
 
 /**
@@ -45,4 +49,19 @@ export function threeHostSpec(name: string): LabSpec {
       { name: 'c', site: 'west' },
     ],
   };
+}
+
+/**
+ * The host's post-quantum preshared key file (quantumResistance is `required` by default), as
+ * the stack derives it from its PPK master; empty when none of the host's pairs uses one. For
+ * tests that assemble a host's files from the render layer themselves.
+ */
+export function labPpkFiles(inventory: Inventory, host: Host, pairs: readonly HostPair[], master: string): RenderedFile[] {
+  const f = renderPpkSecrets({
+    inventory,
+    host,
+    pairs,
+    ppkFor: (p) => (p === undefined ? deriveMeshPpk(master, inventory.mesh.name) : derivePairPpk(master, inventory.mesh.name, p.a, p.b)),
+  });
+  return f === undefined ? [] : [f];
 }

@@ -10,7 +10,7 @@ import { computeHostPairs, pairsForHost } from '../../components/topology/index.
 import { type ExecResult, type ProcessRecord, labInventory, waitFor } from '../../lab/netns/index.js';
 import { run } from '../../lab/netns/run-command.js';
 import { type VmLab, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
-import { expectNothingLeft } from './lab-test-support.js';
+import { expectNothingLeft, labPpkFiles } from './lab-test-support.js';
 
 // The sad halfling, for real: two qemu guests with Debian's kernel (kernel ESP), the mesh
 // pushed with the real push over SSH (monitor included), a CHILD_SA up in transport mode.
@@ -62,7 +62,7 @@ describe('sad halfling on kernel ESP (vm lab): the monitor closes the half CHILD
       const payload = encodePayload({
         host: h,
         mesh: MESH,
-        files: [...renderHostConfig({ inventory: inv, host, pairs }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) })],
+        files: [...renderHostConfig({ inventory: inv, host, pairs }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) }), ...labPpkFiles(inv, host, pairs, MASTER)],
         connections: [...desc.connections, desc.bypassConnection],
       });
       expectOk(await sshRun(lab, h, pushScript({ host: h, mesh: MESH, phase: 'create' }), payload));

@@ -7,7 +7,7 @@ import { describeHostConfig, renderHostConfig, renderPskSecrets } from '../../co
 import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { type ExecResult, type Lab, type ProcessRecord, labInventory, startLab, stopLab } from '../../lab/netns/index.js';
 import { hostStat, sshRun } from './delivery-ssh.js';
-import { expectNothingLeft, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
+import { expectNothingLeft, labPpkFiles, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
 
 // The liveness monitor on three namespace hosts with their own charon, delivered by the real
 // push over SSH. Enforcement `use` for a–b and a–c (a sorts first: it initiates both), `require`
@@ -35,6 +35,7 @@ function payload(inv: Inventory, name: string, monitor = true): { payload: strin
   const files = [
     ...renderHostConfig({ inventory: inv, host, pairs, ...(monitor ? {} : { monitor: false as const }) }),
     renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) }),
+    ...labPpkFiles(inv, host, pairs, MASTER),
   ];
   const desc = describeHostConfig({ inventory: inv, host, pairs });
   const bundle: DeliveryBundle = { host: name, mesh: MESH, files, connections: [...desc.connections, desc.bypassConnection] };

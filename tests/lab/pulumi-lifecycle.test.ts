@@ -261,7 +261,8 @@ describe('ipsec-mesh stack on a lab, with the real engine', () => {
     const sas = await negotiate(mesh.lab, hosts, expected);
     expect(keysUpOnBothEnds(sas)).toEqual(expected);
     expect(keysSeen(sas)).toEqual(expected);
-    expect([...new Set(sas.map((sa) => sa.proposal))]).toEqual(['AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256']);
+    // With each pair's post-quantum preshared key (the default) mixed in.
+    expect([...new Set(sas.map((sa) => sa.proposal))]).toEqual(['AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256/PPK']);
     // A later up with nothing changed moves none of them (same unique ids).
     await mesh.up();
     const still = new Set((await establishedSas(mesh.lab, hosts)).map(saIdentity));

@@ -3,12 +3,17 @@
 // build, scripts/build-strongswan6.sh), z5 Debian's 5.9.8. The inventory says which runs what;
 // the push is the same. x6~y6 negotiates ECDH + ML-KEM-768 with a PPK; a pair with z5 uses
 // its PPK alone.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { quantumProtection } from '../../components/operations/swanctl-status.js';
-import type { LabSpec } from '../../lab/netns/index.js';
+import { waitFor, type LabSpec } from '../../lab/netns/index.js';
+import { PROJECT_DIR } from '../../lab/lab-pulumi.js';
 import { TWO_SITES } from './lab-test-support.js';
 import { e2eMeshForFile, expectedPairKeys, keysUpOnBothEnds, negotiate } from './pulumi-support.js';
 
+const run = promisify(execFile);
 const LAB = 'e2e-pqmix';
 const HOSTS = ['x6', 'y6', 'z5'];
 
@@ -59,5 +64,20 @@ describe('strongSwan 6 and 5.9 hosts in one mesh (real engine, PPK required)', (
     }
     // Nothing of ML-KEM towards the 5.9 host.
     expect(lab.charonLog('z5')).not.toContain('ML_KEM');
+
+    // Initiated as an IKE_SA alone (RFC 6023 childless: no CHILD_SA to install in this
+    // kernel), the product's own x6~y6 connection completes: ECDH + ML-KEM-768 and the PPK,
+    // on both ends, and status says so.
+    const conn = `${LAB}_y6_v4`;
+    await lab.swanctl('x6', ['--initiate', '--ike', conn, '--timeout', '20']);
+    const hybrid = await waitFor(async () => (await lab.listSas('x6')).find((s) => s.name === conn && s.state === 'ESTABLISHED'), 20_000, 200);
+    expect(hybrid?.proposal, lab.charonLog('x6').split('\n').slice(-30).join('\n')).toBe('AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384/KE1_ML_KEM_768/PPK');
+    const onY6 = (await lab.listSas('y6')).find((s) => s.name === `${LAB}_x6_v4` && s.state === 'ESTABLISHED');
+    expect(onY6 && quantumProtection(onY6)).toBe('ppk+ml-kem');
+    const status = JSON.parse(
+      (await run('ip', ['netns', 'exec', lab.operator.netns, 'node', join(PROJECT_DIR, 'dist/components/cli/main.js'), 'status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--json'], { cwd: PROJECT_DIR })).stdout,
+    ) as { pair: string; family: string; a: { quantum?: string }; b: { quantum?: string } }[];
+    const row = status.find((r) => r.pair === 'x6~y6' && r.family === 'ipv4');
+    expect([row?.a.quantum, row?.b.quantum]).toEqual(['ppk+ml-kem', 'ppk+ml-kem']);
   }, 300_000);
 });

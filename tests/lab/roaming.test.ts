@@ -11,7 +11,7 @@ import type { IkeSaStatus } from '../../components/operations/swanctl-status.js'
 import type { LabSpec } from '../../lab/netns/index.js';
 import { TWO_SITES } from './lab-test-support.js';
 import { e2eMeshForFile, expectedPairKeys, keysUpOnBothEnds, negotiate } from './pulumi-support.js';
-import { initiateAsStranger, makeTestCa } from './test-ca.js';
+import { initiateAsStranger, leakedPpk, makeTestCa } from './test-ca.js';
 
 const LAB = 'e2e-roam';
 const MESH_HOSTS = ['a', 'c', 'm'];
@@ -59,7 +59,8 @@ describe('a roaming host (real engine, certificates)', () => {
     const inventory = await mesh().inventory();
     const m = inventory.hosts.find((h) => h.name === 'm')!;
     const other = await makeTestCa(join(tmp, 'other-ca'), 'a CA of its own');
-    const r = await initiateAsStranger(lab, { from: 'x', to: 'a', identity: m.identity, ca: other });
+    // It even holds the pair's PPK (read off a): the certificate check alone must refuse it.
+    const r = await initiateAsStranger(lab, { from: 'x', to: 'a', identity: m.identity, ca: other, ppk: leakedPpk(lab, 'a', LAB, `ppk-${LAB}_m`) });
     expect(r.code, 'the initiation fails').not.toBe(0);
     const fromX = (await lab.listSas('a')).filter((s) => s.remoteHost === lab.host('x').ipv4[0]);
     expect(fromX.filter((s) => s.state === 'ESTABLISHED')).toEqual([]);

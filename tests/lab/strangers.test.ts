@@ -14,8 +14,8 @@ import { IKE_DOS } from '../../components/render/charon-conf.js';
 import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { PROJECT_DIR } from '../../lab/lab-pulumi.js';
 import { type Lab, type ProcessRecord, labInventory, startLab, stopLab, waitFor } from '../../lab/netns/index.js';
-import { expectNothingLeft, requireLabPrerequisites, TWO_SITES } from './lab-test-support.js';
-import { type TestCa, initiateAsStranger, issueHostCert, makeTestCa } from './test-ca.js';
+import { expectNothingLeft, labPpkFiles, requireLabPrerequisites, TWO_SITES } from './lab-test-support.js';
+import { type TestCa, initiateAsStranger, issueHostCert, leakedPpk, makeTestCa } from './test-ca.js';
 
 const NAME = 'strg';
 const MESH = 'lab';
@@ -38,7 +38,7 @@ async function deployMesh(inventory: Inventory, pskMaster = MASTER): Promise<voi
   for (const host of inventory.hosts) {
     const pairs = pairsForHost(set, host.name);
     // No systemd on namespace hosts: no boot unit (the push would skip it too).
-    const files = renderHostConfig({ inventory, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/'));
+    const files = [...renderHostConfig({ inventory, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/')), ...labPpkFiles(inventory, host, pairs, MASTER)];
     if (inventory.mesh.auth === 'psk') {
       files.push(renderPskSecrets({ inventory, host, pairs, pskFor: (p) => derivePairPsk(pskMaster, MESH, p.a, p.b) }));
     } else {
@@ -116,7 +116,9 @@ describe('strangers (compact layout, certificates)', () => {
     if (setupError) throw setupError;
     const other = await makeTestCa(join(tmp, 'other-ca'), 'some other CA');
     const b = inventoryOf({ auth: 'certificate', layout: 'compact' }).hosts.find((h) => h.name === 'b')!;
-    const r = await initiateAsStranger(lab, { from: 'x', to: 'a', identity: b.identity, ca: other, addresses: lab.host('x').ipv4, localAddrs: lab.host('x').ipv4[0] });
+    // It even holds the mesh's PPK (read off a host): the certificate check alone must refuse it.
+    const ppk = leakedPpk(lab, 'a', MESH, `ppk-${MESH}`);
+    const r = await initiateAsStranger(lab, { from: 'x', to: 'a', identity: b.identity, ca: other, addresses: lab.host('x').ipv4, localAddrs: lab.host('x').ipv4[0], ppk });
     expect(r.code, r.stdout).not.toBe(0);
     expect(await establishedWith('a', lab.host('x').ipv4)).toBe(0);
     // a refused x's certificate: it is not from the mesh CA a pins.

@@ -10,8 +10,10 @@ import {
   meshFilePaths,
   perPeerConnectionName,
   renderHostConfig,
+  renderPpkSecrets,
   renderPskSecrets,
 } from '../../components/render/index.js';
+import { deriveMeshPpk, derivePairPpk } from '../../components/credentials/ppk-derivation.js';
 import { type HostPair, type HostPairSet, computeHostPairs, pairsForHost, peerOf } from '../../components/topology/index.js';
 import {
   type ExecResult,
@@ -36,6 +38,8 @@ const MESH = 'lab';
 const MASTER = 'ipsec-mesh lab test master secret, 32+ bytes long';
 const SPEC: LabSpec = threeHostSpec(NAME);
 const DEFAULT_IKE = 'AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384';
+// An IKE_SA of the default mesh: the pair's post-quantum preshared key mixed in (quantumResistance required).
+const DEFAULT_IKE_SA = `${DEFAULT_IKE}/PPK`;
 
 const famSuffix = (f: 'ipv4' | 'ipv6'): string => (f === 'ipv4' ? '32' : '128');
 
@@ -67,6 +71,9 @@ function deploy(lab: Lab, inventory: Inventory, opts: { ca?: TestCa; certs?: Rea
     const pairs = pairsForHost(set, host.name);
     // strongSwan files and the backstop (the monitor: tests/lab/operations-*); no systemd here, so no unit.
     const files = renderHostConfig({ inventory, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/'));
+    // The post-quantum preshared keys (on by default), derived like the stack derives them.
+    const ppk = renderPpkSecrets({ inventory, host, pairs, ppkFor: (p) => (p === undefined ? deriveMeshPpk(MASTER, inventory.mesh.name) : derivePairPpk(MASTER, inventory.mesh.name, p.a, p.b)) });
+    if (ppk !== undefined) files.push(ppk);
     if (inventory.mesh.auth === 'psk') {
       files.push(renderPskSecrets({ inventory, host, pairs, pskFor: (p) => derivePairPsk(MASTER, inventory.mesh.name, p.a, p.b) }));
     } else {
@@ -195,6 +202,8 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
         expect(r.stdout.split('\n').filter((l) => l.startsWith('loaded ')).sort()).toEqual(
           [
             ...peers.map((p) => `loaded ike secret 'ike-${MESH}_${p}'`),
+            // Each pair's post-quantum preshared key (on by default).
+            ...peers.map((p) => `loaded ppk secret 'ppk-${MESH}_${p}'`),
             `loaded connection '${desc.bypassConnection}'`,
             ...desc.connections.map((c) => `loaded connection '${c}'`),
           ].sort(),
@@ -297,7 +306,7 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
         expect(r.stdout).toMatch(/generating IKE_AUTH request 1 \[ [^\]]*N\(USE_TRANSP\)/);
       }
       expect(initiated.size).toBe(6); // 3 pairs × 2 families
-      expectEveryPairEstablished(d, await allSas(lab), () => DEFAULT_IKE);
+      expectEveryPairEstablished(d, await allSas(lab), () => DEFAULT_IKE_SA);
     });
 
     it('gets exactly the CHILD_SA outcome a kernel without ESP allows: agreed, not installed, IKE_SA and traps kept', async () => {
@@ -383,7 +392,7 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
         expect(r.stdout, key).toContain(`using trusted ca certificate "O=ipsec-mesh lab, CN=${MESH} mesh CA ca1"`);
         expect(r.stdout).toContain('failed to establish CHILD_SA, keeping IKE_SA'); // no kernel ESP, as above
       }
-      expectEveryPairEstablished(d, await allSas(lab), () => DEFAULT_IKE);
+      expectEveryPairEstablished(d, await allSas(lab), () => DEFAULT_IKE_SA);
     });
 
     it('a changed proposal reloads in place: every other pair keeps its IKE_SA and charon keeps its PID', async () => {
@@ -406,7 +415,7 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
       expect(ids(before, (k) => !abPair(k))).toHaveLength(8); // a~c, b~c: both ends, both families
       // With start_action = trap even the changed connections keep their SAs until renewed.
       expect(ids(afterReload, abPair)).toEqual(ids(before, abPair));
-      for (const [k, sa] of afterReload) expect(sa.proposal, k).toBe(DEFAULT_IKE);
+      for (const [k, sa] of afterReload) expect(sa.proposal, k).toBe(DEFAULT_IKE_SA);
 
       // The changed pair negotiates the new proposal once its IKE_SAs are renewed.
       for (const conn of ['lab_b_v4', 'lab_b_v6']) {
@@ -417,10 +426,10 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
       expect(ids(after, (k) => !abPair(k))).toEqual(ids(before, (k) => !abPair(k)));
       for (const k of ['a:lab_b_v4', 'a:lab_b_v6', 'b:lab_a_v4', 'b:lab_a_v6']) {
         expect(after.get(k)?.state, k).toBe('ESTABLISHED');
-        expect(after.get(k)?.proposal, k).toBe('AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256');
+        expect(after.get(k)?.proposal, k).toBe('AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256/PPK');
         expect(after.get(k)?.uniqueId).not.toBe(before.get(k)?.uniqueId);
       }
-      for (const [k, sa] of after) if (!abPair(k)) expect(sa.proposal, k).toBe(DEFAULT_IKE);
+      for (const [k, sa] of after) if (!abPair(k)) expect(sa.proposal, k).toBe(DEFAULT_IKE_SA);
       expect(new Map(lab.hosts.map((h) => [h.name, lab.charonPid(h.name)]))).toEqual(pids);
     });
   });
@@ -484,8 +493,8 @@ describe('rendered mesh in real strongSwan (3 hosts, 2 sites, dual-stack)', () =
       const why = (): string => lab.charonLog('a', { sinceStart: true }).split('\n').filter((l) => /\[(KNL|IKE)\]/.test(l) && !/queueing|activating/.test(l)).slice(-20).join('\n');
       expect(sas, `a's IKE_SAs: ${JSON.stringify((await lab.listSas('a')).map((x) => [x.name, x.state, x.remoteHost]))}\n${sas ? '' : why()}`).toBeDefined();
       expect(sas!.map((s) => [s.name, s.remoteHost, s.remoteId, s.initiator, s.proposal]).sort()).toEqual([
-        [`${MESH}_v4`, c.ipv4[0], hostOf(d.inventory, 'c').identity, true, DEFAULT_IKE],
-        [`${MESH}_v6`, c.ipv6[0], hostOf(d.inventory, 'c').identity, true, DEFAULT_IKE],
+        [`${MESH}_v4`, c.ipv4[0], hostOf(d.inventory, 'c').identity, true, DEFAULT_IKE_SA],
+        [`${MESH}_v6`, c.ipv6[0], hostOf(d.inventory, 'c').identity, true, DEFAULT_IKE_SA],
       ]);
       expect((await lab.listSas('c')).map((s) => [s.name, s.remoteHost, s.remoteId]).sort()).toEqual([
         [`${MESH}_v4`, lab.host('a').ipv4[0], hostOf(d.inventory, 'a').identity],
@@ -586,7 +595,7 @@ describe('kernel-libipsec backend, tunnel mode: ESP on the wire', () => {
       for (const sa of sas) {
         const fam = sa.name.endsWith('_v4') ? 'ipv4' : 'ipv6';
         const [own, theirs] = [lab.host(self)[fam][0]!, lab.host(peer)[fam][0]!];
-        expect(sa.proposal).toBe(DEFAULT_IKE);
+        expect(sa.proposal).toBe(DEFAULT_IKE_SA);
         expect([sa.localId, sa.remoteId]).toEqual([hostOf(d.inventory, self).identity, hostOf(d.inventory, peer).identity]);
         expect(sa.children.map((ch) => [ch.name, ch.state, ch.mode, ch.protocol, ch.encap, ch.proposal, ch.localTs, ch.remoteTs])).toEqual([
           [sa.name, 'INSTALLED', 'TUNNEL', 'ESP', true, 'AES_GCM_16_256', [`${own}/${famSuffix(fam)}`], [`${theirs}/${famSuffix(fam)}`]],

@@ -70,6 +70,19 @@ export interface StrangerAttempt {
   /** Addresses its certificate also names, and its connection's local_addrs (default: any). */
   readonly addresses?: readonly string[];
   readonly localAddrs?: string;
+  /**
+   * A post-quantum preshared key it holds too (one leaked from a mesh host: see `leakedPpk`),
+   * so that what refuses it is the certificate check, not a missing PPK.
+   */
+  readonly ppk?: { readonly id: string; readonly secret: string };
+}
+
+/** The PPK section `section` of a mesh host's PPK file, as a thief who read the file has it. */
+export function leakedPpk(lab: Lab, host: string, mesh: string, section: string): { id: string; secret: string } {
+  const text = lab.readHostFile(host, `/etc/swanctl/conf.d/ipsec-mesh_${mesh}_ppk.conf`);
+  const m = new RegExp(`\\b${section.replace(/[.]/g, '\\.')} \\{\\s*id = (\\S+)\\s*secret = (0x[0-9a-f]+)`).exec(text);
+  if (m === null) throw new Error(`${host}: no PPK section ${section} in its PPK file`);
+  return { id: m[1]!, secret: m[2]! };
 }
 
 /**
@@ -89,11 +102,13 @@ export async function initiateAsStranger(lab: Lab, a: StrangerAttempt): Promise<
       ...(a.localAddrs === undefined ? [] : [`    local_addrs = ${a.localAddrs}`]),
       `    remote_addrs = ${lab.host(a.to).ipv4[0]}`,
       '    proposals = aes256gcm16-prfsha384-ecp384',
+      ...(a.ppk === undefined ? [] : [`    ppk_id = ${a.ppk.id}`, '    ppk_required = yes']),
       `    local { auth = pubkey\n      certs = stranger.pem\n      id = "${a.identity}" }`,
       '    remote { auth = pubkey }',
       '    children { stranger { mode = transport\n      esp_proposals = aes256gcm16-ecp384 } }',
       '  }',
       '}',
+      ...(a.ppk === undefined ? [] : [`secrets {\n  ppk-stranger {\n    id = ${a.ppk.id}\n    secret = ${a.ppk.secret}\n  }\n}`]),
       '',
     ].join('\n'),
   );

@@ -29,7 +29,8 @@ import { backstopDrops, useEngine } from './pulumi-support.js';
 
 const NAME = 'vmt';
 const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
-const IKE_PROPOSAL = 'AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384';
+// The default: ECP-384 with each pair's post-quantum preshared key mixed in (quantumResistance required).
+const IKE_PROPOSAL = 'AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384/PPK';
 const ESP_PROPOSAL = /^AES_GCM_16_256(\/ECP_384)?$/;
 
 let lab: VmLab;
@@ -104,7 +105,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe('vm lab, enforcement require (the default)', () => {
-  it('every pair has INSTALLED transport-mode CHILD_SAs with the default proposals, IPv4 and IPv6, on both ends', async () => {
+  it('every pair has INSTALLED transport-mode CHILD_SAs with the default proposals and its PPK (the default), IPv4 and IPv6, on both ends', async () => {
     const rows = await waitAllEncrypted();
     expect(rows.map((r) => `${r.pair} ${r.family} ${r.enforcement} ${r.health}`).sort()).toEqual(
       ['h1~h2', 'h1~h3', 'h2~h3'].flatMap((p) => FAMILIES.map((f) => `${p} ${f} require encrypted`)).sort(),
