@@ -110,7 +110,12 @@ async function main(): Promise<void> {
   const rounds = Number(values.rounds);
   if (!strongswan6Prefix()) throw new Error('strongSwan 6.0.6 is not built: run scripts/build-strongswan6.sh (scripts/prepare.sh does)');
   const ctx = renderContext(
-    parseInventory({ mesh: { name: 'bench' }, sites: [{ name: 'east' }], hosts: [{ name: 'h', site: 'east', addresses: { ipv4: ['198.51.100.1'] }, ssh: { insecureAcceptAnyHostKey: true } }], rules: [] }),
+    parseInventory({
+      mesh: { name: 'bench' },
+      sites: [{ name: 'east' }],
+      hosts: ['198.51.100.1', '198.51.100.2'].map((a, i) => ({ name: `h${i}`, site: 'east', addresses: { ipv4: [a] }, ssh: { insecureAcceptAnyHostKey: true } })),
+      rules: [{ mesh: { sites: ['east'] } }],
+    }),
   );
   const classic = 'AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384';
   const variants: Variant[] = [
