@@ -105,10 +105,12 @@ describe('change safety (real engine, four namespace hosts)', () => {
           expect(readFileSync(join(out, h, p), 'utf8'), `${h}:${p}`).toBe(mesh().lab.readHostFile(h, p));
           expect(statSync(join(out, h, p)).mode & 0o777, `${h}:${p} mode`).toBe(statSync(mesh().lab.hostFile(h, p)).mode & 0o777);
         }
-        // What render cannot know is only what up makes: certificates, the CRL, the host key.
+        // What render cannot know is only what up makes: certificates, the CRL, the host key,
+        // and the post-quantum preshared keys (derived from a master only the stack holds).
         const onHost = [...hostFiles(mesh().lab, h).keys()].filter((p) => !p.endsWith('/') && isMeshPath(p) && !p.includes('/.ipsec-mesh'));
         const notRendered = onHost.filter((p) => !rendered.includes(p));
-        for (const p of notRendered) expect(p, h).toMatch(/^\/etc\/swanctl\/(x509|x509ca|x509crl|private|ecdsa|pkcs8)\/|\.csr$/);
+        for (const p of notRendered) expect(p, h).toMatch(new RegExp(`^/etc/swanctl/(x509|x509ca|x509crl|private|ecdsa|pkcs8)/|\\.csr$|^/etc/swanctl/conf\\.d/ipsec-mesh_${LAB}_ppk\\.conf$`));
+        expect(notRendered, h).toContain(`/etc/swanctl/conf.d/ipsec-mesh_${LAB}_ppk.conf`);
       }
       expect(readFileSync(join(out, 'a', CONF), 'utf8')).not.toContain(`${LAB}_d_v4`);
     } finally {
