@@ -35,7 +35,7 @@ await pulumi.runtime.setMocks(
 const settle = (): Promise<void> => (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
 
 describe('edge mesh from the packed ipsec-mesh package', () => {
-  it('builds one CA, the CRL command and four resources per host, and exports a summary per host', async () => {
+  it('builds one CA, the CRL command, the PPK master and four resources per host, and exports a summary per host', async () => {
     const inventory = loadInventoryYaml(readFileSync(new URL('../inventory.yaml', import.meta.url), 'utf8'), 'inventory.yaml');
     const mesh = edgeMesh(inventory, pulumi.secret('test-key'));
     expect(mesh).toBeInstanceOf(IpsecMesh);
@@ -45,7 +45,9 @@ describe('edge mesh from the packed ipsec-mesh package', () => {
     expect(custom.filter((r) => r.type === 'tls:index/locallySignedCert:LocallySignedCert')).toHaveLength(3);
     // The CA's CRL, and one review per host (what `pulumi preview --diff` shows of its push).
     expect(custom.filter((r) => r.type === 'command:local:Command')).toHaveLength(1 + 3);
-    expect(custom).toHaveLength(3 + 4 * 3);
+    // The PPK master: every pair's post-quantum preshared key comes from it (on by default).
+    expect(custom.filter((r) => r.type === 'random:index/randomPassword:RandomPassword').map((r) => r.name)).toEqual(['edge-ppk-master']);
+    expect(custom).toHaveLength(4 + 4 * 3);
     const hosts = await new Promise<HostSummary[]>((resolve) => mesh.hosts.apply(resolve));
     expect(hosts.map((h) => `${h.name}:${h.peers}`)).toEqual(['web1:1', 'web2:1', 'db1:2']);
     expect(hosts.find((h) => h.name === 'db1')!.enforcement.use).toBe(2);
