@@ -23,6 +23,8 @@ await pulumi.runtime.setMocks(
       if (args.type === 'tls:index/privateKey:PrivateKey') state.privateKeyPem = 'ca-key';
       if (args.type === 'tls:index/selfSignedCert:SelfSignedCert') state.certPem = '-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n';
       if (args.type === 'tls:index/locallySignedCert:LocallySignedCert') state.certPem = '-----BEGIN CERTIFICATE-----\nhost\n-----END CERTIFICATE-----\n';
+      // The PPK master (post-quantum preshared keys are on by default): a mock secret long enough to derive from.
+      if (args.type === 'random:index/randomPassword:RandomPassword') state.result = 'a mock PPK master secret, at least 32 bytes long';
       if (args.type === 'command:remote:Command') state.stdout = args.name.endsWith('-host-key') ? '-----BEGIN CERTIFICATE REQUEST-----\nx\n-----END CERTIFICATE REQUEST-----' : '';
       return { id: args.custom ? `${args.name}-id` : undefined, state };
     },
