@@ -19,6 +19,8 @@ export interface MeshInput {
   readonly enforcement?: Enforcement; // require
   /** Post-quantum preshared keys on every pair: off, preferred, required (docs/quantum-resistance.md). */
   readonly quantumResistance?: QuantumResistance;
+  /** Bump to give every pair a new PPK under a new PPK_ID (a rotation; docs/quantum-resistance.md). Default 0. */
+  readonly ppkGeneration?: number;
   readonly proposals?: readonly string[];
   readonly espProposals?: readonly string[];
   readonly lifetimes?: Partial<Lifetimes>;

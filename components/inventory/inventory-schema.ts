@@ -123,6 +123,7 @@ export const meshSchema = z.strictObject({
   mode: z.enum(['transport', 'tunnel']).optional(),
   enforcement: enforcement.optional(),
   quantumResistance: quantumResistance.optional(),
+  ppkGeneration: z.number().int().min(0).max(1_000_000).optional(),
   proposals: z.array(proposal).min(1).optional(),
   espProposals: z.array(proposal).min(1).optional(),
   lifetimes: lifetimes.optional(),

@@ -154,6 +154,8 @@ export interface MeshSettings {
   readonly enforcement: Enforcement;
   /** PPK on every pair (docs/quantum-resistance.md); sites may override it. */
   readonly quantumResistance: QuantumResistance;
+  /** The PPKs' generation: each has its own master and its own PPK_IDs (a rotation bumps it). */
+  readonly ppkGeneration: number;
   readonly pairOverrides: readonly PairEnforcementOverride[];
   readonly proposals: readonly string[]; // IKE, default ['aes256gcm16-prfsha384-ecp384']
   readonly espProposals: readonly string[]; // default ['aes256gcm16-ecp384'] (PFS on rekey)

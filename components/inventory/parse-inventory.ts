@@ -86,7 +86,7 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
 
 /** Optional parts an element may lose so that the rest of it can still be cross-checked. */
 const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
-  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'quantumResistance', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
+  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'quantumResistance', 'ppkGeneration', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
   sites: [['mtu'], ['prefixes'], ['enforcement'], ['forceUdpEncap'], ['quantumResistance'], ['strongswan']],
   hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags'], ['managed'], ['strongswan']],
   rules: [['network']],
@@ -218,6 +218,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
     mode: m.mode ?? DEFAULT_MODE,
     enforcement: m.enforcement ?? DEFAULT_ENFORCEMENT,
     quantumResistance: m.quantumResistance ?? DEFAULT_QUANTUM_RESISTANCE,
+    ppkGeneration: m.ppkGeneration ?? 0,
     pairOverrides: (m.pairOverrides ?? []).map((o) => ({
       hosts: [o.hosts[0], o.hosts[1]] as const,
       ...(o.enforcement === undefined ? {} : { enforcement: o.enforcement }),

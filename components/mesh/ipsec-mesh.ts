@@ -136,8 +136,17 @@ export class IpsecMesh extends pulumi.ComponentResource {
 
     // Post-quantum preshared keys: one master, each pair's PPK derived from it (ppk-derivation.ts).
     const usesPpk = inventoryUsesPpk(inventory);
+    // A rotation (mesh.ppkGeneration) makes a new master under a new name, so every pair gets a
+    // new key under a new PPK_ID; generation 0 keeps the first release's name.
+    const ppkGeneration = inventory.mesh.ppkGeneration;
     const ppkMaster = usesPpk
-      ? pulumi.secret(new random.RandomPassword(`${name}-ppk-master`, { length: PSK_MASTER_LENGTH, special: true, overrideSpecial: PSK_MASTER_SPECIALS }, { parent: this }).result)
+      ? pulumi.secret(
+          new random.RandomPassword(
+            ppkGeneration === 0 ? `${name}-ppk-master` : `${name}-ppk-master-g${ppkGeneration}`,
+            { length: PSK_MASTER_LENGTH, special: true, overrideSpecial: PSK_MASTER_SPECIALS },
+            { parent: this },
+          ).result,
+        )
       : undefined;
 
     // The CRL needs every host's certificate and every host's push needs the CRL: the pushes

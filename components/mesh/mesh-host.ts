@@ -24,6 +24,9 @@ import { hostConnection, type SshArgs } from './ssh-connection.js';
 
 export const MESH_HOST_TYPE = 'ipsec-mesh:index:MeshHost';
 
+/** This program run's mark: a repair registered in it always runs (see makeRepair). */
+const REPAIR_RUN = new Date().toISOString();
+
 export interface TrustedCaArgs {
   label: string;
   certificatePem: pulumi.Input<string>;
@@ -239,11 +242,13 @@ export class MeshHost extends pulumi.ComponentResource {
 
     // Drift repair: the same push, run again by a command that exists for this `up` only (the
     // next `up` deletes it, which runs nothing). The push itself has no change to run for.
+    // Its trigger is this run's: drift found by two `up`s in a row must be repaired twice (the
+    // same inputs again would be "same", and nothing would run); a replacement runs no delete.
     if (host.revoked !== true) {
       this.makeRepair = () =>
         new command.remote.Command(
           `${name}-repair`,
-          { ...common, create: pushScript({ host: host.name, mesh, phase: 'update' }), stdin, logging: psk ? 'none' : 'stderr' },
+          { ...common, create: pushScript({ host: host.name, mesh, phase: 'update' }), stdin, logging: psk ? 'none' : 'stderr', triggers: [REPAIR_RUN] },
           { parent: this, dependsOn: [push], ...(psk ? { additionalSecretOutputs: ['stdin', 'stdout', 'stderr'] } : {}) },
         );
     }

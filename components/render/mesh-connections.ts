@@ -124,7 +124,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
     const forceEncap = ctx.udpEncapSites.size > 0 && (ctx.udpEncapSites.has(host.site) || ctx.udpEncapSites.has(peer.site));
     const qr = ctx.quantumResistance(pair, host.site, peer.site);
     const hybrid = host.strongswan === '6' && peer.strongswan === '6';
-    const ppk = qr === 'off' ? {} : { ppk: { id: pairPpkId(meshName, pair.a, pair.b), required: qr === 'required' } };
+    const ppk = qr === 'off' ? {} : { ppk: { id: pairPpkId(meshName, pair.a, pair.b, ctx.mesh.ppkGeneration), required: qr === 'required' } };
     for (const ep of pair.families) {
       // Across 1:1 NAT the peer is dialled, and seen by this kernel, at its public address;
       // in transport mode charon maps the NATed end's own selector onto it (docs/topology.md).
@@ -244,7 +244,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       roaming: false,
       // One connection for every peer, of either strongSwan line: the mesh's own proposals.
       hybrid: false,
-      ...(ctx.mesh.quantumResistance === 'off' ? {} : { ppk: { id: meshPpkId(meshName), required: ctx.mesh.quantumResistance === 'required' } }),
+      ...(ctx.mesh.quantumResistance === 'off' ? {} : { ppk: { id: meshPpkId(meshName, ctx.mesh.ppkGeneration), required: ctx.mesh.quantumResistance === 'required' } }),
     });
   }
   return out;

@@ -36,7 +36,7 @@ export function renderPpkSecrets(input: PpkSecretsInput): RenderedFile | undefin
   const pairs = checkedPairs(ctx, host, input.pairs);
   if (ctx.mesh.layout === 'compact') {
     if (ctx.mesh.quantumResistance !== 'off' && pairs.some((p) => p.enforcement !== 'off')) {
-      sections.push(`\tppk-${m} {\n\t\tid = ${meshPpkId(m)}\n\t\tsecret = ${checked(input.ppkFor(undefined))}\n\t}`);
+      sections.push(`\tppk-${m} {\n\t\tid = ${meshPpkId(m, ctx.mesh.ppkGeneration)}\n\t\tsecret = ${checked(input.ppkFor(undefined))}\n\t}`);
     }
   } else {
     for (const pair of pairs) {
@@ -44,7 +44,7 @@ export function renderPpkSecrets(input: PpkSecretsInput): RenderedFile | undefin
       const peer = pair.a === host.name ? pair.b : pair.a;
       const peerHost = ctx.hostsByName.get(peer);
       if (peerHost === undefined || ctx.quantumResistance(pair, host.site, peerHost.site) === 'off') continue;
-      sections.push(`\tppk-${m}_${peer} {\n\t\tid = ${pairPpkId(m, pair.a, pair.b)}\n\t\tsecret = ${checked(input.ppkFor(pair), pair.key)}\n\t}`);
+      sections.push(`\tppk-${m}_${peer} {\n\t\tid = ${pairPpkId(m, pair.a, pair.b, ctx.mesh.ppkGeneration)}\n\t\tsecret = ${checked(input.ppkFor(pair), pair.key)}\n\t}`);
     }
   }
   if (sections.length === 0) return undefined;

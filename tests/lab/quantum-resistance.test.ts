@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { quantumProtection } from '../../components/operations/swanctl-status.js';
-import { PROJECT_DIR } from '../../lab/lab-pulumi.js';
+import { PROJECT_DIR, labPulumi } from '../../lab/lab-pulumi.js';
 import { threeHostSpec } from './lab-test-support.js';
 import { e2eMeshForFile, expectedPairKeys, hostFiles, keysUpOnBothEnds, negotiate, terminateAllSas } from './pulumi-support.js';
 
@@ -113,5 +113,41 @@ describe('post-quantum preshared keys (real engine, Debian strongSwan 5.9.8)', (
     expect(up.filter((k) => k.includes('~c/')), 'no pair with c without its PPK').toEqual([]);
     expect(up).toEqual(expected.filter((k) => !k.includes('~c/')));
     expect(failuresSince('a', from).length + failuresSince('c', 0).length).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('a rotation (mesh.ppkGeneration: 1): every pair moves to a new PPK under a new PPK_ID; no IKE_SA keeps the old one; the old master is gone', async () => {
+    const lab = mesh().lab;
+    const { pairs } = await mesh().pairs();
+    const expected = expectedPairKeys(pairs);
+    // The test before left c without its PPKs, as the one before it did: this up finds the same
+    // drift as the last one and must repair it again (a repair whose inputs did not change would
+    // not run), so the rotation starts from a whole mesh.
+    await mesh().up();
+    const drift = (await run('ip', ['netns', 'exec', lab.operator.netns, 'node', join(PROJECT_DIR, 'dist/components/cli/main.js'), 'status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--drift'], { cwd: PROJECT_DIR }).catch((e: { stdout?: string }) => e)).stdout ?? '';
+    expect(drift, 'every host as pushed after a repeated drift').not.toContain('DRIFTED');
+    expect(drift.match(/as pushed/g)).toHaveLength(HOSTS.length);
+    const oldKeys = new Map(HOSTS.map((h) => [h, [...lab.readHostFile(h, PPK_FILE).matchAll(/secret = (0x[0-9a-f]{64})/g)].map((m) => m[1]!)] as const));
+    const oldSas = new Map(await Promise.all(HOSTS.map(async (h) => [h, new Set((await lab.listSas(h)).map((sa) => sa.uniqueId))] as const)));
+    const from = new Map(HOSTS.map((h) => [h, lab.charonLog(h).length] as const));
+    mesh().writeInventory({ ...mesh().inventoryOpts, mesh: { domain: 'lab.example', ppkGeneration: 1 } });
+    await mesh().up();
+    for (const h of HOSTS) {
+      const text = lab.readHostFile(h, PPK_FILE);
+      expect([...text.matchAll(/id = (\S+)/g)].map((m) => m[1]), h).toEqual(HOSTS.filter((p) => p !== h).map((p) => `${[h, p].sort().join('.')}.${LAB}.g1.ppk`));
+      for (const k of oldKeys.get(h)!) expect(text, `${h}: an old PPK left`).not.toContain(k);
+    }
+    expect(keysUpOnBothEnds(await negotiate(lab, HOSTS, expected))).toEqual(expected);
+    for (const h of HOSTS) {
+      const sas = (await lab.listSas(h)).filter((sa) => sa.state === 'ESTABLISHED');
+      expect(sas.filter((sa) => oldSas.get(h)!.has(sa.uniqueId)).map((sa) => sa.name), `${h}: IKE_SAs from before the rotation`).toEqual([]);
+      expect(sas.map((sa) => quantumProtection(sa)), h).toEqual(sas.map(() => 'ppk'));
+      const used = [...lab.charonLog(h).slice(from.get(h)).matchAll(/using PPK for PPK_ID '([^']+)'/g)].map((m) => m[1]!);
+      expect(used.length, h).toBeGreaterThan(0);
+      expect(used.filter((id) => !id.endsWith(`.${LAB}.g1.ppk`)), `${h}: an old PPK_ID used after the rotation`).toEqual([]);
+    }
+    const state = JSON.parse((await labPulumi(lab, ['stack', 'export'])).stdout) as { deployment: { resources: { type: string; urn: string }[] } };
+    const masters = state.deployment.resources.filter((r) => r.type === 'random:index/randomPassword:RandomPassword').map((r) => r.urn.slice(r.urn.lastIndexOf('::') + 2));
+    expect(masters).toEqual([`${LAB}-ppk-master-g1`]);
+    expect((await mesh().up(['--expect-no-changes'])).code).toBe(0);
   }, 300_000);
 });

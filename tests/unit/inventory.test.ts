@@ -51,6 +51,7 @@ describe('defaults', () => {
         layout: 'per-peer',
         auth: 'certificate',
         quantumResistance: 'required',
+        ppkGeneration: 0,
         mode: 'transport',
         enforcement: 'require',
         pairOverrides: [],

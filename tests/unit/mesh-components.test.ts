@@ -357,6 +357,16 @@ describe('post-quantum preshared keys (quantumResistance)', () => {
     expect(payload.files.find((f) => f.path.endsWith('ipsec-mesh_lab.conf'))!.content).toContain('ppk_required = yes');
   });
 
+  it('a rotation (mesh.ppkGeneration) makes the master of that generation, and only it', async () => {
+    const run = await startMocks();
+    const inventory = meshInventory({});
+    new IpsecMesh('m', { inventory: { ...inventory, mesh: { ...inventory.mesh, ppkGeneration: 1 } }, ssh: { privateKey: SSH_KEY_MARKER } }, { transformations: [run.transformation] });
+    await run.settle();
+    expect(run.custom(T.password).map((r) => r.name)).toEqual(['m-ppk-master-g1']);
+    const payload = decodePayload(unwrap(run.one(T.command, 'm-ams1-push').inputs.stdin) as string);
+    expect(payload.files.find((f) => f.path.endsWith('_ppk.conf'))!.content).toContain('id = ams1.fra1.lab.g1.ppk');
+  });
+
   it('off: no PPK master, certificate pushes stay public', async () => {
     const run = await startMocks();
     const inventory = meshInventory({});

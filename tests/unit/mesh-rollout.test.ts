@@ -128,6 +128,8 @@ describe('drift repair', () => {
     expect(isSecretWrapper(repairs[0]!.inputs.stdin)).toBe(true);
     expect(unwrap(repairs[0]!.inputs.create)).toBe(unwrap(push.inputs.update));
     expect(repairs[0]!.inputs.delete).toBeUndefined();
+    // This run's mark as its trigger: the same drift found by the next up repairs again.
+    expect(unwrap(repairs[0]!.inputs.triggers)).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\dT/)]);
     expect(run.constructions.find((c) => c.name === 'm-ams2-repair')!.dependsOn).toContain(run.constructions.find((c) => c.name === 'm-ams2-push')!.resource);
   });
 

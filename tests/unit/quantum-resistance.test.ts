@@ -41,6 +41,19 @@ describe('post-quantum preshared keys', () => {
     expect(r.ppk).toMatchObject({ mode: 0o600, secret: true });
   });
 
+  it('a rotation (ppkGeneration) gives every pair a PPK_ID of its generation, in the connections and the key file alike', () => {
+    const r = render(input({ ppkGeneration: 2 }));
+    expect(val(r.conns.get('m_b_v4'), 'ppk_id')).toBe('a.b.m.g2.ppk');
+    expect(val(r.conns.get('m_c_v4'), 'ppk_id')).toBe('a.c.m.g2.ppk');
+    const secrets = parseConf(r.ppk!.content).sections.get('secrets')!;
+    expect(secrets.order.map((k) => secrets.sections.get(k)!.values.get('id'))).toEqual(['a.b.m.g2.ppk', 'a.c.m.g2.ppk']);
+    const compact = render(input({ layout: 'compact', ppkGeneration: 1 }));
+    expect(val(compact.conns.get('m_v4'), 'ppk_id')).toBe('m.g1.ppk');
+    // Generation 0 keeps the first release's ids (no rotation for stacks that never asked).
+    expect(val(render(input({ ppkGeneration: 0 })).conns.get('m_b_v4'), 'ppk_id')).toBe('a.b.m.ppk');
+    expect(() => parseInventory(input({ ppkGeneration: -1 }))).toThrow(/mesh\.ppkGeneration/);
+  });
+
   it('off: no ppk_id, no PPK file', () => {
     const r = render(input({ quantumResistance: 'off' }));
     expect(r.swanctl).not.toContain('ppk_id');

@@ -38,6 +38,7 @@ export function mkMesh(overrides: Partial<MeshSettings> = {}): MeshSettings {
     mode: 'transport',
     enforcement: 'require',
     quantumResistance: 'off',
+    ppkGeneration: 0,
     pairOverrides: [],
     proposals: ['aes256gcm16-prfsha384-ecp384'],
     espProposals: ['aes256gcm16-ecp384'],

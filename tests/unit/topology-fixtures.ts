@@ -71,6 +71,7 @@ export function inventory(spec: InventorySpec): Inventory {
       layout: 'per-peer',
       auth: 'psk',
       quantumResistance: 'off',
+      ppkGeneration: 0,
       mode: 'transport',
       enforcement: spec.enforcement ?? 'use',
       pairOverrides: spec.pairOverrides ?? [],
