@@ -2,7 +2,7 @@
 # Shared by the scripts that build something once into the ipsec-mesh cache (the engine, the
 # guest image, the S3 server): where the cache is, and messages tagged with what is built.
 # Source it after setting BUILD_TAG (e.g. engine); it sets CACHE_BASE and START.
-# shellcheck disable=SC2034 # CACHE_BASE and START are for the sourcing script
+# shellcheck disable=SC2034 # CACHE_BASE, START and mode are for the sourcing script
 CACHE_BASE="${IPSEC_MESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipsec-mesh}"
 START=$SECONDS
 
@@ -12,6 +12,25 @@ die() {
   exit 1
 }
 step() { log "$1 (+$((SECONDS - START))s)"; }
+
+# The mode the sourcing script was called for: build (no argument), print-dir or key; --help
+# prints the script's header comment, lines 2 to $1. Sets mode.
+parse_build_mode() {
+  local help_last=$1 arg
+  shift
+  mode=build
+  for arg in "$@"; do
+    case "$arg" in
+      --print-dir) mode=print-dir ;;
+      --key) mode=key ;;
+      -h | --help)
+        sed -n "2,${help_last}p" "${BASH_SOURCE[1]}" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+      *) die "unknown argument $arg (try --help)" ;;
+    esac
+  done
+}
 
 # In a wrapper module (the current directory): copy the replace directives of MODULE@VERSION's
 # go.mod that point at another module. A module's replaces do not apply to a module that

@@ -32,18 +32,7 @@ GUEST_DIR="$ROOT/lab/vm/guest"
 SUITE=bookworm
 
 
-mode=build
-for arg in "$@"; do
-  case "$arg" in
-    --print-dir) mode=print-dir ;;
-    --key) mode=key ;;
-    -h | --help)
-      sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *) die "unknown argument $arg (try --help)" ;;
-  esac
-done
+parse_build_mode 25 "$@"
 
 # The root filesystem's packages (Recommends are not installed): what docs/delivery.md asks
 # of a mesh host, plus busybox-static (the guest's init) and procps (sysctl, which ipsec-mesh

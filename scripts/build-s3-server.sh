@@ -35,18 +35,7 @@ S3_ROOT="$CACHE_BASE/s3-server"
 GO_PARALLEL="${IPSEC_MESH_GO_PARALLEL:-2}"
 
 
-mode=build
-for arg in "$@"; do
-  case "$arg" in
-    --print-dir) mode=print-dir ;;
-    --key) mode=key ;;
-    -h | --help)
-      sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *) die "unknown argument $arg (try --help)" ;;
-  esac
-done
+parse_build_mode 21 "$@"
 
 GO_V="$(go env GOVERSION 2>/dev/null || echo nogo)"
 LAYOUT=1 # bump when the layout of a build changes

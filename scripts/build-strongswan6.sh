@@ -31,18 +31,7 @@ SS_ROOT="$CACHE_BASE/strongswan6"
 UPSTREAM="${IPSEC_MESH_UPSTREAM:-$ROOT/../shared/upstream}"
 VERSION=6.0.6
 
-mode=build
-for arg in "$@"; do
-  case "$arg" in
-    --print-dir) mode=print-dir ;;
-    --key) mode=key ;;
-    -h | --help)
-      sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *) die "unknown argument $arg (try --help)" ;;
-  esac
-done
+parse_build_mode 23 "$@"
 
 BUILDER="$UPSTREAM/build-strongswan.sh"
 TARBALL="$UPSTREAM/strongswan-$VERSION.tar.gz"

@@ -27,3 +27,11 @@ export function derivePairPpk(master: string, meshName: string, hostA: string, h
 export function deriveMeshPpk(master: string, meshName: string): string {
   return derive(master, meshName, 'mesh-ppk/v1');
 }
+
+/**
+ * The PPK of each pair of one host, for the render layer (undefined: the compact layout's
+ * mesh-wide one); derived on demand.
+ */
+export function ppkForPairs(master: string, meshName: string): (pair: { readonly a: string; readonly b: string } | undefined) => string {
+  return (pair) => (pair === undefined ? deriveMeshPpk(master, meshName) : derivePairPpk(master, meshName, pair.a, pair.b));
+}

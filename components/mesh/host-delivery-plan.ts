@@ -11,7 +11,7 @@ import { renderPskSecrets } from '../render/psk-secrets.js';
 import type { RenderedFile } from '../render/rendered-file.js';
 import type { HostPair } from '../topology/host-pair.js';
 import { pskForPairs } from '../credentials/psk-master.js';
-import { deriveMeshPpk, derivePairPpk } from '../credentials/ppk-derivation.js';
+import { ppkForPairs } from '../credentials/ppk-derivation.js';
 import { renderPpkSecrets } from '../render/ppk-secrets.js';
 import { perPeerConnectionName } from '../render/mesh-connections.js';
 import { certificateFingerprint, foldFingerprints, pairPskFingerprint, pskFingerprint } from './connection-fingerprints.js';
@@ -71,7 +71,7 @@ export function ppkSecrets(plan: HostDeliveryPlan, inventory: Inventory, pairs: 
     inventory,
     host: plan.host,
     pairs,
-    ppkFor: (p) => (p === undefined ? deriveMeshPpk(master, plan.meshName) : derivePairPpk(master, plan.meshName, p.a, p.b)),
+    ppkFor: ppkForPairs(master, plan.meshName),
   });
 }
 
@@ -81,7 +81,7 @@ export function ppkReviewFile(plan: HostDeliveryPlan, inventory: Inventory, pair
     inventory,
     host: plan.host,
     pairs,
-    ppkFor: (p) => reviewedPsk(p === undefined ? deriveMeshPpk(master, plan.meshName) : derivePairPpk(master, plan.meshName, p.a, p.b)),
+    ppkFor: (p) => reviewedPsk(ppkForPairs(master, plan.meshName)(p)),
   });
   return shown === undefined ? undefined : { ...shown, secret: false };
 }

@@ -251,19 +251,19 @@ export class IpsecMesh extends pulumi.ComponentResource {
       master === undefined || unmanaged.length === 0
         ? pulumi.output<Record<string, Record<string, string>>>({})
         : pulumi.secret(master.apply((m) => unmanagedPeerKeys(unmanaged, o.pairs, (p) => derivePairPsk(m, mesh.name, p.a, p.b))));
-    const ctx = renderContext(inventory);
     this.unmanagedPeerPpks =
       ppkMaster === undefined || unmanaged.length === 0
         ? pulumi.output<Record<string, Record<string, string>>>({})
         : pulumi.secret(
-            ppkMaster.apply((m) =>
-              unmanagedPeerKeys(
+            ppkMaster.apply((m) => {
+              const ctx = renderContext(inventory);
+              return unmanagedPeerKeys(
                 unmanaged,
                 o.pairs,
                 (p) => derivePairPpk(m, mesh.name, p.a, p.b),
                 (p, u) => ctx.quantumResistance(p, u.site, ctx.hostsByName.get(peerOf(p, u.name))!.site) !== 'off',
-              ),
-            ),
+              );
+            }),
           );
     this.registerOutputs({
       meshName: this.meshName,

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { expect } from 'vitest';
-import { deriveMeshPpk, derivePairPpk } from '../../components/credentials/ppk-derivation.js';
+import { ppkForPairs } from '../../components/credentials/ppk-derivation.js';
 import type { Host, Inventory } from '../../components/inventory/model.js';
 import { renderPpkSecrets, type RenderedFile } from '../../components/render/index.js';
 import type { HostPair } from '../../components/topology/host-pair.js';
@@ -61,7 +61,7 @@ export function labPpkFiles(inventory: Inventory, host: Host, pairs: readonly Ho
     inventory,
     host,
     pairs,
-    ppkFor: (p) => (p === undefined ? deriveMeshPpk(master, inventory.mesh.name) : derivePairPpk(master, inventory.mesh.name, p.a, p.b)),
+    ppkFor: ppkForPairs(master, inventory.mesh.name),
   });
   return f === undefined ? [] : [f];
 }

@@ -10,10 +10,8 @@ import {
   meshFilePaths,
   perPeerConnectionName,
   renderHostConfig,
-  renderPpkSecrets,
   renderPskSecrets,
 } from '../../components/render/index.js';
-import { deriveMeshPpk, derivePairPpk } from '../../components/credentials/ppk-derivation.js';
 import { type HostPair, type HostPairSet, computeHostPairs, pairsForHost, peerOf } from '../../components/topology/index.js';
 import {
   type ExecResult,
@@ -26,7 +24,7 @@ import {
   stopLab,
   waitFor,
 } from '../../lab/netns/index.js';
-import { expectNothingLeft, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
+import { expectNothingLeft, labPpkFiles, requireLabPrerequisites, threeHostSpec } from './lab-test-support.js';
 import { type TestCa, issueHostCert, makeTestCa } from './test-ca.js';
 
 // The render layer's output in real strongSwan 5.9.8: three namespace hosts (two sites,
@@ -72,8 +70,7 @@ function deploy(lab: Lab, inventory: Inventory, opts: { ca?: TestCa; certs?: Rea
     // strongSwan files and the backstop (the monitor: tests/lab/operations-*); no systemd here, so no unit.
     const files = renderHostConfig({ inventory, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/'));
     // The post-quantum preshared keys (on by default), derived like the stack derives them.
-    const ppk = renderPpkSecrets({ inventory, host, pairs, ppkFor: (p) => (p === undefined ? deriveMeshPpk(MASTER, inventory.mesh.name) : derivePairPpk(MASTER, inventory.mesh.name, p.a, p.b)) });
-    if (ppk !== undefined) files.push(ppk);
+    files.push(...labPpkFiles(inventory, host, pairs, MASTER));
     if (inventory.mesh.auth === 'psk') {
       files.push(renderPskSecrets({ inventory, host, pairs, pskFor: (p) => derivePairPsk(MASTER, inventory.mesh.name, p.a, p.b) }));
     } else {
