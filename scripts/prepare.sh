@@ -27,5 +27,8 @@ bash scripts/build-s3-server.sh
 step "strongSwan 6.0.6 for the lab's strongswan: '6' hosts (ML-KEM; built once into the same cache from ../shared/upstream, about 2 minutes the first time)"
 bash scripts/build-strongswan6.sh
 
+step "promtool for the shipped Prometheus rules (unpacked from Debian's prometheus package into the same cache, not installed)"
+bash scripts/install-promtool.sh > /dev/null
+
 step "build (tsc)"
 npm run --silent build

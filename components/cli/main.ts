@@ -18,7 +18,21 @@ import { CredentialsError } from '../credentials/credentials-error.js';
 import { formatHostKeySnippets, scanHostKeys } from '../operations/host-key-scan.js';
 import { collectCertificateExpiry, formatCertificateExpiry } from '../operations/certificate-expiry.js';
 import { checkDrift, formatDrift } from '../operations/drift-check.js';
-import { collectPairStatus, formatPairStatusMatrix, summarisePairStatus, type HostSaReport, type MatrixSummary } from '../operations/index.js';
+import {
+  collectPairStatus,
+  DEFAULT_CHECK_THRESHOLDS,
+  evaluateMeshCheck,
+  formatMeshCheck,
+  formatPairStatusMatrix,
+  meshCheckUnknown,
+  summarisePairStatus,
+  type HostSaReport,
+  type MatrixSummary,
+  type MeshCheckThresholds,
+} from '../operations/index.js';
+import { managedHosts } from '../inventory/managed-hosts.js';
+import { startProgressLine } from './progress-line.js';
+import { DRIFT_JSON_SCHEMA, rowsBelowExpect, statusJson } from './status-json.js';
 
 const USAGE = `usage:
   ipsec-mesh validate INVENTORY
@@ -28,6 +42,8 @@ const USAGE = `usage:
   ipsec-mesh render --config-file FILE [--project DIR] --out DIR [--psk-master FILE …]
   ipsec-mesh status INVENTORY --ssh-key FILE [--json] [--expect ike|encrypted] [--kernel] [--certificates]
   ipsec-mesh status INVENTORY --ssh-key FILE --drift [--json]
+  ipsec-mesh check INVENTORY --ssh-key FILE [--host NAME] [--expect ike|encrypted]
+        [--down-warning N] [--down-critical N] [--cert-warning DAYS] [--cert-critical DAYS]
   ipsec-mesh peer-sheet INVENTORY HOST [--json]
   ipsec-mesh peer-sheet HOST (--stack NAME [--project DIR] | --config-file FILE) [--json]`;
 
@@ -42,6 +58,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === 'hostkeys') return hostKeys(rest);
+  if (command === 'check') return check(rest);
   const { values, positionals } = parseArgs({
     args: [...rest],
     allowPositionals: true,
@@ -78,31 +95,34 @@ async function main(argv: readonly string[]): Promise<number> {
     const expect = values.expect;
     if (expect !== undefined && expect !== 'ike' && expect !== 'encrypted') throw new UsageError('--expect takes ike or encrypted');
     const inventory = await loadChecked(inventoryPath);
+    const hostCount = managedHosts(inventory).length;
     if (values.drift === true) {
       if (expect !== undefined || values.kernel === true || values.certificates === true) throw new UsageError('--drift goes alone (with --json at most)');
       // Files and kernel settings against what the last push installed; exit 1 on any drift.
-      const reports = await checkDrift(inventory, { identityFile: key });
-      process.stdout.write(values.json === true ? `${JSON.stringify(reports, null, 2)}\n` : `drift (against the last push):\n${formatDrift(reports)}\n`);
+      const progress = startProgressLine('drift', managedHosts(inventory).filter((h) => h.revoked !== true).length);
+      const reports = await checkDrift(inventory, { identityFile: key, onHostDone: progress.hostDone });
+      progress.finish();
+      const json = { schema: DRIFT_JSON_SCHEMA, mesh: inventory.mesh.name, generatedAt: new Date().toISOString(), hosts: reports };
+      process.stdout.write(values.json === true ? `${JSON.stringify(json, null, 2)}\n` : `drift (against the last push):\n${formatDrift(reports)}\n`);
       return reports.every((r) => r.error === undefined && r.drifted.length === 0) ? 0 : 1;
     }
     const pairs = validateMesh(inventory);
     const kernel = values.kernel === true;
-    const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key, kernel });
-    for (const r of reports) if (r.error !== undefined) process.stderr.write(`ipsec-mesh: ${r.host}: cannot read SAs: ${r.error}\n`);
+    const progress = startProgressLine('status', values.certificates === true ? 2 * hostCount : hostCount);
+    const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key, kernel, onHostDone: progress.hostDone });
     // What charon holds, read over SSH: each host certificate's and each CA's expiry.
-    const certificates = values.certificates === true ? await collectCertificateExpiry(inventory, { identityFile: key }) : undefined;
+    const certificates = values.certificates === true ? await collectCertificateExpiry(inventory, { identityFile: key, onHostDone: progress.hostDone }) : undefined;
+    progress.finish();
+    for (const r of reports) if (r.error !== undefined) process.stderr.write(`ipsec-mesh: ${r.host}: cannot read SAs: ${r.error}\n`);
     if (values.json === true) {
-      const hosts = kernel ? reports.map((r) => ({ host: r.host, xfrmStat: Object.fromEntries(r.xfrmStat ?? []) })) : undefined;
-      const extra = { ...(hosts ? { hosts } : {}), ...(certificates ? { certificates } : {}) };
-      process.stdout.write(`${JSON.stringify(Object.keys(extra).length > 0 ? { rows, ...extra } : rows, null, 2)}\n`);
+      const json = statusJson({ mesh: inventory.mesh.name, expect, rows, reports, kernel, ...(certificates ? { certificates } : {}) });
+      process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     } else {
       process.stdout.write(`${formatPairStatusMatrix(rows)}\n\n${formatSummary(summarisePairStatus(rows))}\n`);
       if (kernel) process.stdout.write(`${formatKernelCounters(reports)}\n`);
       if (certificates) process.stdout.write(`${formatCertificateExpiry(certificates)}\n`);
     }
-    if (expect === undefined) return 0;
-    const good = expect === 'encrypted' ? ['encrypted', 'off'] : ['encrypted', 'ike-only', 'off'];
-    const bad = rows.filter((r) => !good.includes(r.health));
+    const bad = rowsBelowExpect(rows, expect);
     if (bad.length > 0) process.stderr.write(`ipsec-mesh: ${bad.length} pair/family row(s) below "${expect}"\n`);
     return bad.length === 0 ? 0 : 1;
   }
@@ -182,6 +202,75 @@ async function hostKeys(args: readonly string[]): Promise<number> {
   const missing = keys.filter((k) => k.key === undefined);
   for (const k of missing) process.stderr.write(`ipsec-mesh: ${k.name} (${k.address}:${k.port}): no ${type} key: ${k.error ?? ''}\n`);
   return missing.length === 0 ? 0 : 1;
+}
+
+/**
+ * `check`: a Nagios/Icinga plugin (docs/runbook.md, *The check*). Every failure, bad flags
+ * included, is UNKNOWN (exit 3) with one line on stdout, as the plugin guidelines ask.
+ */
+async function check(args: readonly string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        'ssh-key': { type: 'string' },
+        host: { type: 'string' },
+        expect: { type: 'string' },
+        'down-warning': { type: 'string' },
+        'down-critical': { type: 'string' },
+        'cert-warning': { type: 'string' },
+        'cert-critical': { type: 'string' },
+      },
+    });
+    const [inventoryPath, ...extra] = positionals;
+    if (inventoryPath === undefined || extra.length > 0) throw new UsageError('check: expected exactly one INVENTORY');
+    const key = values['ssh-key'];
+    if (key === undefined) throw new UsageError('check needs --ssh-key FILE');
+    const expect = values.expect ?? DEFAULT_CHECK_THRESHOLDS.expect;
+    if (expect !== 'ike' && expect !== 'encrypted') throw new UsageError('--expect takes ike or encrypted');
+    const count = (flag: string, v: string | undefined, d: number, min: number): number => {
+      if (v === undefined) return d;
+      const n = Number(v);
+      if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UsageError(`${flag} takes a number of at least ${min}, got "${v}"`);
+      return n;
+    };
+    const thresholds: MeshCheckThresholds = {
+      expect,
+      downWarning: count('--down-warning', values['down-warning'], DEFAULT_CHECK_THRESHOLDS.downWarning, 1),
+      downCritical: count('--down-critical', values['down-critical'], DEFAULT_CHECK_THRESHOLDS.downCritical, 1),
+      certWarningDays: count('--cert-warning', values['cert-warning'], DEFAULT_CHECK_THRESHOLDS.certWarningDays, 0),
+      certCriticalDays: count('--cert-critical', values['cert-critical'], DEFAULT_CHECK_THRESHOLDS.certCriticalDays, 0),
+    };
+    // Plugins are run by a scheduler that reads stdout only: no warnings on stderr needed there.
+    const inventory = await loadInventoryFile(inventoryPath);
+    const pairs = validateMesh(inventory);
+    const host = values.host;
+    let only: string[] | undefined;
+    if (host !== undefined) {
+      const h = inventory.hosts.find((x) => x.name === host);
+      if (h === undefined) throw new UsageError(`--host ${host}: not a host of ${inventory.source}`);
+      if (h.unmanaged === true) throw new UsageError(`--host ${host}: unmanaged (managed: false); check its managed peers instead`);
+      // The host and its peers: a pair is judged from both of its ends.
+      only = [...new Set([host, ...pairs.pairs.filter((p) => p.a === host || p.b === host).flatMap((p) => [p.a, p.b])])];
+    }
+    const certMode = inventory.mesh.auth === 'certificate';
+    const hosts = managedHosts(inventory).filter((h) => only === undefined || only.includes(h.name)).length;
+    const progress = startProgressLine('check', certMode ? 2 * hosts : hosts);
+    const ssh = { identityFile: key, onHostDone: progress.hostDone, ...(only ? { hosts: only } : {}) };
+    const [{ rows, reports }, certificates] = await Promise.all([
+      collectPairStatus(inventory, pairs, ssh),
+      certMode ? collectCertificateExpiry(inventory, ssh) : Promise.resolve(undefined),
+    ]);
+    progress.finish();
+    const result = evaluateMeshCheck({ mesh: inventory.mesh.name, rows, reports, thresholds, ...(certificates ? { certificates } : {}), ...(host ? { host } : {}) });
+    process.stdout.write(formatMeshCheck(result));
+    return result.exitCode;
+  } catch (err) {
+    const why = err instanceof InventoryError ? err.format() : err instanceof Error ? err.message : String(err);
+    process.stdout.write(meshCheckUnknown(why));
+    return 3;
+  }
 }
 
 /** Loads an inventory and prints, on every run, a warning per host that accepts any SSH host key. */

@@ -1,11 +1,10 @@
 // When each host's certificates expire, as charon holds them: `swanctl --list-certs --pem`
 // over SSH prints every loaded X.509 certificate (the host's own, the trusted CAs) as PEM, and
 // node:crypto reads them — no date strings to parse. Public data only.
-import { managedHosts } from '../inventory/managed-hosts.js';
 import { X509Certificate } from 'node:crypto';
 import { hostCertificateNames } from '../credentials/host-certificate-names.js';
 import type { Inventory } from '../inventory/model.js';
-import { mapLimited, runOverSsh, type SshRunOptions } from './ssh-runner.js';
+import { forEachManagedHost, runOverSsh, SSH_FAILED, type HostQueryOptions, type SshRunOptions } from './ssh-runner.js';
 
 export interface CertificateExpiry {
   readonly subject: string;
@@ -22,6 +21,8 @@ export interface HostCertificateReport {
   readonly host: string;
   readonly certificates?: readonly CertificateExpiry[];
   readonly error?: string;
+  /** SSH itself failed: nothing is known of this host's certificates. */
+  readonly unreachable?: boolean;
 }
 
 /** Every PEM certificate in `text`, read; a block that does not parse is reported by its subject line's absence. */
@@ -41,16 +42,16 @@ export function parseCertificateExpiry(text: string, now: Date, ownSubject?: str
   });
 }
 
-export async function collectCertificateExpiry(inventory: Inventory, opts: SshRunOptions & { readonly parallel?: number; readonly now?: Date }): Promise<HostCertificateReport[]> {
+export async function collectCertificateExpiry(inventory: Inventory, opts: SshRunOptions & HostQueryOptions & { readonly now?: Date }): Promise<HostCertificateReport[]> {
   const now = opts.now ?? new Date();
-  return mapLimited(managedHosts(inventory), opts.parallel ?? 16, async (host): Promise<HostCertificateReport> => {
+  return forEachManagedHost(inventory, opts, async (host): Promise<HostCertificateReport> => {
     try {
       const r = await runOverSsh(host, 'swanctl --list-certs --type x509 --pem', opts);
-      if (r.code !== 0) return { host: host.name, error: r.stderr.trim() || `exit ${r.code}` };
+      if (r.code !== 0) return { host: host.name, error: r.stderr.trim() || `exit ${r.code}`, ...(r.code === SSH_FAILED ? { unreachable: true } : {}) };
       const names = hostCertificateNames(host);
       return { host: host.name, certificates: parseCertificateExpiry(r.stdout, now, names.subjectDn ?? `CN=${names.commonName}`) };
     } catch (err) {
-      return { host: host.name, error: (err as Error).message };
+      return { host: host.name, error: (err as Error).message, unreachable: true };
     }
   });
 }

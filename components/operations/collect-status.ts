@@ -1,14 +1,12 @@
 // Reads every host's IKE/CHILD SAs over SSH and builds the pair status matrix.
-import { managedHosts } from '../inventory/managed-hosts.js';
 import type { Inventory } from '../inventory/model.js';
 import type { HostPairSet } from '../topology/host-pair-set.js';
 import { parseXfrmStat, parseXfrmState } from './liveness-xfrm.js';
 import { pairStatusMatrix, type HostSaReport, type PairFamilyStatus } from './pair-status.js';
-import { mapLimited, runOverSsh, type SshRunOptions } from './ssh-runner.js';
+import { forEachManagedHost, runOverSsh, SSH_FAILED, type HostQueryOptions, type SshRunOptions } from './ssh-runner.js';
 import { parseListSas } from './swanctl-status.js';
 
-export interface CollectOptions extends SshRunOptions {
-  readonly parallel?: number;
+export interface CollectOptions extends SshRunOptions, HostQueryOptions {
   /**
    * Also read the kernel's view: the SAD (only its `src … dst …` and `proto … spi …` lines —
    * the key lines never leave the host) and /proc/net/xfrm_stat, in the same SSH command.
@@ -32,12 +30,12 @@ function splitKernel(stdout: string): { sas: string; sad: string; stat: string }
 }
 
 export async function collectSaReports(inventory: Inventory, opts: CollectOptions): Promise<HostSaReport[]> {
-  return mapLimited(managedHosts(inventory), opts.parallel ?? 16, async (host): Promise<HostSaReport> => {
+  return forEachManagedHost(inventory, opts, async (host): Promise<HostSaReport> => {
     try {
       const r = await runOverSsh(host, opts.kernel === true ? KERNEL_COMMAND : 'swanctl --list-sas --pretty', opts);
       if (r.code !== 0) {
         const why = r.stderr.trim() || `exit ${r.code}`;
-        return { host: host.name, sas: undefined, error: why };
+        return { host: host.name, sas: undefined, error: why, ...(r.code === SSH_FAILED ? { unreachable: true } : {}) };
       }
       if (opts.kernel !== true) return { host: host.name, sas: parseListSas(r.stdout) };
       const parts = splitKernel(r.stdout);
@@ -48,7 +46,7 @@ export async function collectSaReports(inventory: Inventory, opts: CollectOption
         ...(parts.stat.trim() !== '' ? { xfrmStat: parseXfrmStat(parts.stat) } : {}),
       };
     } catch (err) {
-      return { host: host.name, sas: undefined, error: (err as Error).message };
+      return { host: host.name, sas: undefined, error: (err as Error).message, unreachable: true };
     }
   });
 }

@@ -5,7 +5,7 @@
 import { managedHosts } from '../inventory/managed-hosts.js';
 import { readFileSync } from 'node:fs';
 import type { Inventory } from '../inventory/model.js';
-import { mapLimited, runOverSsh, type SshRunOptions } from './ssh-runner.js';
+import { mapLimited, runOverSsh, type HostQueryOptions, type SshRunOptions } from './ssh-runner.js';
 
 export const DRIFT_CHECK_SCRIPT = readFileSync(new URL('./scripts/drift-check.sh', import.meta.url), 'utf8');
 
@@ -43,16 +43,18 @@ export function parseDriftReport(host: string, stdout: string): HostDrift {
   return base;
 }
 
-/** Every non-revoked host's drift, `concurrency` SSH sessions at a time (default 16). */
-export async function checkDrift(inventory: Inventory, opts: SshRunOptions & { readonly concurrency?: number }): Promise<HostDrift[]> {
-  const hosts = managedHosts(inventory).filter((h) => h.revoked !== true);
-  return mapLimited(hosts, opts.concurrency ?? 16, async (host) => {
+/** Every non-revoked host's drift, `parallel` SSH sessions at a time (default 16). */
+export async function checkDrift(inventory: Inventory, opts: SshRunOptions & HostQueryOptions): Promise<HostDrift[]> {
+  const hosts = managedHosts(inventory).filter((h) => h.revoked !== true && (opts.hosts === undefined || opts.hosts.includes(h.name)));
+  return mapLimited(hosts, opts.parallel ?? 16, async (host) => {
     try {
       const r = await runOverSsh(host, `sh -s ${inventory.mesh.name}`, opts, DRIFT_CHECK_SCRIPT);
       if (r.code !== 0) return { ...parseDriftReport(host.name, ''), error: `exit ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ')}` };
       return parseDriftReport(host.name, r.stdout);
     } catch (e) {
       return { ...parseDriftReport(host.name, ''), error: (e as Error).message };
+    } finally {
+      opts.onHostDone?.(host.name);
     }
   });
 }

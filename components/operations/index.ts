@@ -10,3 +10,4 @@ export * from './monitor-script.js';
 export * from './monitor-units.js';
 export { collectCertificateExpiry, parseCertificateExpiry, formatCertificateExpiry, type CertificateExpiry, type HostCertificateReport } from './certificate-expiry.js';
 export { checkDrift, parseDriftReport, formatDrift, DRIFT_CHECK_SCRIPT, type HostDrift } from './drift-check.js';
+export * from './mesh-check.js';

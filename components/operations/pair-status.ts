@@ -52,6 +52,8 @@ export interface HostSaReport {
   readonly host: string;
   readonly sas: readonly IkeSaStatus[] | undefined;
   readonly error?: string;
+  /** SSH itself failed (no connection, no login): the host's state is unknown, not bad. */
+  readonly unreachable?: boolean;
   /** The kernel SAD (`ip xfrm state`, header lines only), when it was read. */
   readonly sad?: readonly XfrmState[];
   /** /proc/net/xfrm_stat, when it was read. */

@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Host } from '../inventory/model.js';
+import { managedHosts } from '../inventory/managed-hosts.js';
+import type { Host, Inventory } from '../inventory/model.js';
 
 export interface SshRunOptions {
   /** Private key file for every host (and jump host). */
@@ -85,6 +86,31 @@ export async function runOverSsh(host: Host, command: string, opts: SshRunOption
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** ssh's own exit code: it could not connect or authenticate (the remote command never ran). */
+export const SSH_FAILED = 255;
+
+/** Which managed hosts a read goes to, how many at once, and who hears of each one done. */
+export interface HostQueryOptions {
+  readonly parallel?: number;
+  /** Only these hosts (by name); default every managed host. */
+  readonly hosts?: readonly string[];
+  /** Called as each host's answer (or failure) is in: progress lines. */
+  readonly onHostDone?: (host: string) => void;
+}
+
+/** `fn` on every managed host the options select, 16 at a time by default, in inventory order. */
+export async function forEachManagedHost<R>(inventory: Inventory, opts: HostQueryOptions, fn: (host: Host) => Promise<R>): Promise<R[]> {
+  const only = opts.hosts === undefined ? undefined : new Set(opts.hosts);
+  const hosts = managedHosts(inventory).filter((h) => only === undefined || only.has(h.name));
+  return mapLimited(hosts, opts.parallel ?? 16, async (host) => {
+    try {
+      return await fn(host);
+    } finally {
+      opts.onHostDone?.(host.name);
+    }
+  });
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */

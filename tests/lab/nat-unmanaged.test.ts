@@ -160,7 +160,7 @@ describe('cloud behind 1:1 NAT dropping ESP, and an unmanaged peer (real engine,
     // r reaches c1 at its public address, through the NAT.
     expect((await saOf('r', lab.host('c1').publicIpv4[0]!)).nat).toContain('nat-remote');
     // The status matrix reads the managed ends only, and judges r's pairs by them.
-    const status = JSON.parse(await cliInOperator('status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--json')) as { pair: string; a: { ike: string }; b: { ike: string }; health: string }[];
+    const status = JSON.parse(await cliInOperator('status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--json')).rows as { pair: string; a: { ike: string }; b: { ike: string }; health: string }[];
     const withR = status.filter((row) => /(^|~)r(~|$)/.test(row.pair));
     expect(withR).toHaveLength(8);
     for (const row of withR) {

@@ -92,6 +92,10 @@ describe('the packed package', () => {
     expect(files).toContain('package/package.json');
     expect(files).toContain('package/dist/components/index.js');
     expect(files).toContain('package/dist/components/index.d.ts');
+    // What operations teams load into Prometheus and Grafana, and the runbook the alerts link to.
+    expect(files).toContain('package/monitoring/prometheus/ipsec-mesh.rules.yml');
+    expect(files).toContain('package/monitoring/grafana/ipsec-mesh.dashboard.json');
+    expect(files).toContain('package/docs/runbook.md');
     expect(files).toContain('package/dist/components/mesh/ipsec-mesh.js');
     expect(files).toContain('package/dist/components/operations/scripts/rollout-gate.sh');
     expect(files).toContain('package/dist/components/operations/scripts/drift-check.sh');

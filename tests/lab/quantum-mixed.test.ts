@@ -76,7 +76,7 @@ describe('strongSwan 6 and 5.9 hosts in one mesh (real engine, PPK required)', (
     expect(onY6 && quantumProtection(onY6)).toBe('ppk+ml-kem');
     const status = JSON.parse(
       (await run('ip', ['netns', 'exec', lab.operator.netns, 'node', join(PROJECT_DIR, 'dist/components/cli/main.js'), 'status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--json'], { cwd: PROJECT_DIR })).stdout,
-    ) as { pair: string; family: string; a: { quantum?: string }; b: { quantum?: string } }[];
+    ).rows as { pair: string; family: string; a: { quantum?: string }; b: { quantum?: string } }[];
     const row = status.find((r) => r.pair === 'x6~y6' && r.family === 'ipv4');
     expect([row?.a.quantum, row?.b.quantum]).toEqual(['ppk+ml-kem', 'ppk+ml-kem']);
   }, 300_000);

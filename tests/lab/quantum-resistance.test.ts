@@ -68,7 +68,7 @@ describe('post-quantum preshared keys (real engine, Debian strongSwan 5.9.8)', (
     expect(lab.charonLog('a')).toMatch(/using PPK for PPK_ID '[a-c]\.[a-c]\.e2e-ppk\.ppk'/);
     const status = JSON.parse(
       (await run('ip', ['netns', 'exec', lab.operator.netns, 'node', join(PROJECT_DIR, 'dist/components/cli/main.js'), 'status', mesh().inventoryPath, '--ssh-key', lab.sshKeyPath, '--json'], { cwd: PROJECT_DIR })).stdout,
-    ) as { a: { quantum?: string }; b: { quantum?: string } }[];
+    ).rows as { a: { quantum?: string }; b: { quantum?: string } }[];
     expect(status.map((r) => `${r.a.quantum}/${r.b.quantum}`)).toEqual(status.map(() => 'ppk/ppk'));
   }, 300_000);
 
