@@ -108,7 +108,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     const pairs = validateMesh(inventory);
     const kernel = values.kernel === true;
-    const progress = startProgressLine('status', values.certificates === true ? 2 * hostCount : hostCount);
+    const progress = startProgressLine('status', hostCount, { readsPerHost: values.certificates === true ? 2 : 1 });
     const { rows, reports } = await collectPairStatus(inventory, pairs, { identityFile: key, kernel, onHostDone: progress.hostDone });
     // What charon holds, read over SSH: each host certificate's and each CA's expiry.
     const certificates = values.certificates === true ? await collectCertificateExpiry(inventory, { identityFile: key, onHostDone: progress.hostDone }) : undefined;
@@ -256,7 +256,7 @@ async function check(args: readonly string[]): Promise<number> {
     }
     const certMode = inventory.mesh.auth === 'certificate';
     const hosts = managedHosts(inventory).filter((h) => only === undefined || only.includes(h.name)).length;
-    const progress = startProgressLine('check', certMode ? 2 * hosts : hosts);
+    const progress = startProgressLine('check', hosts, { readsPerHost: certMode ? 2 : 1 });
     const ssh = { identityFile: key, onHostDone: progress.hostDone, ...(only ? { hosts: only } : {}) };
     const [{ rows, reports }, certificates] = await Promise.all([
       collectPairStatus(inventory, pairs, ssh),

@@ -12,12 +12,15 @@ export interface ProgressLine {
 export interface ProgressLineOptions {
   readonly write?: (text: string) => void;
   readonly isTty?: boolean;
+  /** SSH reads per host (e.g. SAs and certificates): answers counted are hosts × this. */
+  readonly readsPerHost?: number;
   /** Seconds between lines when not on a terminal. */
   readonly everySeconds?: number;
   readonly now?: () => number;
 }
 
-export function startProgressLine(what: string, total: number, opts: ProgressLineOptions = {}): ProgressLine {
+export function startProgressLine(what: string, hosts: number, opts: ProgressLineOptions = {}): ProgressLine {
+  const total = hosts * (opts.readsPerHost ?? 1);
   const write = opts.write ?? ((t: string) => process.stderr.write(t));
   const tty = opts.isTty ?? process.stderr.isTTY === true;
   const now = opts.now ?? (() => Date.now());
@@ -25,13 +28,13 @@ export function startProgressLine(what: string, total: number, opts: ProgressLin
   let done = 0;
   let last = '';
   const elapsed = (): string => `${((now() - started) / 1000).toFixed(1)} s`;
-  const text = (): string => `ipsec-mesh: ${what}: ${done}/${total} host(s) answered (${elapsed()})`;
+  const text = (): string => `ipsec-mesh: ${what}: ${done}/${total} answer(s) from ${hosts} host(s) (${elapsed()})`;
   if (tty) write(`\r${text()}`);
-  else write(`ipsec-mesh: ${what}: querying ${total} host(s) over SSH\n`);
+  else write(`ipsec-mesh: ${what}: querying ${hosts} host(s) over SSH\n`);
   const timer = tty
     ? undefined
     : setInterval(() => {
-        const t = `ipsec-mesh: ${what}: ${done}/${total} host(s) answered (${elapsed()})`;
+        const t = text();
         if (t !== last) write(`${t}\n`);
         last = t;
       }, (opts.everySeconds ?? 5) * 1000);

@@ -143,15 +143,15 @@ describe('progress lines', () => {
     p.hostDone('c');
     t = 2500;
     p.finish();
-    expect(out).toEqual(['ipsec-mesh: status: querying 3 host(s) over SSH\n', 'ipsec-mesh: status: 3/3 host(s) answered (1.5 s)\n']);
+    expect(out).toEqual(['ipsec-mesh: status: querying 3 host(s) over SSH\n', 'ipsec-mesh: status: 3/3 answer(s) from 3 host(s) (1.5 s)\n']);
   });
 
   it('on a terminal: one line redrawn per answer', () => {
     const out: string[] = [];
-    const p = startProgressLine('check', 2, { write: (s) => out.push(s), isTty: true, now: () => 0 });
+    const p = startProgressLine('check', 1, { write: (s) => out.push(s), isTty: true, now: () => 0, readsPerHost: 2 });
     p.hostDone('a');
     p.finish();
-    expect(out).toEqual(['\ripsec-mesh: check: 0/2 host(s) answered (0.0 s)', '\ripsec-mesh: check: 1/2 host(s) answered (0.0 s)', '\ripsec-mesh: check: 1/2 host(s) answered (0.0 s)\n']);
+    expect(out).toEqual(['\ripsec-mesh: check: 0/2 answer(s) from 1 host(s) (0.0 s)', '\ripsec-mesh: check: 1/2 answer(s) from 1 host(s) (0.0 s)', '\ripsec-mesh: check: 1/2 answer(s) from 1 host(s) (0.0 s)\n']);
   });
 });
 
