@@ -28,6 +28,7 @@ PACKAGES=(
   shellcheck                    # every tracked .sh is checked in the unit tests
   nftables                      # the require backstop (nft), checked with nft --check in the unit tests
   jq                            # the peer sheet's command for an unmanaged peer's key (run by the lab test)
+  logrotate                     # the charon log's rotation the push installs: checked with logrotate -d, rotated in the lab
 )
 
 # Optional group: the vm lab. Not part of the default install (qemu alone is ~30 packages).

@@ -7,9 +7,10 @@ import { DeliveryError } from './delivery-error.js';
  * Directories a delivery may write below. Nothing else on the host is ever touched. In
  * /etc/systemd/system only `ipsec-mesh*.service` / `.timer` files directly in it (the liveness
  * monitor's units; never a drop-in directory that could change another unit), and the push
- * installs them only where systemd runs.
+ * installs them only where systemd runs. /etc/logrotate.d: the rotation of the charon log the
+ * mesh's drop-in writes.
  */
-export const ALLOWED_ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d', '/etc/systemd/system'] as const;
+export const ALLOWED_ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d', '/etc/systemd/system', '/etc/logrotate.d'] as const;
 export const SYSTEMD_UNIT_DIR = '/etc/systemd/system';
 const OWNED_UNIT = /^ipsec-mesh[A-Za-z0-9._-]*\.(?:service|timer)$/;
 /**

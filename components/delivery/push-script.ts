@@ -21,7 +21,7 @@ export interface PushScriptOptions {
 const PARSE_AWK = `
 function bad(msg) { if (!err) print "payload line " NR ": " msg > "/dev/stderr"; err = 1; exit 1 }
 function okpath(p,   n, a, i) {
-  if (p !~ /^\\/etc\\/(swanctl|strongswan\\.d|sysctl\\.d|systemd\\/system)\\//) return 0
+  if (p !~ /^\\/etc\\/(swanctl|strongswan\\.d|sysctl\\.d|systemd\\/system|logrotate\\.d)\\//) return 0
   if (p ~ /[^A-Za-z0-9._\\/-]/) return 0
   n = split(substr(p, 2), a, "/")
   for (i = 1; i <= n; i++) if (a[i] == "" || a[i] ~ /^[.]/) return 0
@@ -148,12 +148,12 @@ while read -r p; do
   shared "$p" || printf "%s\\n" "$p" >> "$W/stale"
 done < "$W/old.only"
 
-# Timers of ours that go away are stopped and disabled while their unit file still exists
-# (enabled again if this push rolls back).
+# Units of ours that go away (the monitor service, a timer of an older release, the backstop unit)
+# are stopped and disabled while their unit file still exists (enabled again on a rollback).
 : > "$W/disabled"
 if systemd_up; then
   while read -r p; do
-    case $p in /etc/systemd/system/*.timer|/etc/systemd/system/*_backstop.service)
+    case $p in /etc/systemd/system/*.timer|/etc/systemd/system/*_backstop.service|/etc/systemd/system/*_monitor.service)
       systemctl disable --now "\${p##*/}" > /dev/null 2>&1 && printf "%s\\n" "\${p##*/}" >> "$W/disabled" ;;
     esac
   done < "$W/stale"
@@ -349,7 +349,7 @@ if [ -s "$W/renew.ids" ]; then
   done < "$W/renew.conns"
 fi
 
-# 8. Units of the liveness monitor: reload systemd when one changed, keep the timers enabled.
+# 8. Units: reload systemd when one changed; the monitor service enabled and running.
 [ "$units_skipped" -gt 0 ] && say "systemd is not running: $units_skipped unit file(s) not installed (the monitor runs only after each push)"
 if systemd_up; then
   if grep -q "^[RND] /etc/systemd/system/" "$W/journal"; then
@@ -357,8 +357,12 @@ if systemd_up; then
   fi
   while read -r n mode p; do
     case $p in
-      /etc/systemd/system/*.timer)
-        systemctl enable --now "\${p##*/}" > "$W/systemctl.out" 2>&1 || say "warning: cannot enable \${p##*/}: $(tr "\\n" " " < "$W/systemctl.out")" ;;
+      # Restarted when its unit changed; otherwise started if it is not running (a changed
+      # script needs nothing: every run reads it afresh).
+      /etc/systemd/system/*_monitor.service)
+        if grep -qxF "R $p" "$W/journal" || grep -qxF "N $p" "$W/journal"; then act=restart; else act=start; fi
+        { systemctl enable "\${p##*/}" && systemctl "$act" "\${p##*/}"; } > "$W/systemctl.out" 2>&1 ||
+          say "warning: cannot enable and $act \${p##*/}: $(tr "\\n" " " < "$W/systemctl.out")" ;;
       # Loaded by the push already: enabled for the next boot only (no --now, nothing to run).
       /etc/systemd/system/*_backstop.service)
         systemctl enable "\${p##*/}" > "$W/systemctl.out" 2>&1 || say "warning: cannot enable \${p##*/}: $(tr "\\n" " " < "$W/systemctl.out")" ;;

@@ -76,7 +76,7 @@ take_lock() {
 # An ipsec-mesh path: below an allowed root, plain components (none hidden, so no . or ..),
 # base name [NN-]ipsec-mesh*.
 owned_path() {
-  case $1 in /etc/swanctl/*|/etc/strongswan.d/*|/etc/sysctl.d/*) ;; /etc/systemd/system/*) unit_path "$1"; return ;; *) return 1 ;; esac
+  case $1 in /etc/swanctl/*|/etc/strongswan.d/*|/etc/sysctl.d/*|/etc/logrotate.d/*) ;; /etc/systemd/system/*) unit_path "$1"; return ;; *) return 1 ;; esac
   case $1 in *[!A-Za-z0-9._/-]*|*//*|*/.*) return 1 ;; esac
   case \${1##*/} in ipsec-mesh*|[0-9]-ipsec-mesh*|[0-9][0-9]-ipsec-mesh*|[0-9][0-9][0-9]-ipsec-mesh*) return 0 ;; esac
   return 1
@@ -119,13 +119,14 @@ stage_of() {
     /etc/strongswan.d/*) printf "%s\\n" "$R/etc/strongswan.d/.ipsec-mesh-stage" ;;
     /etc/sysctl.d/*) printf "%s\\n" "$R/etc/sysctl.d/.ipsec-mesh-stage" ;;
     /etc/systemd/system/*) printf "%s\\n" "$R/etc/systemd/system/.ipsec-mesh-stage" ;;
+    /etc/logrotate.d/*) printf "%s\\n" "$R/etc/logrotate.d/.ipsec-mesh-stage" ;;
   esac
 }
 tmp_of() { printf "%s\\n" "$(stage_of "$1")/new$(printf "%s" "$1" | tr / +)"; }
 bak_of() { printf "%s\\n" "$(stage_of "$1")/old$(printf "%s" "$1" | tr / +)"; }
 make_stage() { mkdir -p "$(stage_of "$1")"; }
 drop_stages() {
-  for d in /etc/swanctl /etc/strongswan.d /etc/sysctl.d /etc/systemd/system; do rmdir "$R$d/.ipsec-mesh-stage" 2>/dev/null; done
+  for d in /etc/swanctl /etc/strongswan.d /etc/sysctl.d /etc/systemd/system /etc/logrotate.d; do rmdir "$R$d/.ipsec-mesh-stage" 2>/dev/null; done
   return 0
 }
 `;

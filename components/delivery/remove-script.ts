@@ -38,11 +38,11 @@ settings=0
 clear=
 removed=0
 units=0
-# The monitor timer stops before its files go (systemctl needs the unit file to disable it).
+# The monitor service stops before its files go (systemctl needs the unit file to disable it).
 if systemd_up; then
   while read -r p; do
     case $p in
-      /etc/systemd/system/*.timer|/etc/systemd/system/*_backstop.service) systemctl disable --now "\${p##*/}" > /dev/null 2>&1 ;;
+      /etc/systemd/system/*.timer|/etc/systemd/system/*_backstop.service|/etc/systemd/system/*_monitor.service) systemctl disable --now "\${p##*/}" > /dev/null 2>&1 ;;
       /etc/systemd/system/*.service) systemctl stop "\${p##*/}" > /dev/null 2>&1 ;;
     esac
   done < "$W/old.paths"

@@ -29,11 +29,10 @@ export const DEFAULT_MONITOR_INTERVAL_SECONDS = 30;
 export interface MonitorPaths {
   /** The script, beside the swanctl files it watches (private per host in the lab, always present). */
   readonly script: string;
+  /** The long-running service (`--every`), restarted by systemd whenever it stops. */
   readonly service: string;
-  readonly timer: string;
-  /** systemd unit names. */
+  /** systemd unit name. */
   readonly serviceUnit: string;
-  readonly timerUnit: string;
   /** Working state (back-off, counters) on tmpfs: reset at boot, like charon's SAs. */
   readonly stateDir: string;
   /** File name of the metrics inside the textfile directory. */
@@ -45,9 +44,7 @@ export function monitorPaths(mesh: string): MonitorPaths {
   return {
     script: `/etc/swanctl/${base}.sh`,
     service: `/etc/systemd/system/${base}.service`,
-    timer: `/etc/systemd/system/${base}.timer`,
     serviceUnit: `${base}.service`,
-    timerUnit: `${base}.timer`,
     stateDir: `/run/${base}`,
     metricsFile: `ipsec_mesh_${mesh}.prom`,
   };
@@ -330,7 +327,9 @@ export function monitorScript(opts: MonitorScriptOptions): string {
 # connections this host starts that are not up, logs pairs whose traffic leaves in cleartext,
 # and writes Prometheus metrics. See docs/operations.md.
 #
-# usage: sh ${paths.script} [--after-load | --charon-start] [--no-act] [--textfile-dir DIR]
+# usage: sh ${paths.script} [--every SECONDS] [--after-load | --charon-start] [--no-act] [--textfile-dir DIR]
+#   --every           the service's main process: one run every SECONDS, each in a fresh
+#                     shell reading this file as it is then (a deploy that changed it needs no restart)
 #   --after-load      run right after a deploy loaded the configuration (no back-off; a "use"
 #                     responder with no IKE_SA to its peer initiates once)
 #   --charon-start    run by charon as it starts (strongswan.conf start-scripts): removes the
@@ -356,7 +355,31 @@ BACKOFF_BASE=${s.backoffBaseSeconds}
 BACKOFF_MAX=${s.backoffMaxSeconds}
 MAX_INIT=${s.maxInitiations}
 MAX_TERM=${s.maxTerminations}
-usage() { echo "usage: $0 [--after-load | --charon-start] [--no-act] [--textfile-dir DIR]" >&2; exit 2; }
+usage() { echo "usage: $0 [--every SECONDS] [--after-load | --charon-start] [--no-act] [--textfile-dir DIR]" >&2; exit 2; }
+# --every N, anywhere: taken out of the arguments the runs get.
+EVERY=
+n=$#
+while [ "$n" -gt 0 ]; do
+  a=$1; shift; n=$((n - 1))
+  if [ "$a" = --every ]; then
+    [ "$n" -gt 0 ] || usage
+    EVERY=$1; shift; n=$((n - 1))
+    case $EVERY in ''|*[!0-9]*|0) usage ;; esac
+    continue
+  fi
+  set -- "$@" "$a"
+done
+if [ -n "$EVERY" ]; then
+  # A run that fails (charon down) is logged by the run itself; the loop goes on. Stopping the
+  # service (SIGTERM) ends the loop; anything else that ends it, systemd restarts (Restart=always).
+  trap "exit 0" TERM INT
+  echo "$H: mesh $M monitor: running every $EVERY s"
+  while :; do
+    /bin/sh "$0" "$@" || :
+    sleep "$EVERY" &
+    wait $!
+  done
+fi
 while [ "$#" -gt 0 ]; do
   case $1 in
     --after-load) MODE=after-load ;;

@@ -30,6 +30,8 @@ export interface MeshFilePaths {
   readonly charonConf: string;
   /** The file log the charon drop-in configures. */
   readonly charonLog: string;
+  /** Its rotation (host-wide, like the drop-in). */
+  readonly logrotateConf: string;
   /** Kernel settings (xfrm GC thresholds, PMTU probing). */
   readonly sysctlConf: string;
   /** The `require` backstop: an `nft -f` script (backstop-nft.ts). */
@@ -41,6 +43,7 @@ export interface MeshFilePaths {
 export const SWANCTL_DIR = '/etc/swanctl';
 export const CHARON_CONF_PATH = '/etc/strongswan.d/ipsec-mesh.conf';
 export const CHARON_LOG_PATH = '/var/log/ipsec-mesh-charon.log';
+export const LOGROTATE_CONF_PATH = '/etc/logrotate.d/ipsec-mesh';
 
 // A DNS label: what mesh, host and CA-label names must be to appear in file and section names.
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -82,6 +85,7 @@ export function meshFilePaths(mesh: MeshSettings, host: Host): MeshFilePaths {
     hostKey: `${SWANCTL_DIR}/private/${base}_${host.name}.key`,
     charonConf: CHARON_CONF_PATH,
     charonLog: CHARON_LOG_PATH,
+    logrotateConf: LOGROTATE_CONF_PATH,
     sysctlConf: `/etc/sysctl.d/60-${base}.conf`,
     backstopNft: `${SWANCTL_DIR}/${base}_backstop.nft`,
     backstopUnit: `/etc/systemd/system/${base}_backstop.service`,

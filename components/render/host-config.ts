@@ -1,4 +1,5 @@
 // Every non-secret file of one host, and the names of what they define.
+import { renderLogrotateConf } from './logrotate-conf.js';
 import { DEFAULT_CA_LABEL } from '../credentials/ca-rollover.js';
 import type { Host, Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
@@ -30,7 +31,7 @@ export interface HostConfigInput {
   readonly enabled?: boolean;
   /**
    * The liveness monitor (docs/operations.md): its script and systemd units are rendered with
-   * the other files unless this is false. Settings: metrics directory, timer interval.
+   * the other files unless this is false. Settings: metrics directory, run interval.
    */
   readonly monitor?: MonitorSettings | false;
 }
@@ -96,8 +97,9 @@ function swanctlInput(input: HostConfigInput, p: HostPlan): SwanctlInput {
 }
 
 /**
- * Every non-secret file of the host: swanctl connections + shunts, charon drop-in, sysctl,
- * then (unless `monitor: false`) the liveness monitor script and its service and timer units.
+ * Every non-secret file of the host: swanctl connections + shunts, charon drop-in and its log's
+ * rotation, sysctl,
+ * then (unless `monitor: false`) the liveness monitor script and its service unit.
  */
 export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
   const p = plan(input);
@@ -128,6 +130,7 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
       mode: 0o644,
       secret: false,
     },
+    { path: paths.logrotateConf, content: renderLogrotateConf(), mode: 0o644, secret: false },
     ...backstopFiles(input, p, paths, mtu),
     ...(input.monitor === false
       ? []

@@ -15,7 +15,7 @@ import type { RenderedFile } from './rendered-file.js';
 export interface MonitorSettings {
   /** Prometheus textfile-collector directory; default Debian's /var/lib/prometheus/node-exporter. */
   readonly textfileDir?: string;
-  /** Seconds between timer runs (10–3600), default 30. */
+  /** Seconds between periodic runs (10–3600), default 30. */
   readonly intervalSeconds?: number;
 }
 
@@ -58,7 +58,7 @@ export function livenessTargets(input: MonitorFilesInput): LivenessTarget[] {
 }
 
 /**
- * The monitor script and its service and timer units, all 0644: the script is run as
+ * The monitor script and its service unit, both 0644: the script is run as
  * `/bin/sh <script>` (by the unit and the push), so nothing executable lands in /etc.
  */
 export function renderMonitorFiles(input: MonitorFilesInput): RenderedFile[] {
@@ -74,7 +74,6 @@ export function renderMonitorFiles(input: MonitorFilesInput): RenderedFile[] {
   return [
     { path: paths.script, content: script, mode: 0o644, secret: false },
     { path: paths.service, content: units.service, mode: 0o644, secret: false },
-    { path: paths.timer, content: units.timer, mode: 0o644, secret: false },
     // The rollout gate judges a wave by this monitor (docs/change-safety.md); idle otherwise.
     { path: rolloutGatePath(mesh), content: ROLLOUT_GATE_SCRIPT, mode: 0o644, secret: false },
   ];

@@ -6,7 +6,7 @@ import { LabError } from './lab-errors.js';
 // own mount namespace, from its state directory. Everything else (binaries, /etc/passwd,
 // /root, /tmp) is the machine's. `/run` is last: the state root itself usually lives
 // under /run, and would be hidden once /run is covered.
-export const PRIVATE_MOUNTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/ssh', '/etc/sysctl.d', '/var/log', '/run'] as const;
+export const PRIVATE_MOUNTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/ssh', '/etc/sysctl.d', '/etc/logrotate.d', '/var/log', '/run'] as const;
 
 /** swanctl's credential and config folders, as Debian ships them (keys 0700). */
 const SWANCTL_DIRS: Readonly<Record<string, number>> = {

@@ -185,7 +185,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
       const p = plans.get(h)!;
       const before = p.bundle.files.map((f) => hostStat(lab, h, f.path).ino);
       const r = expectOk(await sshRun(lab, h, push(h), p.payload));
-      expect(r.stdout).toContain('0 file(s) written, 6 unchanged, 0 removed');
+      expect(r.stdout).toContain('0 file(s) written, 7 unchanged, 0 removed');
       expect(r.stdout).toContain('0 orphaned IKE_SA(s) closed');
       expect(p.bundle.files.map((f) => hostStat(lab, h, f.path).ino)).toEqual(before);
     }

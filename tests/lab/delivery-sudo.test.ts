@@ -112,7 +112,7 @@ describe('delivery as a non-root SSH user', () => {
 
     const r = await sshRun(lab, 'a', pushScript({ host: 'a', mesh: MESH, phase: 'create' }), encodePayload(bundle), USERS[0].name);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('a: mesh dlvsudo: 6 file(s) written'); // with the PPK file (on by default)
+    expect(r.stdout).toContain('a: mesh dlvsudo: 7 file(s) written'); // with the PPK file (on by default) and the charon log's rotation
     for (const f of bundle.files) {
       expect(lab.readHostFile('a', f.path)).toBe(f.content);
       expect(hostStat(lab, 'a', f.path)).toMatchObject({ mode: f.secret ? 0o600 : 0o644, uid: 0, gid: 0 });

@@ -4,8 +4,10 @@
 // (CRITICAL), charon stopped (CRITICAL), a host whose sshd is gone (UNKNOWN). The lab
 // kernel has no ESP, so pairs are judged at --expect ike (docs/lab.md).
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CHARON_LOG_PATH, LOGROTATE_CONF_PATH } from '../../components/render/file-paths.js';
 import { PROJECT_DIR } from '../../lab/lab-pulumi.js';
 import { threeHostSpec } from './lab-test-support.js';
 import { e2eMeshForFile, expectedPairKeys, keysUpOnBothEnds, negotiate, terminateAllSas } from './pulumi-support.js';
@@ -129,6 +131,24 @@ describe('ipsec-mesh check and status --json against a deployed mesh', () => {
     } finally {
       await lab.startSshd('c');
     }
+  }, 300_000);
+
+  it('the charon log the push configured rotates with the pushed logrotate file, and charon writes on into the new one', async () => {
+    const lab = mesh().lab;
+    const before = lab.readHostFile('a', CHARON_LOG_PATH);
+    expect(before.length, 'charon writes the mesh log').toBeGreaterThan(0);
+    expect(lab.readHostFile('a', LOGROTATE_CONF_PATH)).toContain(`${CHARON_LOG_PATH} {`);
+    const r = await lab.exec('a', ['logrotate', '-f', '-s', '/run/ipsec-mesh-logrotate.state', LOGROTATE_CONF_PATH]);
+    expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+    const rotated = lab.readHostFile('a', `${CHARON_LOG_PATH}.1`);
+    expect(rotated.startsWith(before.slice(0, 200))).toBe(true);
+    // Anything charon logs now lands in the new file: it reopened it on --reload-settings.
+    await lab.swanctl('a', ['--terminate', '--ike', `${LAB}_c_v6`], { check: true });
+    await lab.swanctl('a', ['--initiate', '--ike', `${LAB}_c_v6`, '--child', `${LAB}_c_v6`, '--timeout', '10']);
+    expect(existsSync(lab.hostFile('a', CHARON_LOG_PATH)), 'a new log file').toBe(true);
+    expect(lab.readHostFile('a', CHARON_LOG_PATH)).toMatch(/deleting IKE_SA|initiating IKE_SA/);
+    expect(lab.readHostFile('a', `${CHARON_LOG_PATH}.1`), 'the rotated file is left alone').toBe(rotated);
+    await allPairsUp();
   }, 300_000);
 
   it('status --json: one versioned object (summary, rows, hosts, certificates); progress on stderr only', async () => {

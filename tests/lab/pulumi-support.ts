@@ -25,7 +25,7 @@ import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { expectNothingLeft, requireLabPrerequisites } from './lab-test-support.js';
 
 /** The directories ipsec-mesh may write on a host (docs/delivery.md). */
-export const MESH_DIRS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d'] as const;
+export const MESH_DIRS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d', '/etc/logrotate.d'] as const;
 
 const SSHD_LOG = '/var/log/sshd.log';
 

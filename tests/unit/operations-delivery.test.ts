@@ -27,7 +27,13 @@ const units = monitorUnits({ mesh: MESH });
 const MONITOR_FILES = [
   file(P.script, monitorScript({ mesh: MESH, host: 'cp1', targets: TARGETS, textfileDir: '/metrics' })),
   file(P.service, units.service),
-  file(P.timer, units.timer),
+];
+// What an earlier release installed: a oneshot service run by a timer.
+const TIMER = '/etc/systemd/system/ipsec-mesh_prod_monitor.timer';
+const OLD_MONITOR_FILES = [
+  MONITOR_FILES[0]!,
+  file(P.service, '[Service]\nType=oneshot\nExecStart=/bin/sh /etc/swanctl/ipsec-mesh_prod_monitor.sh\n'),
+  file(TIMER, '[Timer]\nOnUnitActiveSec=30s\n[Install]\nWantedBy=timers.target\n'),
 ];
 
 function bundle(withMonitor = true): DeliveryBundle {
@@ -88,7 +94,7 @@ describe('monitor delivery without systemd (containers, the namespace lab)', () 
     expect(sb.exists(P.service)).toBe(false);
     expect(sb.read(STATE)).not.toContain('/etc/systemd/');
     expect(r.stdout).toContain('cp1: mesh prod: 2 file(s) written, 0 unchanged, 0 removed;');
-    expect(r.stderr).toContain('cp1: systemd is not running: 2 unit file(s) not installed (the monitor runs only after each push)');
+    expect(r.stderr).toContain('cp1: systemd is not running: 1 unit file(s) not installed (the monitor runs only after each push)');
     // After the load: the initiator's connection and, once, the responder's (no IKE_SA to either peer).
     expect(r.stderr).toContain('cp1: mesh prod monitor: 2 connection(s): 0 IKE_SA up, 0 CHILD_SA up, 2 cleartext, 0 halfling; 2 initiated, 0 closed');
     const log = sb.log();
@@ -115,56 +121,77 @@ describe('monitor delivery without systemd (containers, the namespace lab)', () 
 describe('monitor delivery with systemd', () => {
   beforeEach(() => systemd(true));
 
-  it('installs the units, reloads systemd and enables the timer; an unchanged push only re-enables', () => {
+  it('installs the service, reloads systemd, enables and starts it; an unchanged push only makes sure it runs', () => {
     ok(sb.run(create, encodePayload(bundle())));
     expect(sb.read(P.service)).toBe(units.service);
-    expect(sb.read(P.timer)).toBe(units.timer);
-    expect(sb.read(STATE)).toContain(`F ${P.timer}\n`);
-    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual(['systemctl daemon-reload', `systemctl enable --now ${P.timerUnit}`]);
+    expect(sb.read(STATE)).toContain(`F ${P.service}\n`);
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual(['systemctl daemon-reload', `systemctl enable ${P.serviceUnit}`, `systemctl restart ${P.serviceUnit}`]);
     sb.clearLog();
-    const inode = sb.inode(P.timer);
+    const inode = sb.inode(P.service);
     const r = ok(sb.run(update, encodePayload(bundle())));
-    expect(r.stdout).toContain('0 file(s) written, 4 unchanged');
-    expect(sb.inode(P.timer)).toBe(inode);
-    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl enable --now ${P.timerUnit}`]);
+    expect(r.stdout).toContain('0 file(s) written, 3 unchanged');
+    expect(sb.inode(P.service)).toBe(inode);
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl enable ${P.serviceUnit}`, `systemctl start ${P.serviceUnit}`]);
     expect(sb.files().filter((f) => f.includes('.ipsec-mesh-stage'))).toEqual([]);
   });
 
-  it('a push without the monitor stops and disables the timer before removing its files', () => {
+  it('a changed script alone restarts nothing (each run reads it afresh); a changed unit restarts the service', () => {
+    ok(sb.run(create, encodePayload(bundle())));
+    sb.clearLog();
+    const script = file(P.script, monitorScript({ mesh: MESH, host: 'cp1', targets: TARGETS.slice(0, 1), textfileDir: '/metrics' }));
+    ok(sb.run(update, encodePayload({ ...bundle(), files: [bundle().files[0]!, script, MONITOR_FILES[1]!] })));
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl enable ${P.serviceUnit}`, `systemctl start ${P.serviceUnit}`]);
+    sb.clearLog();
+    const slower = file(P.service, monitorUnits({ mesh: MESH, intervalSeconds: 60 }).service);
+    ok(sb.run(update, encodePayload({ ...bundle(), files: [bundle().files[0]!, script, slower] })));
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual(['systemctl daemon-reload', `systemctl enable ${P.serviceUnit}`, `systemctl restart ${P.serviceUnit}`]);
+  });
+
+  it("upgrading from a release with a timer: the timer is disabled and removed, the service replaces the timer's oneshot", () => {
+    ok(sb.run(create, encodePayload({ ...bundle(), files: [bundle().files[0]!, ...OLD_MONITOR_FILES] })));
+    sb.clearLog();
+    ok(sb.run(update, encodePayload(bundle())));
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([
+      'systemctl disable --now ipsec-mesh_prod_monitor.timer',
+      'systemctl daemon-reload',
+      `systemctl enable ${P.serviceUnit}`,
+      `systemctl restart ${P.serviceUnit}`,
+    ]);
+    expect(sb.exists(TIMER)).toBe(false);
+    expect(sb.read(P.service)).toBe(units.service);
+  });
+
+  it('a push without the monitor stops and disables the service before removing its files', () => {
     ok(sb.run(create, encodePayload(bundle())));
     sb.clearLog();
     const r = ok(sb.run(update, encodePayload(bundle(false))));
-    expect(r.stdout).toContain('0 file(s) written, 1 unchanged, 3 removed');
-    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl disable --now ${P.timerUnit}`, 'systemctl daemon-reload']);
-    for (const p of [P.script, P.service, P.timer, P.stateDir, '/metrics/ipsec_mesh_prod.prom']) expect(sb.exists(p), p).toBe(false);
+    expect(r.stdout).toContain('0 file(s) written, 1 unchanged, 2 removed');
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl disable --now ${P.serviceUnit}`, 'systemctl daemon-reload']);
+    for (const p of [P.script, P.service, P.stateDir, '/metrics/ipsec_mesh_prod.prom']) expect(sb.exists(p), p).toBe(false);
   });
 
-  it('a push that rolls back enables the timer it had disabled again', () => {
+  it('a push that rolls back enables and starts the service it had disabled again', () => {
     ok(sb.run(create, encodePayload(bundle())));
     sb.clearLog();
     const broken = bundle(false);
     const r = sb.run(update, encodePayload({ ...broken, files: [file(CONF, 'BROKEN\n')] }));
     expect(r.code).toBe(1);
-    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl disable --now ${P.timerUnit}`, `systemctl enable --now ${P.timerUnit}`]);
-    expect(sb.read(P.timer)).toBe(units.timer);
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl disable --now ${P.serviceUnit}`, `systemctl enable --now ${P.serviceUnit}`]);
+    expect(sb.read(P.service)).toBe(units.service);
   });
 
-  it('the delete disables the timer, stops the service, removes the unit files and reloads systemd', () => {
+  it('the delete disables and stops the service, removes the unit file and reloads systemd', () => {
     ok(sb.run(create, encodePayload(bundle())));
     sb.clearLog();
     ok(sb.run(remove));
-    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([
-      `systemctl stop ${P.serviceUnit}`,
-      `systemctl disable --now ${P.timerUnit}`,
-      'systemctl daemon-reload',
-    ]);
-    for (const p of [P.script, P.service, P.timer, STATE]) expect(sb.exists(p), p).toBe(false);
+    expect(sb.log().filter((l) => l.startsWith('systemctl'))).toEqual([`systemctl disable --now ${P.serviceUnit}`, 'systemctl daemon-reload']);
+    for (const p of [P.script, P.service, STATE]) expect(sb.exists(p), p).toBe(false);
   });
 });
 
 describe('systemd paths a delivery may write', () => {
   it('only ipsec-mesh*.service and .timer directly in /etc/systemd/system', () => {
-    for (const good of [P.service, P.timer]) expect(() => checkDeliveryPath('cp1', good)).not.toThrow();
+    for (const good of [P.service, TIMER]) expect(() => checkDeliveryPath('cp1', good)).not.toThrow();
     for (const bad of [
       '/etc/systemd/system/sshd.service.d/ipsec-mesh.conf',
       '/etc/systemd/system/ipsec-mesh_prod.conf',

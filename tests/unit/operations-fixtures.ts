@@ -4,7 +4,7 @@
 // one read back from charon in the lab (tests/lab); the xfrm layouts follow iproute2's
 // ipxfrm.c (the lab kernel has no ESP, so no real SA can be listed there).
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -274,6 +274,17 @@ export class MonitorSandbox {
     });
     if (r.error) throw r.error;
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Starts the script without waiting (the service loop), in its own process group. */
+  start(script: string, args: readonly string[] = []): ChildProcess {
+    const path = join(this.root, 'etc/swanctl/monitor.sh');
+    writeFileSync(path, script, { mode: 0o755 });
+    return spawn('/bin/sh', [path, '--root', this.root, '--textfile-dir', '/metrics', ...args], {
+      env: { PATH: `${this.bin}:/usr/local/bin:/usr/bin:/bin`, SB: this.dir, LC_ALL: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
   }
 
   read(rel: string): string {

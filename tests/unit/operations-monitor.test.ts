@@ -450,6 +450,29 @@ describe('monitor script hygiene', () => {
     }
   });
 
+  it('--every: the service loop runs again and again, each run a fresh shell reading the file; SIGTERM ends it with 0', async () => {
+    const child = sb.start(SCRIPT, ['--every', '7']);
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const runs = (): number => (out.match(/^a: mesh m monitor: \d+ connection\(s\)/gm) ?? []).length;
+    for (let i = 0; i < 500 && runs() < 3; i++) await new Promise((res) => setTimeout(res, 20));
+    // The file changes under the running loop: the next run is the new one.
+    sb.run(SCRIPT.replace('monitor: $2 connection(s)', 'monitor (edited): $2 connection(s)'), ['--no-act']);
+    const edited = (): number => (out.match(/monitor \(edited\)/g) ?? []).length;
+    for (let i = 0; i < 500 && edited() < 1; i++) await new Promise((res) => setTimeout(res, 20));
+    process.kill(-child.pid!, 'SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/^a: mesh m monitor: running every 7 s\n/);
+    expect(runs()).toBeGreaterThanOrEqual(3);
+    expect(edited()).toBeGreaterThanOrEqual(1);
+    expect(sb.log().filter((l) => l === 'sleep 7').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('--every takes a whole number of seconds', () => {
+    for (const bad of [['--every', 'x'], ['--every', '0'], ['--every']]) expect(sb.run(SCRIPT, bad).code, bad.join(' ')).toBe(2);
+  });
+
   it('is deterministic, parses under sh -n, and refuses unsafe inputs', async () => {
     const { spawnSync } = await import('node:child_process');
     expect(monitorScript({ mesh: MESH, host: 'a', targets: TARGETS })).toBe(SCRIPT);

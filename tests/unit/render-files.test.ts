@@ -67,11 +67,11 @@ describe('meshFilePaths', () => {
 });
 
 describe('renderHostConfig files', () => {
-  it('returns swanctl, charon and sysctl files: non-secret, 0644, at the mesh paths', () => {
+  it('returns swanctl, charon, sysctl and logrotate files: non-secret, 0644, at the mesh paths', () => {
     const p = meshFilePaths(mkMesh(), alpha);
     const f = files(alpha);
     const monitor = monitorPaths(mkMesh().name);
-    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf, p.backstopNft, p.backstopUnit, monitor.script, monitor.service, monitor.timer, rolloutGatePath(mkMesh().name)]);
+    expect(f.map((x) => x.path)).toEqual([p.swanctlConf, p.charonConf, p.sysctlConf, p.logrotateConf, p.backstopNft, p.backstopUnit, monitor.script, monitor.service, rolloutGatePath(mkMesh().name)]);
     for (const x of f) {
       expect(x.mode).toBe(0o644);
       expect(x.secret).toBe(false);
