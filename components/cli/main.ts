@@ -197,7 +197,9 @@ async function hostKeys(args: readonly string[]): Promise<number> {
   if (!['ed25519', 'ecdsa', 'rsa'].includes(type)) throw new UsageError('--type takes ed25519, ecdsa or rsa');
   // Loaded without the trust check: an inventory without keys is what this is for.
   const inventory = await loadInventoryFile(inventoryPath);
-  const keys = await scanHostKeys(inventory, { type });
+  let progress: ReturnType<typeof startProgressLine> | undefined;
+  const keys = await scanHostKeys(inventory, { type, onJobs: (n) => (progress = startProgressLine('hostkeys scan', n)), onHostDone: (h) => progress?.hostDone(h) });
+  progress?.finish();
   process.stdout.write(formatHostKeySnippets(inventoryPath, keys, new Date()));
   const missing = keys.filter((k) => k.key === undefined);
   for (const k of missing) process.stderr.write(`ipsec-mesh: ${k.name} (${k.address}:${k.port}): no ${type} key: ${k.error ?? ''}\n`);

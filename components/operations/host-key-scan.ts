@@ -13,6 +13,10 @@ export interface HostKeyScanOptions {
   readonly timeoutSeconds?: number;
   /** At most this many scans at once. */
   readonly parallel?: number;
+  /** Told how many scans (hosts and jump hosts) there will be, before the first. */
+  readonly onJobs?: (count: number) => void;
+  /** Called as each scan ends: progress lines. */
+  readonly onHostDone?: (name: string) => void;
 }
 
 export interface ScannedKey {
@@ -69,12 +73,17 @@ export async function scanHostKeys(inventory: Inventory, opts: HostKeyScanOption
       jobs.push({ name: `${h.name} (jump host)`, address: jump.host, port: jump.port, jumpFor: h.name });
     }
   }
+  opts.onJobs?.(jobs.length);
   return mapLimited(jobs, opts.parallel ?? 16, async (j): Promise<ScannedKey> => {
     const base = { name: j.name, address: j.address, port: j.port, ...(j.jumpFor !== undefined && { jumpFor: j.jumpFor }) };
-    if (j.behind !== undefined) {
-      return { ...base, error: `behind jump host ${j.behind}: run \`ssh-keyscan -p ${j.port} -t ${type} ${j.address}\` there (or read /etc/ssh/ssh_host_${type}_key.pub on the host)` };
+    try {
+      if (j.behind !== undefined) {
+        return { ...base, error: `behind jump host ${j.behind}: run \`ssh-keyscan -p ${j.port} -t ${type} ${j.address}\` there (or read /etc/ssh/ssh_host_${type}_key.pub on the host)` };
+      }
+      return { ...base, ...(await keyscan(j.address, j.port, type, timeout)) };
+    } finally {
+      opts.onHostDone?.(j.name);
     }
-    return { ...base, ...(await keyscan(j.address, j.port, type, timeout)) };
   });
 }
 

@@ -116,6 +116,7 @@ describe('ipsec-mesh stack on a lab when things go wrong', () => {
     const scan = await mesh.lab.execOperator(['node', join(PROJECT_DIR, 'dist/components/cli/main.js'), 'hostkeys', 'scan', mesh.inventoryPath]);
     expect(scan.code, scan.stderr).toBe(0);
     for (const h of HOSTS) expect(scan.stdout).toContain(`  - name: ${h}\n    ssh: { hostKey: "${mesh.lab.host(h).sshHostKey}" }`);
+    expect(scan.stderr).toMatch(new RegExp(`ipsec-mesh: hostkeys scan: ${HOSTS.length}/${HOSTS.length} answer\\(s\\) from ${HOSTS.length} host\\(s\\)`));
 
     // c's pinned key is now another host's: whoever answers at c's address is not c.
     const conf = `/etc/swanctl/conf.d/ipsec-mesh_${MESH}.conf`;
