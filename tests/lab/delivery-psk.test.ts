@@ -19,7 +19,7 @@ const MESH = 'dlv';
 const MASTER = 'ipsec-mesh delivery lab test master secret (32+ bytes)';
 const SPEC: LabSpec = threeHostSpec(NAME);
 const HOSTS = ['a', 'b', 'c'] as const;
-const ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d'];
+const ROOTS = ['/etc/swanctl', '/etc/strongswan.d', '/etc/sysctl.d', '/etc/logrotate.d'];
 const STATE = `/etc/swanctl/.ipsec-mesh-state.${MESH}`;
 /** The connections a push kept from the one before (read by the rollout gate). */
 const BEFORE = `/etc/swanctl/.ipsec-mesh-before.${MESH}`;
@@ -147,7 +147,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
       for (const s of p.secrets) expect(cmd).not.toContain(s);
       const r = expectOk(await sshRun(lab, h, cmd, p.payload));
       // 6 files: swanctl, strongswan.d, sysctl, backstop, PSKs and PPKs (post-quantum keys are on by default).
-      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh ${MESH}: 6 file\\(s\\) written, 0 unchanged, 0 removed; ${p.bundle.connections.length} connection\\(s\\) configured; require backstop loaded \\(inet ipsec-mesh_${MESH}\\); 0 orphaned IKE_SA\\(s\\) closed; 0 IKE_SA\\(s\\) of 0 changed connection\\(s\\) closed \\(0 new first\\); strongSwan reloaded \\(successfully loaded ${p.desc.connections.length + 2} connections, 0 unloaded\\)\\n$`));
+      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh ${MESH}: 7 file\\(s\\) written, 0 unchanged, 0 removed; ${p.bundle.connections.length} connection\\(s\\) configured; require backstop loaded \\(inet ipsec-mesh_${MESH}\\); 0 orphaned IKE_SA\\(s\\) closed; 0 IKE_SA\\(s\\) of 0 changed connection\\(s\\) closed \\(0 new first\\); strongSwan reloaded \\(successfully loaded ${p.desc.connections.length + 2} connections, 0 unloaded\\)\\n$`));
       for (const s of p.secrets) {
         expect(r.stdout).not.toContain(s);
         expect(r.stderr).not.toContain(s);
@@ -242,7 +242,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
     expect(await saIds(lab)).toEqual(kept);
 
     const r = expectOk(await sshRun(lab, 'c', remove('c'), plans.get('c')!.payload));
-    expect(r.stdout).toMatch(/^c: mesh dlv: 6 file\(s\) removed; connections unloaded; 0 IKE_SA\(s\) closed/);
+    expect(r.stdout).toMatch(/^c: mesh dlv: 7 file\(s\) removed; connections unloaded; 0 IKE_SA\(s\) closed/);
     expect(meshFiles(lab, 'c')).toEqual([]);
     expect(await connNames(lab, 'c')).toEqual(['operator-vpn']);
     expect(lab.readHostFile('c', OPERATOR_CONF)).toBe(OPERATOR_CONF_TEXT);
@@ -263,7 +263,7 @@ describe('delivery over real SSH to 3 namespace hosts (PSK)', () => {
 
     for (const h of ['a', 'b']) {
       const r = expectOk(await sshRun(lab, h, remove(h), plans.get(h)!.payload));
-      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh dlv: 6 file\\(s\\) removed; connections unloaded; \\d IKE_SA\\(s\\) closed`));
+      expect(r.stdout).toMatch(new RegExp(`^${h}: mesh dlv: 7 file\\(s\\) removed; connections unloaded; \\d IKE_SA\\(s\\) closed`));
       expect(meshFiles(lab, h)).toEqual([]);
       expect(await connNames(lab, h)).toEqual(['operator-vpn']);
       expect(lab.readHostFile(h, OPERATOR_CONF)).toBe(OPERATOR_CONF_TEXT);
