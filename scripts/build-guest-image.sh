@@ -35,8 +35,8 @@ SUITE=bookworm
 parse_build_mode 25 "$@"
 
 # The root filesystem's packages (Recommends are not installed): what docs/delivery.md asks
-# of a mesh host, plus busybox-static (the guest's init) and procps (sysctl, which ipsec-mesh
-# applies its sysctl file with).
+# of a mesh host, plus busybox-static (the guest's init), procps (sysctl, which ipsec-mesh
+# applies its sysctl file with) and systemd (the optional init, `imlab.init=systemd`).
 ROOTFS_PACKAGES=(
   openssh-server
   strongswan-swanctl
@@ -48,6 +48,10 @@ ROOTFS_PACKAGES=(
   procps
   busybox-static
   nftables                       # the require backstop ipsec-mesh loads with nft -f
+  # PID 1 on guests booted with init 'systemd' (the product's units, Restart=, journald);
+  # journalctl and systemd-cat are in it. No systemd-sysv: it would own /sbin/init; the
+  # initramfs execs the init the kernel line names (busybox by default).
+  systemd
 )
 
 # Modules loaded at boot, in this order (modprobe adds their dependencies). Built-in ones

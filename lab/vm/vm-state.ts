@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ProcessRecord } from '../netns/lab-state.js';
 import type { ResolvedLabSpec } from '../netns/lab-spec.js';
 import type { GuestImage } from './guest-image.js';
+import type { GuestInit } from './qemu-argv.js';
 
 // The vm lab's memory between processes (`npm run lab -- up --backend vm`, a later `down`):
 // its namespaces and every PID it started (qemu, captures). Teardown trusts only this file
@@ -28,6 +29,8 @@ export interface VmLabStateFile {
   readonly phase: 'starting' | 'up';
   readonly spec: ResolvedLabSpec;
   readonly image: GuestImage;
+  /** The guests' PID 1; a reboot boots with the same (absent in older states: busybox). */
+  readonly init?: GuestInit;
   readonly netns: readonly string[];
   readonly processes: readonly ProcessRecord[];
   readonly guests: Readonly<Record<string, VmGuestRecord>>;
