@@ -6,6 +6,7 @@
 // Upgrading onto this release, a mesh that pins quantumResistance: off changes only the push
 // program and monitor; one that sets nothing takes the new default (post-quantum preshared keys
 // on every pair) and keeps every PSK.
+import { LOGROTATE_CONF_PATH } from '../../components/render/file-paths.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,8 @@ const MONITOR_SCRIPT = monitorPaths(LAB).script;
 const PUSH_BOOKKEEPING = [`/etc/swanctl/.ipsec-mesh-state.${LAB}`, `/etc/swanctl/.ipsec-mesh-before.${LAB}`];
 /** A file this release adds beside the monitor: the rollout gate's script (idle without a rollout). */
 const GATE_SCRIPT = rolloutGatePath(LAB);
+/** And the rotation of the charon log its drop-in writes. */
+const LOGROTATE_FILE = LOGROTATE_CONF_PATH;
 /** What this release adds per host without touching it: the inert review command. */
 const reviewsOf = (hosts: readonly string[]): string[] => hosts.map((h) => `command:local:Command::${LAB}-${h}-review`);
 
@@ -86,14 +89,17 @@ async function hostState(host: string, except: readonly string[] = []): Promise<
 /**
  * An upgrade's steps besides creates: the certificates' renewal window (state only), and — with
  * `pushes` — each host's push, updated because this release changed the push program (changed
- * connections renewed make-before-break) and the monitor it carries (certificate expiry). The
- * caller checks on the hosts that nothing else changed and no SA was closed.
+ * connections renewed make-before-break) and the monitor it carries (certificate expiry), and
+ * each host-key command, whose shared shell prologue this release extends (a new delivery root):
+ * it runs again and prints the CSR it stored, so no certificate changes (the caller checks).
+ * The caller checks on the hosts that nothing else changed and no SA was closed.
  */
 function unexpectedUpgradeSteps(changed: readonly UpStep[], pushes = false): string[] {
   return changed
     .filter((s) => s.op !== 'create')
     .filter((s) => !(s.op === 'update' && typeOf(s.urn) === CERT))
     .filter((s) => !(pushes && s.op === 'update' && typeOf(s.urn) === T.command && nameOf(s.urn).endsWith('-push') && (s.diffs ?? []).length > 0 && s.diffs!.every((d) => PUSH_INPUTS.has(d))))
+    .filter((s) => !(pushes && s.op === 'update' && typeOf(s.urn) === T.command && nameOf(s.urn).endsWith('-host-key') && (s.diffs ?? []).length > 0 && s.diffs!.every((d) => d === 'create' || d === 'delete')))
     .map((s) => `${s.op} ${s.urn} ${JSON.stringify(s.diffs ?? [])}`);
 }
 
@@ -142,7 +148,7 @@ const nameOf = (urn: string): string => urn.slice(urn.lastIndexOf('::') + 2);
 const typeOf = (urn: string): string => urn.split('::')[2]!.split('$').pop()!;
 
 describe('the model as resources (real engine)', () => {
-  it('a stack made by the previous release upgrades with 0 replacements and 0 remote commands; hosts move under their sites; this release then changes only the push program and monitor', async () => {
+  it('a stack made by the previous release upgrades with 0 replacements and 0 remote commands; hosts move under their sites; this release then changes only the push program and monitor (the host-key commands re-run for their new prologue and print their stored CSRs: same certificates)', async () => {
     await labPulumi(mesh().lab, ['up', '--yes', '--skip-preview'], { programDir: previous });
     const old = await exportState();
     expect(ofType(old, T.site), 'the previous layout has no Site').toEqual([]);
@@ -184,10 +190,12 @@ describe('the model as resources (real engine)', () => {
     // once for the new push program and monitor; nothing else changes on a host but the push's
     // own bookkeeping.
     mesh().writeInventory({ mesh: { quantumResistance: 'off' } });
-    const except = [MONITOR_SCRIPT, GATE_SCRIPT, ...PUSH_BOOKKEEPING];
+    const except = [MONITOR_SCRIPT, GATE_SCRIPT, LOGROTATE_FILE, ...PUSH_BOOKKEEPING];
     const beforeThis = new Map(await Promise.all(HOSTS.map(async (h) => [h, await hostState(h, except)] as const)));
+    const pemsBefore = ofType(await exportState(), CERT).map((c) => `${nameOf(c.urn)} ${String(c.outputs?.['certPem'])}`).sort();
     const next = engineSteps((await mesh().up(['--json'])).stdout).filter((s) => s.op !== 'same');
     expect(unexpectedUpgradeSteps(next, true), 'steps other than create and push updates').toEqual([]);
+    expect(ofType(await exportState(), CERT).map((c) => `${nameOf(c.urn)} ${String(c.outputs?.['certPem'])}`).sort(), 'the same certificates').toEqual(pemsBefore);
     expect(next.filter((s) => s.op === 'create').map((s) => `${typeOf(s.urn)}::${nameOf(s.urn)}`).sort()).toEqual(['command:local:Command::e2e-model-crl', ...reviewsOf(HOSTS)].sort());
     for (const h of HOSTS) expect(await hostState(h, except), `${h}: files but the monitor and bookkeeping, charon and IKE_SAs`).toBe(beforeThis.get(h));
     // And a further up has nothing to do.

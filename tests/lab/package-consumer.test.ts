@@ -59,6 +59,8 @@ beforeAll(async () => {
       if (existsSync(join(repo, f))) cpSync(join(repo, f), join(pkgDir, f));
     }
     cpSync(join(repo, 'components'), join(pkgDir, 'components'), { recursive: true });
+    cpSync(join(repo, 'monitoring'), join(pkgDir, 'monitoring'), { recursive: true });
+    cpSync(join(repo, 'docs', 'runbook.md'), join(pkgDir, 'docs', 'runbook.md'));
     cpSync(join(repo, 'scripts/copy-shell-scripts.mjs'), join(pkgDir, 'scripts/copy-shell-scripts.mjs'));
     symlinkSync(join(repo, 'node_modules'), join(pkgDir, 'node_modules'), 'dir');
     // The package's own build: tsc, then the host scripts the library reads at run time.
