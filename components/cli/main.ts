@@ -207,7 +207,7 @@ async function hostKeys(args: readonly string[]): Promise<number> {
 }
 
 /**
- * `check`: a Nagios/Icinga plugin (docs/runbook.md, *The check*). Every failure, bad flags
+ * `check`: a Nagios/Icinga plugin (docs/operations.md, *The check*). Every failure, bad flags
  * included, is UNKNOWN (exit 3) with one line on stdout, as the plugin guidelines ask.
  */
 async function check(args: readonly string[]): Promise<number> {
@@ -231,21 +231,23 @@ async function check(args: readonly string[]): Promise<number> {
     if (key === undefined) throw new UsageError('check needs --ssh-key FILE');
     const expect = values.expect ?? DEFAULT_CHECK_THRESHOLDS.expect;
     if (expect !== 'ike' && expect !== 'encrypted') throw new UsageError('--expect takes ike or encrypted');
-    const count = (flag: string, v: string | undefined, d: number, min: number): number => {
+    const count = (flag: string, v: string | undefined, d: number, min: number, whole = false): number => {
       if (v === undefined) return d;
       const n = Number(v);
-      if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new UsageError(`${flag} takes a number of at least ${min}, got "${v}"`);
+      if (v.trim() === '' || !Number.isFinite(n) || n < min || (whole && !Number.isInteger(n))) {
+        throw new UsageError(`${flag} takes a ${whole ? 'whole ' : ''}number of at least ${min}, got "${v}"`);
+      }
       return n;
     };
     const thresholds: MeshCheckThresholds = {
       expect,
-      downWarning: count('--down-warning', values['down-warning'], DEFAULT_CHECK_THRESHOLDS.downWarning, 1),
-      downCritical: count('--down-critical', values['down-critical'], DEFAULT_CHECK_THRESHOLDS.downCritical, 1),
+      downWarning: count('--down-warning', values['down-warning'], DEFAULT_CHECK_THRESHOLDS.downWarning, 1, true),
+      downCritical: count('--down-critical', values['down-critical'], DEFAULT_CHECK_THRESHOLDS.downCritical, 1, true),
       certWarningDays: count('--cert-warning', values['cert-warning'], DEFAULT_CHECK_THRESHOLDS.certWarningDays, 0),
       certCriticalDays: count('--cert-critical', values['cert-critical'], DEFAULT_CHECK_THRESHOLDS.certCriticalDays, 0),
     };
-    // Plugins are run by a scheduler that reads stdout only: no warnings on stderr needed there.
-    const inventory = await loadInventoryFile(inventoryPath);
+    // The scheduler reads stdout only; the host-key warnings still go to stderr, as everywhere.
+    const inventory = await loadChecked(inventoryPath);
     const pairs = validateMesh(inventory);
     const host = values.host;
     let only: string[] | undefined;

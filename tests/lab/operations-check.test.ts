@@ -127,7 +127,7 @@ describe('ipsec-mesh check and status --json against a deployed mesh', () => {
       expect(perf(r)).toMatchObject({ pairs_up: '2;;;0;6', pairs_down: '0;1;1;0;6', hosts_unreachable: '1;;;0' });
       // Bad input is UNKNOWN too, as the plugin guidelines ask.
       const bad = await check('--down-critical', 'many');
-      expect([bad.code, bad.stdout]).toEqual([3, 'IPSEC-MESH UNKNOWN - --down-critical takes a number of at least 1, got "many"\n']);
+      expect([bad.code, bad.stdout]).toEqual([3, 'IPSEC-MESH UNKNOWN - --down-critical takes a whole number of at least 1, got "many"\n']);
     } finally {
       await lab.startSshd('c');
     }

@@ -188,3 +188,23 @@ describe('ipsec-mesh CLI', () => {
     expect(c.stderr).toContain('give no INVENTORY');
   });
 });
+
+describe('ipsec-mesh check (the Nagios/Icinga plugin) before any host is asked', () => {
+  it('is UNKNOWN (exit 3) with one plugin line for bad flags, a missing key and an inventory that does not load', async () => {
+    const inv = join(dir, 'check.yaml');
+    await writeFile(inv, pskInventory);
+    for (const [args, line] of [
+      [['check', inv], 'IPSEC-MESH UNKNOWN - check needs --ssh-key FILE\n'],
+      [['check', inv, '--ssh-key', '/nonexistent', '--expect', 'child'], 'IPSEC-MESH UNKNOWN - --expect takes ike or encrypted\n'],
+      [['check', inv, '--ssh-key', '/nonexistent', '--down-critical', '1.5'], 'IPSEC-MESH UNKNOWN - --down-critical takes a whole number of at least 1, got "1.5"\n'],
+      [['check', inv, '--ssh-key', '/nonexistent', '--host', 'h9'], `IPSEC-MESH UNKNOWN - --host h9: not a host of ${inv}\n`],
+    ] as const) {
+      const r = await ipsecMesh(...args);
+      expect([r.code, r.stdout], args.join(' ')).toEqual([3, line]);
+    }
+    const missing = await ipsecMesh('check', join(dir, 'nope.yaml'), '--ssh-key', '/nonexistent');
+    expect(missing.code).toBe(3);
+    expect(missing.stdout).toMatch(/^IPSEC-MESH UNKNOWN - .*nope\.yaml/);
+    expect(missing.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+  }, 60_000);
+});
