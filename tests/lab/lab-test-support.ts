@@ -1,9 +1,12 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { expect } from 'vitest';
 import { ppkForPairs } from '../../components/credentials/ppk-derivation.js';
+import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
+import { encodePayload } from '../../components/delivery/index.js';
 import type { Host, Inventory } from '../../components/inventory/model.js';
-import { renderPpkSecrets, type RenderedFile } from '../../components/render/index.js';
+import { describeHostConfig, renderHostConfig, renderPpkSecrets, renderPskSecrets, type RenderedFile } from '../../components/render/index.js';
 import type { HostPair } from '../../components/topology/host-pair.js';
+import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { type LabSpec, type ProcessRecord, isLabNetns, isProcessRunning, labStateRoot, missingPrerequisites } from '../../lab/netns/index.js';
 
 /**
@@ -64,4 +67,21 @@ export function labPpkFiles(inventory: Inventory, host: Host, pairs: readonly Ho
     ppkFor: ppkForPairs(master, inventory.mesh.name),
   });
   return f === undefined ? [] : [f];
+}
+
+/**
+ * The push payload of one host of a PSK mesh, as the stack would send it: every file the render
+ * layer gives it (monitor included), its PSKs and PPKs from `master`, its connections.
+ */
+export function pskPushPayload(inventory: Inventory, hostName: string, master: string): string {
+  const mesh = inventory.mesh.name;
+  const host = inventory.hosts.find((x) => x.name === hostName)!;
+  const pairs = pairsForHost(computeHostPairs(inventory), hostName);
+  const desc = describeHostConfig({ inventory, host, pairs });
+  return encodePayload({
+    host: hostName,
+    mesh,
+    files: [...renderHostConfig({ inventory, host, pairs }), renderPskSecrets({ inventory, host, pairs, pskFor: (p) => derivePairPsk(master, mesh, p.a, p.b) }), ...labPpkFiles(inventory, host, pairs, master)],
+    connections: [...desc.connections, desc.bypassConnection],
+  });
 }

@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
-import { encodePayload, pushScript } from '../../components/delivery/index.js';
+import { pushScript } from '../../components/delivery/index.js';
 import { type Inventory, parseInventory } from '../../components/inventory/index.js';
 import { monitorPaths } from '../../components/operations/monitor-script.js';
 import { parseXfrmState, type XfrmState } from '../../components/operations/liveness-xfrm.js';
 import { type IkeSaStatus } from '../../components/operations/swanctl-status.js';
-import { describeHostConfig, renderHostConfig, renderPskSecrets } from '../../components/render/index.js';
-import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { type ExecResult, type ProcessRecord, labInventory, waitFor } from '../../lab/netns/index.js';
 import { run } from '../../lab/netns/run-command.js';
 import { type VmLab, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
-import { expectNothingLeft, labPpkFiles } from './lab-test-support.js';
+import { expectNothingLeft, pskPushPayload } from './lab-test-support.js';
 
 // The sad halfling, for real: two qemu guests with Debian's kernel (kernel ESP), the mesh
 // pushed with the real push over SSH (monitor included), a CHILD_SA up in transport mode.
@@ -55,17 +52,7 @@ describe('sad halfling on kernel ESP (vm lab): the monitor closes the half CHILD
     inv = parseInventory(labInventory(lab, { mesh: { name: MESH, domain: 'lab.example', auth: 'psk', enforcement: 'use' } }), `lab ${NAME}`);
     // Responder first, so the initiator's start at load finds its peer ready.
     for (const h of ['b', 'a']) {
-      const set = computeHostPairs(inv);
-      const host = inv.hosts.find((x) => x.name === h)!;
-      const pairs = pairsForHost(set, h);
-      const desc = describeHostConfig({ inventory: inv, host, pairs });
-      const payload = encodePayload({
-        host: h,
-        mesh: MESH,
-        files: [...renderHostConfig({ inventory: inv, host, pairs }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) }), ...labPpkFiles(inv, host, pairs, MASTER)],
-        connections: [...desc.connections, desc.bypassConnection],
-      });
-      expectOk(await sshRun(lab, h, pushScript({ host: h, mesh: MESH, phase: 'create' }), payload));
+      expectOk(await sshRun(lab, h, pushScript({ host: h, mesh: MESH, phase: 'create' }), pskPushPayload(inv, h, MASTER)));
     }
   }, 600_000);
 

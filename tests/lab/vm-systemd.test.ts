@@ -8,19 +8,14 @@
 // Needs root and qemu-system-x86 (scripts/install-system-deps.sh --vm); the guest image is
 // built on first use. Anything missing fails the file with a message; nothing is skipped.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
-import { encodePayload, pushScript } from '../../components/delivery/index.js';
+import { pushScript } from '../../components/delivery/index.js';
 import { parseInventory } from '../../components/inventory/index.js';
 import { monitorPaths } from '../../components/operations/monitor-script.js';
-import { describeHostConfig, renderHostConfig, renderPskSecrets } from '../../components/render/index.js';
-import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
-import { type LabSpec, type ProcessRecord, isLabNetns, isProcessRunning, labInventory, labStateRoot, waitFor } from '../../lab/netns/index.js';
+import { type LabSpec, type ProcessRecord, labInventory, waitFor } from '../../lab/netns/index.js';
 import { run } from '../../lab/netns/run-command.js';
-import { listNetns } from '../../lab/netns/lab-network.js';
 import { type VmLab, ensureGuestImage, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
-import { labPpkFiles } from './lab-test-support.js';
+import { expectNothingLeft, pskPushPayload } from './lab-test-support.js';
 
 const NAME = 'vmsd';
 const HOST = 'h1';
@@ -59,17 +54,8 @@ beforeAll(async () => {
 /** The product's push over the lab's SSH (pinned host key): the mesh with its monitor, PSKs, `use`. */
 async function pushMesh(): Promise<void> {
   const inv = parseInventory(labInventory(lab, { mesh: { name: MESH, domain: 'lab.example', auth: 'psk', enforcement: 'use' } }), `lab ${NAME}`);
-  const set = computeHostPairs(inv);
   for (const h of [PEER, HOST]) {
-    const host = inv.hosts.find((x) => x.name === h)!;
-    const pairs = pairsForHost(set, h);
-    const desc = describeHostConfig({ inventory: inv, host, pairs });
-    const payload = encodePayload({
-      host: h,
-      mesh: MESH,
-      files: [...renderHostConfig({ inventory: inv, host, pairs }), renderPskSecrets({ inventory: inv, host, pairs, pskFor: (p) => derivePairPsk(MASTER, MESH, p.a, p.b) }), ...labPpkFiles(inv, host, pairs, MASTER)],
-      connections: [...desc.connections, desc.bypassConnection],
-    });
+    const payload = pskPushPayload(inv, h, MASTER);
     const argv = lab.sshArgv(h, []);
     argv[argv.length - 1] = pushScript({ host: h, mesh: MESH, phase: 'create' });
     const r = await run(argv, { stdin: payload, timeoutMs: 180_000, context: `push to ${h}` });
@@ -96,9 +82,7 @@ afterAll(async () => {
   const processes: readonly ProcessRecord[] = lab.processes;
   const report = await stopVmLab(NAME);
   expect(report.stateRemoved).toBe(true);
-  expect(listNetns().filter((n) => isLabNetns(NAME, n)), 'lab namespaces left behind').toEqual([]);
-  expect(processes.filter(isProcessRunning).map((p) => `${p.role} ${p.pid}`), 'lab processes still running').toEqual([]);
-  expect(existsSync(labStateRoot(NAME)), 'lab state left behind').toBe(false);
+  expectNothingLeft(NAME, processes);
 }, 120_000);
 
 describe('vm guest with init systemd', () => {
