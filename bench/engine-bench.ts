@@ -5,14 +5,12 @@
 //   npm run bench:engine -- --hosts 10 --layout compact   # one case
 //   npm run bench:engine -- --fast-setup                  # first up and destroy without per-step checkpoints
 // Results go to stdout as a markdown table (docs/benchmarks.md records them).
-import { cpSync, mkdtempSync, readdirSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Layout } from '../components/inventory/model.js';
 import { labLayout } from '../lab/lab-layout.js';
-import { PROJECT_DIR, labBackendDir, labPulumi, prepareLabStack } from '../lab/lab-pulumi.js';
+import { labPulumi, prepareLabStack } from '../lab/lab-pulumi.js';
 import { startLab, stopLab, writeLabInventory, type Lab } from '../lab/netns/index.js';
+import { checkpointBytes, median, removeProgramSnapshot, snapshotProgram, timed, withoutCheckpoints } from './bench-support.js';
 
 interface Row {
   hosts: number;
@@ -34,55 +32,6 @@ interface Row {
 }
 
 const NO_CHANGE_RUNS = 3;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** Runs `f` with the engine writing only the final checkpoint (PULUMI_SKIP_CHECKPOINTS). */
-async function withoutCheckpoints<T>(on: boolean, f: () => Promise<T>): Promise<T> {
-  if (!on) return f();
-  const saved = { experimental: process.env.PULUMI_EXPERIMENTAL, skip: process.env.PULUMI_SKIP_CHECKPOINTS };
-  process.env.PULUMI_EXPERIMENTAL = 'true';
-  process.env.PULUMI_SKIP_CHECKPOINTS = 'true';
-  try {
-    return await f();
-  } finally {
-    for (const [key, value] of [['PULUMI_EXPERIMENTAL', saved.experimental], ['PULUMI_SKIP_CHECKPOINTS', saved.skip]] as const) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-  }
-}
-
-async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
-  const t0 = process.hrtime.bigint();
-  const v = await f();
-  return [v, Number(process.hrtime.bigint() - t0) / 1e9];
-}
-
-/** The stack's checkpoint in the lab's file backend (`.pulumi/stacks/<project>/lab.json`): what state costs on disk. */
-function checkpointBytes(lab: Lab): number {
-  const root = join(labBackendDir(lab), '.pulumi', 'stacks');
-  const found = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => /(^|\/)lab\.json(\.gz)?$/.test(f));
-  if (found.length !== 1) throw new Error(`expected one checkpoint of stack lab under ${root}, found: ${found.join(', ') || 'none'}`);
-  return statSync(join(root, found[0]!)).size;
-}
-
-/**
- * A copy of this build's stack program (dist, Pulumi.yaml, package.json, node_modules linked):
- * a benchmark runs for many minutes, and a rebuild of the checkout meanwhile must not change
- * the program between its `up` and its no-change `up`.
- */
-function snapshotProgram(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ipsec-mesh-bench-program-'));
-  cpSync(join(PROJECT_DIR, 'dist'), join(dir, 'dist'), { recursive: true });
-  for (const f of ['Pulumi.yaml', 'package.json']) cpSync(join(PROJECT_DIR, f), join(dir, f));
-  symlinkSync(join(PROJECT_DIR, 'node_modules'), join(dir, 'node_modules'));
-  return dir;
-}
 
 async function runLayout(lab: Lab, hosts: number, layout: Layout, programDir: string, fastSetup: boolean): Promise<Row> {
   writeLabInventory(lab, { mesh: { layout } });
@@ -133,22 +82,26 @@ async function main(): Promise<void> {
   const layouts = (values.layout ?? ['per-peer', 'compact']) as Layout[];
   const rows: Row[] = [];
   const programDir = snapshotProgram();
-  for (const n of sizes) {
-    const name = `bench${n}`;
-    await stopLab(name).catch(() => undefined);
-    const t0 = Date.now();
-    const lab = await startLab(labLayout(name, n, 4));
-    console.error(`lab ${name}: ${n} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    try {
-      await prepareLabStack(lab, writeLabInventory(lab));
-      for (const layout of layouts) {
-        const row = await runLayout(lab, n, layout, programDir, fastSetup);
-        console.error(JSON.stringify(row));
-        rows.push(row);
+  try {
+    for (const n of sizes) {
+      const name = `bench${n}`;
+      await stopLab(name).catch(() => undefined);
+      const t0 = Date.now();
+      const lab = await startLab(labLayout(name, n, 4));
+      console.error(`lab ${name}: ${n} hosts up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      try {
+        await prepareLabStack(lab, writeLabInventory(lab));
+        for (const layout of layouts) {
+          const row = await runLayout(lab, n, layout, programDir, fastSetup);
+          console.error(JSON.stringify(row));
+          rows.push(row);
+        }
+      } finally {
+        await stopLab(name);
       }
-    } finally {
-      await stopLab(name);
     }
+  } finally {
+    removeProgramSnapshot(programDir);
   }
   console.log('| layout | hosts | pairs | resources (of them components) | HostPair / SitePair | state bytes | `up` s | no-change `up` s, median (runs) | the same, `driftCheck: false` | `destroy` s |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
