@@ -52,6 +52,10 @@ ROOTFS_PACKAGES=(
   # journalctl and systemd-cat are in it. No systemd-sysv: it would own /sbin/init; the
   # initramfs execs the init the kernel line names (busybox by default).
   systemd
+  # npm run bench:dataplane's guest-lab test (tests/lab/vm-dataplane.test.ts): what the
+  # bench asks of an inventory host besides iproute2.
+  iperf3
+  wireguard-tools
 )
 
 # Modules loaded at boot, in this order (modprobe adds their dependencies). Built-in ones
@@ -65,6 +69,7 @@ MODULES=(
   nf_tables
   authenc gcm ghash_generic aesni_intel ctr seqiv echainiv cbc sha256_generic sha512_generic
   chacha20poly1305
+  wireguard # bench:dataplane's WireGuard variant (no modules on the root disk: load at boot)
   sha3_generic jitterentropy_rng drbg
 )
 
