@@ -73,6 +73,8 @@ export function checkInventory(input: CheckInput): RawIssue[] {
   const isTainted = (kind: 'sites' | 'hosts' | 'clusters' | 'tags', name: string): boolean =>
     (kind === 'sites' ? opaque.sites : opaque.hosts) || tainted[kind].has(name);
   const compact = mesh?.layout === 'compact';
+  // Site prefixes are trapped whole: a host outside its site's prefixes would be left in clear.
+  const sitePrefixes = compact && mesh?.compactSelectors === 'site-prefixes';
 
   // --- sites -------------------------------------------------------------------------------
   const sites = new Map<string, Located<SiteParsed>>();
@@ -124,7 +126,7 @@ export function checkInventory(input: CheckInput): RawIssue[] {
         let set = families.get(network);
         if (set === undefined) families.set(network, (set = new Set()));
         set.add(family);
-        if (site !== undefined) checkInSite(a, site.value, add, at('addresses', family, j));
+        if (site !== undefined) checkInSite(a, site.value, add, at('addresses', family, j), sitePrefixes);
         if (entry.public !== undefined) {
           const pub = entry.public.canonical;
           const pubOwner = addressOwner.get(pub);
@@ -408,6 +410,9 @@ export function checkInventory(input: CheckInput): RawIssue[] {
 }
 
 function checkMesh(mesh: MeshParsed, add: (path: readonly PathSegment[], message: string) => void): void {
+  if (mesh.compactSelectors === 'site-prefixes' && mesh.layout !== 'compact') {
+    add(['mesh', 'compactSelectors'], `compactSelectors "site-prefixes" applies to layout "compact" only (this mesh is ${quote(mesh.layout ?? 'per-peer')}): per-peer connections always name one peer address`);
+  }
   if (mesh.layout === 'compact') {
     if (mesh.auth === 'psk') {
       add(['mesh', 'auth'], 'layout "compact" needs auth "certificate": its one connection accepts any peer (remote_addrs = %any), which only the mesh CA can authenticate; per-pair PSKs need layout "per-peer"');
@@ -447,8 +452,13 @@ function checkInSite(
   site: SiteParsed,
   add: (path: readonly PathSegment[], message: string) => void,
   path: PathSegment[],
+  required: boolean,
 ): void {
   const prefixes = (site.prefixes ?? []).filter((p) => p.family === address.family);
+  if (prefixes.length === 0 && required) {
+    add(path, `mesh.compactSelectors "site-prefixes" traps the sites' prefixes, but site ${quote(site.name)} declares no ${address.family} prefix for ${address.canonical}: add one to sites[].prefixes`);
+    return;
+  }
   if (prefixes.length === 0 || prefixes.some((p) => prefixContains(p, address))) return;
   add(path, `address ${address.canonical} is outside the ${address.family} prefixes of site ${quote(site.name)} (${prefixes.map((p) => p.canonical).join(', ')})`);
 }

@@ -1,6 +1,6 @@
 // What users write — in YAML or as typed objects — before defaults are applied.
 // `parseInventory` turns it into the `Inventory` model (model.ts). Field docs: docs/inventory.md.
-import type { AuthMode, BypassRule, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance, StrongswanLine } from './model.js';
+import type { AuthMode, BypassRule, CompactSelectors, Enforcement, IpsecMode, Layout, Lifetimes, MssClampMode, QuantumResistance, StrongswanLine } from './model.js';
 
 export interface InventoryInput {
   readonly mesh: MeshInput;
@@ -14,6 +14,8 @@ export interface MeshInput {
   /** Default FQDN of a host is `<host>.<site>.<domain>`. */
   readonly domain?: string;
   readonly layout?: Layout; // per-peer
+  /** compact only: `site-prefixes` traps the peers' site prefixes instead of listing every peer. */
+  readonly compactSelectors?: CompactSelectors; // peer-addresses
   readonly auth?: AuthMode; // certificate
   readonly mode?: IpsecMode; // transport
   readonly enforcement?: Enforcement; // require

@@ -119,6 +119,7 @@ export const meshSchema = z.strictObject({
   name: dnsLabel,
   domain: dnsName.optional(),
   layout: z.enum(['per-peer', 'compact']).optional(),
+  compactSelectors: z.enum(['peer-addresses', 'site-prefixes']).optional(),
   auth: z.enum(['certificate', 'psk']).optional(),
   mode: z.enum(['transport', 'tunnel']).optional(),
   enforcement: enforcement.optional(),

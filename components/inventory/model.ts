@@ -25,6 +25,11 @@ export const QUANTUM_RESISTANCE_LEVELS: readonly QuantumResistance[] = ['off', '
 
 /** per-peer: one connection per peer per family · compact: one trap connection per family for the whole mesh. */
 export type Layout = 'per-peer' | 'compact';
+/**
+ * What the compact layout's `remote_ts` lists: every peer's address (the default), or the
+ * prefixes of the peers' sites, so a host's files do not change when a host joins a site.
+ */
+export type CompactSelectors = 'peer-addresses' | 'site-prefixes';
 export type AuthMode = 'certificate' | 'psk';
 export type IpsecMode = 'transport' | 'tunnel';
 /**
@@ -149,6 +154,8 @@ export interface MeshSettings {
   readonly name: string; // DNS-safe; prefixes file and connection names
   readonly domain?: string; // for default FQDNs
   readonly layout: Layout;
+  /** compact only (docs/render.md, *Site prefixes*); default `peer-addresses`. */
+  readonly compactSelectors: CompactSelectors;
   readonly auth: AuthMode;
   readonly mode: IpsecMode;
   readonly enforcement: Enforcement;

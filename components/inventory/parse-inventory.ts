@@ -86,7 +86,7 @@ export function buildInventory(input: unknown, source: string, lineOf: LineLocat
 
 /** Optional parts an element may lose so that the rest of it can still be cross-checked. */
 const PRUNABLE: Record<'mesh' | 'sites' | 'hosts' | 'rules', readonly (readonly string[])[]> = {
-  mesh: ['domain', 'layout', 'auth', 'mode', 'enforcement', 'quantumResistance', 'ppkGeneration', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
+  mesh: ['domain', 'layout', 'compactSelectors', 'auth', 'mode', 'enforcement', 'quantumResistance', 'ppkGeneration', 'proposals', 'espProposals', 'lifetimes', 'bypass', 'sshFrom', 'xfrmGcThresh', 'mssClamp', 'pairOverrides'].map((k) => [k]),
   sites: [['mtu'], ['prefixes'], ['enforcement'], ['forceUdpEncap'], ['quantumResistance'], ['strongswan']],
   hosts: [['cluster'], ['addresses', 'ipv4'], ['addresses', 'ipv6'], ['ssh'], ['identity'], ['fqdn'], ['tags'], ['managed'], ['strongswan']],
   rules: [['network']],
@@ -214,6 +214,7 @@ function normalise(d: InventoryParsed, source: string): Inventory {
     name: m.name,
     ...(m.domain === undefined ? {} : { domain: m.domain }),
     layout: m.layout ?? DEFAULT_LAYOUT,
+    compactSelectors: m.compactSelectors ?? 'peer-addresses',
     auth: m.auth ?? DEFAULT_AUTH,
     mode: m.mode ?? DEFAULT_MODE,
     enforcement: m.enforcement ?? DEFAULT_ENFORCEMENT,

@@ -126,6 +126,34 @@ function num(v: unknown): number | undefined {
   return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
+/**
+ * compact `site-prefixes`: the host's files name no peer, so the monitor watches the peers
+ * charon has IKE_SAs with on the mesh's connections, one target per connection and address
+ * pair, in the order charon lists them; the peer label is the peer's address. A pair with no
+ * IKE_SA at all is not seen here (`ipsec-mesh status`/`check` judge it from the inventory).
+ */
+export function discoveredTargets(sas: readonly IkeSaStatus[], connections: readonly string[]): LivenessTarget[] {
+  const want = new Set(connections);
+  const seen = new Set<string>();
+  const out: LivenessTarget[] = [];
+  for (const sa of sas) {
+    if (!want.has(sa.name)) continue;
+    const key = `${sa.name} ${sa.localHost} ${sa.remoteHost}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({
+      connection: sa.name,
+      peer: sa.remoteHost,
+      family: sa.remoteHost.includes(':') ? 'ipv6' : 'ipv4',
+      local: sa.localHost,
+      remote: sa.remoteHost,
+      enforcement: 'require',
+      role: 'require',
+    });
+  }
+  return out;
+}
+
 export function backoffSeconds(tries: number, s: LivenessSettings): number {
   if (tries <= 0) return 0;
   return Math.min(s.backoffBaseSeconds * 2 ** Math.min(tries - 1, 30), s.backoffMaxSeconds);

@@ -59,6 +59,12 @@ export interface MonitorScriptOptions {
   /** How long one `swanctl --initiate` waits before detaching (charon carries on). Default 5 s. */
   readonly initiateTimeoutSeconds?: number;
   readonly settings?: Partial<LivenessSettings>;
+  /**
+   * compact `site-prefixes`: no peer list is rendered (targets empty); each run watches the
+   * IKE_SAs charon has on these connections (discoveredTargets), and at charon's start every
+   * ESP SA of these local addresses is an orphan.
+   */
+  readonly discover?: { readonly connections: readonly string[]; readonly locals: readonly string[] };
 }
 
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -78,6 +84,8 @@ function check(opts: MonitorScriptOptions): void {
   for (const [k, v] of Object.entries({ ...s, initiateTimeoutSeconds: opts.initiateTimeoutSeconds ?? 5 })) {
     if (!Number.isSafeInteger(v) || v < 0) fail(`${k} must be a whole number ≥ 0, got ${String(v)}`);
   }
+  for (const c of opts.discover?.connections ?? []) if (!CONN.test(c)) fail(`connection name "${c}" is unsafe`);
+  for (const a of opts.discover?.locals ?? []) if (!ADDR.test(a)) fail(`address "${a}" is not an IP address`);
   for (const t of opts.targets) {
     if (!safe(CONN, t.connection)) fail(`connection name "${t.connection}" is unsafe`);
     if (!safe(LABEL, t.peer)) fail(`peer name "${t.peer}" is not a DNS label`);
@@ -454,9 +462,21 @@ decide() { # $1 = pass (1, or 2 with the confirmed suspects), $2 = actions|metri
 if [ -f "$S/retry" ]; then grep "^R [A-Za-z0-9._-]* [0-9]* [0-9]*$" "$S/retry" > "$W/retry"; fi
 : > "$W/counters"
 if [ -f "$S/counters" ]; then grep "^K [a-z]* [0-9]*$" "$S/counters" > "$W/counters"; fi
-cat > "$W/targets" <<"TARGETS"
+cat > "$W/targets.rendered" <<"TARGETS"
 ${targetLines(opts.targets)}
 TARGETS
+cp "$W/targets.rendered" "$W/targets"
+DISCOVER='${(opts.discover?.connections ?? []).join(' ')}'
+DISCOVER_LOCALS='${(opts.discover?.locals ?? []).join(' ')}'
+# compact site-prefixes: the peers are the IKE_SAs charon has on the mesh connections (mirrors
+# discoveredTargets), read again with every look at charon.
+discover_targets() {
+  [ -n "$DISCOVER" ] || return 0
+  cp "$W/targets.rendered" "$W/targets"
+  awk -v C="$DISCOVER" 'BEGIN { n = split(C, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+    $1 == "I" && ($3 in want) && !(($3 " " $5 " " $6) in seen) { seen[$3 " " $5 " " $6] = 1; print "T", $3, $6, (index($6, ":") ? "ipv6" : "ipv4"), $5, $6, "require", "require" }
+  ' "$W/in.sas" >> "$W/targets"
+}
 
 # A charon that just started owns no SA in the kernel. ESP SAs between this host and a mesh peer
 # were left by an earlier charon (a SIGKILL leaves them all): charon would never manage them
@@ -466,6 +486,11 @@ TARGETS
 # (a batch of "deleteall" lines acts on the first line only): fast for any number of peers.
 if [ "$MODE" = charon-start ]; then
   awk '$1 == "T" { print $5, $6; print $6, $5 }' "$W/targets" > "$W/pairs"
+  if [ -n "$DISCOVER_LOCALS" ]; then
+    # No peer list: every ESP SA of this host's mesh addresses (charon, just started, owns none).
+    ip xfrm state 2>/dev/null | awk -v L="$DISCOVER_LOCALS" 'BEGIN { n = split(L, a, " "); for (i = 1; i <= n; i++) mine[a[i]] = 1 }
+      $1 == "src" && (($2 in mine) || ($4 in mine)) { print $2, $4 }' >> "$W/pairs"
+  fi
   ip xfrm state 2>/dev/null | awk -v PAIRS="$W/pairs" '
     BEGIN { while ((getline l < PAIRS) > 0) want[l] = 1 }
     $1 == "src" { pair = $2 " " $4; src = $2; dst = $4; next }
@@ -479,6 +504,7 @@ if [ "$MODE" = charon-start ]; then
 fi
 
 read_sources
+discover_targets
 decide 1 actions "$W/retry" > "$W/decision"
 # A halfling is acted on only when a second look shows the same CHILD_SA half: a rekey in
 # flight between our reads of charon and the kernel must not close a healthy SA.
@@ -486,6 +512,7 @@ if [ "$ACT" = 1 ] && grep -q "^A SUSPECT " "$W/decision"; then
   awk '$2 == "SUSPECT" { print "X", $3 }' "$W/decision" > "$W/confirmed"
   sleep "$CONFIRM_DELAY"
   read_sources
+  discover_targets
   decide 2 actions "$W/retry" "$W/confirmed" > "$W/decision"
 fi
 if [ "$CHARON" = 0 ]; then

@@ -33,6 +33,11 @@ export interface BackstopInput {
   readonly bypass: readonly BypassShunt[];
   /** TCP MSS clamps towards peers (planMssClamp); none: no clamp rules. */
   readonly mssClamps?: readonly MssClamp[];
+  /**
+   * compact `site-prefixes`: the prefixes held to `require` instead of the peers' addresses
+   * (what remote_ts traps); the bypass then holds the addresses inside them that are not peers.
+   */
+  readonly requireSelectors?: Readonly<Record<AddressFamily, readonly string[]>>;
 }
 
 /** Per family, the addresses of this host's `require` peers (sorted, unique). */
@@ -48,6 +53,11 @@ export function requirePeerAddresses(host: string, pairs: readonly HostPair[]): 
 
 const IP: Readonly<Record<AddressFamily, string>> = { ipv4: 'ip', ipv6: 'ip6' };
 const ADDR_TYPE: Readonly<Record<AddressFamily, string>> = { ipv4: 'ipv4_addr', ipv6: 'ipv6_addr' };
+
+/** Prefixes in a set need the interval flag; plain addresses keep the hash set they always had. */
+function setFlags(elements: readonly string[]): string[] {
+  return elements.some((e) => e.includes('/')) ? ['\t\tflags interval'] : [];
+}
 
 function list(values: readonly (string | number)[]): string {
   return values.length === 1 ? String(values[0]) : `{ ${values.join(', ')} }`;
@@ -91,7 +101,7 @@ function clampRule(c: MssClamp, direction: 'out' | 'in'): string {
  * the push deletes one).
  */
 export function renderBackstopNft(input: BackstopInput): string | undefined {
-  const peers = requirePeerAddresses(input.host.name, input.pairs);
+  const peers = input.requireSelectors ?? requirePeerAddresses(input.host.name, input.pairs);
   const families = (['ipv4', 'ipv6'] as const).filter((f) => peers[f].length > 0);
   const clamps = input.mssClamps ?? [];
   if (families.length === 0 && clamps.length === 0) return undefined;
@@ -112,10 +122,10 @@ export function renderBackstopNft(input: BackstopInput): string | undefined {
     `table ${table} {`,
   );
   for (const f of families) {
-    out.push(`\tset require_${FAMILY_SUFFIX[f]} {`, `\t\ttype ${ADDR_TYPE[f]}`, `\t\telements = { ${peers[f].join(', ')} }`, '\t}');
+    out.push(`\tset require_${FAMILY_SUFFIX[f]} {`, `\t\ttype ${ADDR_TYPE[f]}`, ...setFlags(peers[f]), `\t\telements = { ${peers[f].join(', ')} }`, '\t}');
   }
   for (const c of clamps) {
-    out.push(`\tset ${clampSet(c)} {`, `\t\ttype ${ADDR_TYPE[c.family]}`, `\t\telements = { ${c.peers.join(', ')} }`, '\t}');
+    out.push(`\tset ${clampSet(c)} {`, `\t\ttype ${ADDR_TYPE[c.family]}`, ...setFlags(c.peers), `\t\telements = { ${c.peers.join(', ')} }`, '\t}');
   }
   // Clamps first: a require chain ends in a verdict, and the SYN must be clamped before it.
   out.push('\tchain output {', '\t\ttype filter hook output priority filter; policy accept;');

@@ -166,6 +166,29 @@ export function planBypass(ctx: RenderContext, host: Host): BypassShunt[] {
   return out;
 }
 
+/**
+ * compact with `site-prefixes`: one shunt per family for the inventory's addresses inside the
+ * trapped prefixes that are not this host's `require` peers (mesh-connections.ts), every
+ * protocol. More specific than the prefixes and at the shunts' higher priority, so they win.
+ */
+export function outsideMeshShunts(meshName: string, outsideMesh: Readonly<Record<AddressFamily, readonly string[]>>): BypassShunt[] {
+  const out: BypassShunt[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const addresses = outsideMesh[family];
+    if (addresses.length === 0) continue;
+    const bits = family === 'ipv4' ? '/32' : '/128';
+    out.push(
+      shunt({
+        name: `${meshName}_pass_outside-mesh_${FAMILY_SUFFIX[family]}`,
+        family,
+        remoteCidrs: addresses.map((a) => a + bits),
+        why: 'addresses inside the trapped site prefixes that are not require peers of this host (itself, hosts it is not paired with)',
+      }),
+    );
+  }
+  return out;
+}
+
 /** The sources of SSH into `host` in one family; undefined = any (mesh.sshFrom not declared). */
 export function sshSources(ctx: RenderContext, host: Host, family: AddressFamily): string[] | undefined {
   const from = ctx.mesh.sshFrom;

@@ -3,14 +3,14 @@ import { renderLogrotateConf } from './logrotate-conf.js';
 import { DEFAULT_CA_LABEL } from '../credentials/ca-rollover.js';
 import type { Host, Inventory } from '../inventory/model.js';
 import type { HostPair } from '../topology/host-pair.js';
-import { bypassConnectionName, hostFamilies, planBypass, type BypassShunt } from './bypass-shunts.js';
+import { bypassConnectionName, hostFamilies, outsideMeshShunts, planBypass, type BypassShunt } from './bypass-shunts.js';
 import { renderCharonConf } from './charon-conf.js';
 import { renderMonitorFiles, type MonitorSettings } from './monitor-files.js';
 import { renderBackstopNft, renderBackstopUnit } from './backstop-nft.js';
 import { caCertFileName, hostCertFileName, meshFilePaths, type MeshFilePaths } from './file-paths.js';
 import { planMtu, type MtuPlan } from './link-mtu.js';
 import { planMssClamp } from './mss-clamp.js';
-import { checkedPairs, planMeshConnections, type MeshConnection } from './mesh-connections.js';
+import { checkedPairs, planMeshConnections, type MeshConnection, type MeshPlan } from './mesh-connections.js';
 import { renderContext, type RenderContext } from './render-context.js';
 import type { RenderedFile } from './rendered-file.js';
 import { connectionFingerprints, renderSwanctlConf, type SwanctlInput } from './swanctl-conf.js';
@@ -66,6 +66,8 @@ interface HostPlan {
   readonly peerSites: Uint8Array;
   readonly bypass: readonly BypassShunt[];
   readonly enabled: boolean;
+  /** compact `site-prefixes`: what remote_ts traps per family (the backstop holds the same). */
+  readonly trappedPrefixes?: MeshPlan['trappedPrefixes'];
 }
 
 function plan(input: HostConfigInput): HostPlan {
@@ -78,8 +80,9 @@ function plan(input: HostConfigInput): HostPlan {
     ctx,
     connections: mesh?.connections ?? [],
     peerSites: mesh?.peerSites ?? new Uint8Array(ctx.sites.length),
-    bypass: planBypass(ctx, input.host),
+    bypass: mesh?.outsideMesh === undefined ? planBypass(ctx, input.host) : [...planBypass(ctx, input.host), ...outsideMeshShunts(ctx.mesh.name, mesh.outsideMesh)],
     enabled,
+    ...(mesh?.trappedPrefixes === undefined ? {} : { trappedPrefixes: mesh.trappedPrefixes }),
   };
 }
 
@@ -145,7 +148,14 @@ export function renderHostConfig(input: HostConfigInput): RenderedFile[] {
 function backstopFiles(input: HostConfigInput, p: HostPlan, paths: MeshFilePaths, mtu: MtuPlan): RenderedFile[] {
   if (!p.enabled) return [];
   const mssClamps = planMssClamp(p.ctx, input.host, input.pairs, mtu);
-  const nft = renderBackstopNft({ meshName: p.ctx.mesh.name, host: input.host, pairs: input.pairs, bypass: p.bypass, mssClamps });
+  const nft = renderBackstopNft({
+    meshName: p.ctx.mesh.name,
+    host: input.host,
+    pairs: input.pairs,
+    bypass: p.bypass,
+    mssClamps,
+    ...(p.trappedPrefixes === undefined ? {} : { requireSelectors: p.trappedPrefixes }),
+  });
   if (nft === undefined) return [];
   return [
     { path: paths.backstopNft, content: nft, mode: 0o644, secret: false },

@@ -89,13 +89,78 @@ export interface MeshPlan {
    * same pass: the pair objects are read once per host (a big mesh is memory-bound).
    */
   readonly peerSites: Uint8Array;
+  /**
+   * compact with `site-prefixes`: per family, the host addresses inside the trapped prefixes
+   * that are not this host's `require` peers (itself, hosts it is not paired with). They get a
+   * pass shunt and the backstop accepts them (bypass-shunts.ts outsideMeshShunts).
+   */
+  readonly outsideMesh?: Readonly<Record<AddressFamily, readonly string[]>>;
+  /** compact with `site-prefixes`: per family, the prefixes trapped (remote_ts), sorted. */
+  readonly trappedPrefixes?: Readonly<Record<AddressFamily, readonly string[]>>;
 }
 
 /** Mesh connections of one host (pairs from checkedPairs), and the peer sites they reach. */
 export function planMeshConnections(ctx: RenderContext, host: Host, pairs: readonly HostPair[]): MeshPlan {
   const peerSites = new Uint8Array(ctx.sites.length);
-  const connections = ctx.mesh.layout === 'compact' ? planCompact(ctx, host, pairs, peerSites) : planPerPeer(ctx, host, pairs, peerSites);
-  return { connections, peerSites };
+  if (ctx.mesh.layout !== 'compact') return { connections: planPerPeer(ctx, host, pairs, peerSites), peerSites };
+  if (ctx.mesh.compactSelectors !== 'site-prefixes') return { connections: planCompact(ctx, host, pairs, peerSites), peerSites };
+  const prefixes = { ipv4: [] as string[], ipv6: [] as string[] };
+  const outsideMesh = { ipv4: [] as string[], ipv6: [] as string[] };
+  const connections = planCompact(ctx, host, pairs, peerSites, { prefixes, outsideMesh });
+  return { connections, peerSites, trappedPrefixes: prefixes, outsideMesh };
+}
+
+/** Site-prefix mode's outputs, filled by planCompact. */
+interface SitePrefixPlan {
+  readonly prefixes: Record<AddressFamily, string[]>;
+  readonly outsideMesh: Record<AddressFamily, string[]>;
+}
+
+const siteHostsCache = new WeakMap<RenderContext, Host[][]>();
+
+/** The hosts of each site (by site index), computed once per inventory. */
+function hostsBySite(ctx: RenderContext): Host[][] {
+  let out = siteHostsCache.get(ctx);
+  if (out === undefined) {
+    out = ctx.sites.map(() => []);
+    for (const info of ctx.hostInfo.values()) out[info.siteIndex]!.push(info.host);
+    siteHostsCache.set(ctx, out);
+  }
+  return out;
+}
+
+/**
+ * remote_ts = the prefixes of every site holding a `require` peer of the family, so the files
+ * stay the same when a host joins such a site. What those prefixes hold besides the peers is
+ * either in the inventory (this host, hosts it is not paired with: listed here, passed by a
+ * shunt) or declared by the user as a bypass rule with cidrs (routers, non-mesh hosts).
+ */
+function sitePrefixSelectors(ctx: RenderContext, host: Host, peerSites: Uint8Array, requirePeers: ReadonlySet<string>, plan: SitePrefixPlan): void {
+  const bySite = hostsBySite(ctx);
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const bit = family === 'ipv4' ? 1 : 2;
+    const prefixes: string[] = [];
+    const outside: string[] = [];
+    for (let i = 0; i < peerSites.length; i++) {
+      if ((peerSites[i]! & bit) === 0) continue;
+      const site = ctx.sites[i]!;
+      const own = site.prefixes[family];
+      if (own.length === 0) {
+        // Validation rejects this first; a typed model built by hand may still reach here.
+        throw new RenderError(`compactSelectors "site-prefixes": site "${site.name}" has no ${family} prefix to trap`, { code: 'site-prefix-missing', mesh: ctx.mesh.name, host: host.name });
+      }
+      prefixes.push(...own);
+      for (const other of bySite[i]!) {
+        if (other.name !== host.name && requirePeers.has(other.name)) continue;
+        for (const a of other.addresses[family]) outside.push(a.address);
+      }
+    }
+    // The host itself, wherever its site is: its own traffic to its own address is local.
+    for (const a of host.addresses[family]) if (!outside.includes(a.address)) outside.push(a.address);
+    if (prefixes.length === 0) continue;
+    plan.prefixes[family] = [...new Set(prefixes)].sort();
+    plan.outsideMesh[family] = [...new Set(outside)].sort();
+  }
 }
 
 /** The peer's inventory entry; a pair naming a host the inventory lacks is an error. */
@@ -179,7 +244,7 @@ function planPerPeer(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
   return out;
 }
 
-function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[], peerSites: Uint8Array): MeshConnection[] {
+function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[], peerSites: Uint8Array, sitePrefixes?: SitePrefixPlan): MeshConnection[] {
   const meshName = ctx.mesh.name;
   if (ctx.mesh.auth !== 'certificate') {
     // One connection answers every peer, so no per-peer PSK can be chosen before the peer
@@ -196,6 +261,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
   const remote4: string[] = [];
   const remote6: string[] = [];
   const self = host.name;
+  const requirePeers = new Set<string>();
   for (const pair of pairs) {
     const level = pair.enforcement;
     if (level === 'off') continue; // left out of remote_ts: no trap, no SA
@@ -206,7 +272,9 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       );
     }
     const isA = pair.a === self;
-    const siteIndex = peerInfo(ctx, host, pair, isA ? pair.b : pair.a).siteIndex;
+    const peerName = isA ? pair.b : pair.a;
+    const siteIndex = peerInfo(ctx, host, pair, peerName).siteIndex;
+    if (sitePrefixes !== undefined) requirePeers.add(peerName);
     for (const ep of pair.families) {
       const v4 = ep.family === 'ipv4';
       peerSites[siteIndex]! |= v4 ? 1 : 2;
@@ -223,12 +291,14 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
   }
   const local: Record<AddressFamily, string[]> = { ipv4: local4, ipv6: local6 };
   const remoteTs: Record<AddressFamily, string[]> = { ipv4: remote4, ipv6: remote6 };
+  if (sitePrefixes !== undefined) sitePrefixSelectors(ctx, host, peerSites, requirePeers, sitePrefixes);
   const out: MeshConnection[] = [];
   for (const family of ['ipv4', 'ipv6'] as const) {
     const remotes = remoteTs[family];
     if (remotes.length === 0) continue;
     const prefix = HOST_PREFIX[family];
     const locals = local[family].sort();
+    const trapped = sitePrefixes?.prefixes[family];
     out.push({
       name: compactConnectionName(meshName, family),
       family,
@@ -237,7 +307,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       remoteAddrs: undefined,
       remoteId: undefined,
       localTs: locals.map((a) => a + prefix).join(','),
-      remoteTs: remotes.join(`${prefix},`) + prefix,
+      remoteTs: trapped !== undefined ? trapped.join(',') : remotes.join(`${prefix},`) + prefix,
       role: 'require',
       peers: remotes.length,
       forceEncap: false,

@@ -64,10 +64,20 @@ export function livenessTargets(input: MonitorFilesInput): LivenessTarget[] {
 export function renderMonitorFiles(input: MonitorFilesInput): RenderedFile[] {
   const mesh = input.inventory.mesh.name;
   const paths = monitorPaths(mesh);
+  // Site prefixes: no file of the host names a peer, the monitor's neither (discoveredTargets).
+  const discover = input.enabled !== false && input.inventory.mesh.layout === 'compact' && input.inventory.mesh.compactSelectors === 'site-prefixes';
   const script = monitorScript({
     mesh,
     host: input.host.name,
-    targets: livenessTargets(input),
+    targets: discover ? [] : livenessTargets(input),
+    ...(discover
+      ? {
+          discover: {
+            connections: (['ipv4', 'ipv6'] as const).filter((f) => input.host.addresses[f].length > 0).map((f) => compactConnectionName(mesh, f)),
+            locals: [...input.host.addresses.ipv4, ...input.host.addresses.ipv6].map((a) => a.address),
+          },
+        }
+      : {}),
     ...(input.settings?.textfileDir !== undefined ? { textfileDir: input.settings.textfileDir } : {}),
   });
   const units = monitorUnits({ mesh, ...(input.settings?.intervalSeconds !== undefined ? { intervalSeconds: input.settings.intervalSeconds } : {}) });

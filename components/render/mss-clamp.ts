@@ -14,7 +14,7 @@ export interface MssClamp {
   readonly mss: number;
   /** The smallest link MTU among the peers' links at this MSS (for the comment). */
   readonly linkMtu: number;
-  /** Peer addresses (sorted, unique). */
+  /** Peer addresses, or in compact `site-prefixes` mode the peers' site prefixes (sorted, unique). */
   readonly peers: readonly string[];
 }
 
@@ -36,6 +36,7 @@ export function planMssClamp(ctx: RenderContext, host: Host, pairs: readonly Hos
   // `auto` with no site declaring an MTU (most inventories): nothing to clamp, no pair loop.
   if (mode === 'auto' && !ctx.sites.some((s) => s.mtuDeclared)) return [];
   const links = new Map(mtu.links.map((l) => [l.site, l]));
+  const prefixMode = ctx.mesh.layout === 'compact' && ctx.mesh.compactSelectors === 'site-prefixes';
   const groups = new Map<string, { family: AddressFamily; mss: number; linkMtu: number; peers: Set<string> }>();
   for (const pair of pairs) {
     if (pair.enforcement === 'off' || (pair.a !== host.name && pair.b !== host.name)) continue;
@@ -52,7 +53,9 @@ export function planMssClamp(ctx: RenderContext, host: Host, pairs: readonly Hos
       let g = groups.get(key);
       if (g === undefined) groups.set(key, (g = { family: ep.family, mss: fam.mss, linkMtu: link.linkMtu, peers: new Set() }));
       g.linkMtu = Math.min(g.linkMtu, link.linkMtu);
-      g.peers.add(remoteAddress(ep, isA));
+      // Site-prefix mode clamps towards the peer's site prefixes: no file lists a peer.
+      if (prefixMode) for (const prefix of peerSite.prefixes[ep.family]) g.peers.add(prefix);
+      else g.peers.add(remoteAddress(ep, isA));
     }
   }
   return [...groups.values()]

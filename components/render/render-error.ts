@@ -11,7 +11,8 @@ export type RenderErrorCode =
   | 'bad-value' // a value that swanctl would reject or read differently (e.g. too long)
   | 'bad-ca-file' // a CA file name that would break the cacerts list
   | 'duplicate-bypass' // two bypass rules with one name
-  | 'not-unmanaged'; // a peer sheet asked for a host ipsec-mesh manages itself
+  | 'not-unmanaged' // a peer sheet asked for a host ipsec-mesh manages itself
+  | 'site-prefix-missing'; // compact site-prefixes mode: a peer's site has no prefix of the family // a peer sheet asked for a host ipsec-mesh manages itself
 
 export interface RenderErrorContext {
   readonly code: RenderErrorCode;

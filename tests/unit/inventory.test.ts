@@ -49,6 +49,7 @@ describe('defaults', () => {
       mesh: {
         name: 'm',
         layout: 'per-peer',
+        compactSelectors: 'peer-addresses',
         auth: 'certificate',
         quantumResistance: 'required',
         ppkGeneration: 0,

@@ -7,6 +7,7 @@ import {
   type LivenessTarget,
   type RetryState,
   decideLiveness,
+  discoveredTargets,
   formatLivenessMetrics,
 } from '../../components/operations/liveness-check.js';
 import { parseXfrmPolicy, parseXfrmStat, parseXfrmState } from '../../components/operations/liveness-xfrm.js';
@@ -497,6 +498,34 @@ describe('monitor script hygiene', () => {
     });
     expect(j.stderr).toContain('<4>mesh m: traffic to b (ipv6 2001:db8:e::11) leaves in cleartext: enforcement use, no CHILD_SA\n');
     expect(j.stderr).toContain('<5>mesh m: closed CHILD_SA m_c_v4{12} to c (ipv4): its in SA is missing from the kernel SAD (sad halfling)\n');
+  });
+
+  it('compact site-prefixes: no peer list; it watches the IKE_SAs charon has on the mesh connections, as discoveredTargets does', () => {
+    const connections = ['m_c_v4', 'm_b_v4'];
+    const found = discoveredTargets(parseListSas(FIXTURE.sas), connections);
+    // In charon's order, one per connection and address pair, the peer named by its address.
+    expect(found.map((x) => `${x.connection} ${x.peer} ${x.family} ${x.role}`)).toEqual([`m_b_v4 ${B4} ipv4 require`, `m_c_v4 ${C4} ipv4 require`]);
+    const d = expected(FIXTURE, 'timer', new Map(), { targets: found });
+    expect(d.actions.map((a) => `${a.kind} ${a.connection}`)).toEqual(['terminate m_c_v4']);
+    const r = sb.run(monitorScript({ mesh: MESH, host: 'a', targets: [], discover: { connections, locals: [A4, A6] } }));
+    expect(r.code, r.stderr).toBe(0);
+    expect(actionsRun()).toEqual(commands(d));
+    const metrics = sb.read(`metrics/ipsec_mesh_${MESH}.prom`);
+    const sad = parseXfrmState(FIXTURE.sad);
+    expect(metrics).toBe(
+      formatLivenessMetrics({
+        mesh: MESH,
+        decision: d,
+        targets: found.length,
+        sources: { charon: true, xfrmState: true, xfrmPolicy: true, xfrmStat: true },
+        espSas: sad.filter((x) => x.proto === 'esp').length,
+        xfrmStat: parseXfrmStat(FIXTURE.stat),
+        actionsTotal: { initiate: 0, terminate: 1 },
+        now: NOW,
+        certificates: [],
+      }),
+    );
+    expect(metrics).toContain(`ipsec_mesh_halfling{mesh="m",peer="${C4}",family="ipv4",enforcement="require"} 1`);
   });
 
   it('with no connections to watch (mesh switched off) it still reports the kernel', () => {

@@ -34,6 +34,7 @@ export function mkMesh(overrides: Partial<MeshSettings> = {}): MeshSettings {
     name: 'prod',
     domain: 'mesh.example',
     layout: 'per-peer',
+    compactSelectors: 'peer-addresses',
     auth: 'certificate',
     mode: 'transport',
     enforcement: 'require',

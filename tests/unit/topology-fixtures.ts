@@ -69,6 +69,7 @@ export function inventory(spec: InventorySpec): Inventory {
     mesh: {
       name: 'mesh',
       layout: 'per-peer',
+      compactSelectors: 'peer-addresses',
       auth: 'psk',
       quantumResistance: 'off',
       ppkGeneration: 0,
