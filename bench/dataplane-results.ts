@@ -160,6 +160,26 @@ export interface VariantFigures {
   readonly wire?: WireEvidence;
 }
 
+/**
+ * Throws unless the variant's own SAs (or WireGuard link) carried at least what iperf3's
+ * 1-stream TCP run moved, sender out and receiver in: otherwise another policy (a pass shunt,
+ * say) took the traffic and the row would be cleartext under the variant's name.
+ */
+export function checkWireEvidence(row: VariantFigures, sender: string, receiver: string): void {
+  if (row.variant.kind === 'cleartext') return;
+  const moved = (row.tcp1.bitsPerSecond * row.tcp1.seconds) / 8;
+  const what = row.variant.kind === 'esp' ? "the run's ESP SAs" : 'the WireGuard link';
+  const sent = row.wire?.counters[sender]?.out;
+  const received = row.wire?.counters[receiver]?.in;
+  if (sent === undefined || received === undefined) throw new DataplaneBenchError(`${row.variant.label}: no byte counters of ${what}`);
+  if (sent < moved || received < moved) {
+    throw new DataplaneBenchError(
+      `${row.variant.label}: ${what} carried ${sent} bytes out of ${sender} and ${received} into ${receiver}, while iperf3 moved ${Math.round(moved)}: ` +
+        'something else carried the traffic (a policy of higher priority for the port?), so this row would not measure the variant',
+    );
+  }
+}
+
 export interface VariantRatios {
   /** TCP 1 stream and 4 streams, against the cleartext row (undefined: no cleartext row). */
   readonly toCleartext?: { readonly tcp1: number; readonly tcp4: number };

@@ -19,6 +19,7 @@ import {
   type VariantFigures,
   type WireEvidence,
   DataplaneBenchError,
+  checkWireEvidence,
   dataplaneVariants,
   formatDataplaneTable,
   parseIperf3Tcp,
@@ -143,6 +144,8 @@ export async function runDataplaneBench(opts: DataplaneBenchOptions): Promise<Da
     opts.signal?.throwIfAborted();
     const command = ['sh', `${runDir}/dataplane-host.sh`, runDir, ...args.map(String)].map(sq).join(' ');
     const r: SshResult = await runOverSsh(host, command, opts.ssh, stdin);
+    // An interrupt (Ctrl-C) also kills the ssh in flight: say why, not just "exit 255".
+    opts.signal?.throwIfAborted();
     if (r.code !== 0) {
       const detail = [r.stderr.trim(), secretOutput ? '' : r.stdout.trim().slice(0, 400)].filter(Boolean).join('\n');
       throw new DataplaneBenchError(`${host.name}: ${String(args[0])} failed (exit ${r.code})${detail ? `:\n${detail}` : ''}`);
@@ -220,7 +223,9 @@ export async function runDataplaneBench(opts: DataplaneBenchOptions): Promise<Da
       }
       await opts.hooks?.afterRuns?.(variant);
       await both((h) => step(h, ['variant-down']));
-      rows.push({ variant, tcp1, tcp4, udp64, ...(wire && { wire }) });
+      const row: VariantFigures = { variant, tcp1, tcp4, udp64, ...(wire && { wire }) };
+      checkWireEvidence(row, nameA, nameB);
+      rows.push(row);
     }
   } finally {
     // Exactly what the run added, on both hosts, also after an error or an interrupt.

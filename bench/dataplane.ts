@@ -15,6 +15,9 @@ class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** Set while the bench runs: an interrupt aborts it (the run tears down, then exits 130). */
+let abort: AbortController | undefined;
+
 function whole(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -47,8 +50,8 @@ async function main(argv: readonly string[]): Promise<number> {
   for (const w of insecureHostKeyWarnings(inventory)) process.stderr.write(`bench:dataplane: warning: ${w}\n`);
 
   // Ctrl-C reaches the ssh children too; the bench sees their failure or the abort and tears down.
-  const abort = new AbortController();
-  const onSignal = (): void => abort.abort(new DataplaneBenchError('interrupted: tearing down what the run added'));
+  abort = new AbortController();
+  const onSignal = (): void => abort?.abort(new DataplaneBenchError('interrupted: what the run added was torn down'));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
@@ -79,7 +82,7 @@ main(process.argv.slice(2)).then(
     }
     if (e instanceof DataplaneBenchError || e instanceof InventoryError) {
       process.stderr.write(`bench:dataplane: ${e.message}\n`);
-      process.exit(1);
+      process.exit(abort?.signal.aborted ? 130 : 1);
     }
     throw e;
   },

@@ -8,6 +8,7 @@ import {
   type TcpFigures,
   type UdpFigures,
   type VariantFigures,
+  checkWireEvidence,
   cpuPercentPerGbps,
   dataplaneVariants,
   espTransformOf,
@@ -156,5 +157,25 @@ describe('the table', () => {
   it('rates under 1 Gbit/s keep three decimals (a slow link is not shown as 0.00)', () => {
     const slow = rows().map((r) => ({ ...r, tcp1: tcp(0.025, 48, 15) }));
     expect(formatDataplaneTable(header, slow)).toContain('| cleartext | 0.025 | 20.00 |');
+  });
+});
+
+describe('the variant really carried the traffic', () => {
+  const [clear, esp, , wg] = rows();
+  // 5 Gbit/s for 10 s: 6.25 GB moved by the 1-stream run.
+  const moved = 6.25e9;
+
+  it('ESP SAs and WireGuard links that carried at least the 1-stream run pass', () => {
+    expect(() => checkWireEvidence({ ...esp!, wire: { counters: { a: { out: moved * 1.5, in: 1e6 }, b: { out: 1e6, in: moved * 1.5 } } } }, 'a', 'b')).not.toThrow();
+    expect(() => checkWireEvidence({ ...wg!, tcp1: esp!.tcp1, wire: { counters: { a: { out: moved, in: 0 }, b: { out: 0, in: moved } } } }, 'a', 'b')).not.toThrow();
+    expect(() => checkWireEvidence(clear!, 'a', 'b')).not.toThrow();
+  });
+
+  it('SAs that saw less than iperf3 moved (another policy took the port) fail the run, naming the counts', () => {
+    const bypassed = { ...esp!, wire: { counters: { a: { out: 1200, in: 0 }, b: { out: 0, in: 1200 } } } };
+    expect(() => checkWireEvidence(bypassed, 'a', 'b')).toThrow(/carried 1200 bytes out of a and 1200 into b, while iperf3 moved 6250000000/);
+    // The sender's SA carried it, the receiver's inbound one did not (it came in another way).
+    expect(() => checkWireEvidence({ ...esp!, wire: { counters: { a: { out: moved, in: 0 }, b: { out: 0, in: 10 } } } }, 'a', 'b')).toThrow(/carried 6250000000 bytes out of a and 10 into b/);
+    expect(() => checkWireEvidence(esp!, 'a', 'b')).toThrow(/no byte counters/);
   });
 });
