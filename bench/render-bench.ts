@@ -6,44 +6,15 @@
 // benchmarks — the documentation ranges hold too few addresses for 1000 hosts), IPv6 from 2001:db8::/32.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { InventoryInput } from '../components/inventory/inventory-input.js';
-import type { Layout } from '../components/inventory/model.js';
+import { benchInventory, type BenchVariant } from './bench-inventory.js';
 import { parseInventory } from '../components/inventory/index.js';
 import { renderHostConfig } from '../components/render/index.js';
 import { renderMonitorFiles } from '../components/render/monitor-files.js';
 import { computeHostPairs, pairsForHost } from '../components/topology/index.js';
 
-const SITES = 4;
-
-export function benchInventory(hosts: number, layout: Layout): InventoryInput {
-  const sites = Array.from({ length: SITES }, (_, s) => ({
-    name: `site${s}`,
-    // /17 per site inside 198.18.0.0/15 and a /48 per site: compact can use prefixes.
-    prefixes: [`198.${18 + (s >> 1)}.${(s & 1) * 128}.0/17`, `2001:db8:${s}::/48`],
-  }));
-  return {
-    mesh: { name: 'bench', domain: 'example.net', layout, auth: 'certificate', enforcement: 'require' },
-    sites,
-    hosts: Array.from({ length: hosts }, (_, i) => {
-      const s = i % SITES;
-      const n = Math.floor(i / SITES) + 1; // < 32768 per site
-      return {
-        name: `h${i}`,
-        site: `site${s}`,
-        cluster: 'all',
-        addresses: {
-          ipv4: [`198.${18 + (s >> 1)}.${(s & 1) * 128 + (n >> 8)}.${n & 255}`],
-          ipv6: [`2001:db8:${s}::${n.toString(16)}`],
-        },
-      };
-    }),
-    rules: [{ mesh: { clusters: ['all'] } }],
-  };
-}
-
 interface CaseResult {
   hosts: number;
-  layout: Layout;
+  layout: BenchVariant;
   pairs: number;
   connections: number;
   validateMs: number;
@@ -57,7 +28,7 @@ interface CaseResult {
   peakRssMiB: number;
 }
 
-function runCase(hosts: number, layout: Layout): CaseResult {
+function runCase(hosts: number, layout: BenchVariant): CaseResult {
   const input = benchInventory(hosts, layout);
   const t0 = performance.now();
   const inventory = parseInventory(input, `<bench ${hosts} ${layout}>`);
@@ -102,23 +73,25 @@ function runCase(hosts: number, layout: Layout): CaseResult {
 }
 
 const SIZES = [10, 100, 500, 1000];
-const LAYOUTS: Layout[] = ['compact', 'per-peer'];
+const LAYOUTS: BenchVariant[] = ['compact', 'compact-site-prefixes', 'per-peer'];
+// Only where a host's files do not grow with the mesh (the others at 10,000 hosts hold 50
+// million pairs' worth of text): run on their own with --case 10000 <variant>.
+const LARGE: readonly [number, BenchVariant][] = [[10_000, 'compact-site-prefixes']];
 
 function main(argv: string[]): void {
   if (argv[0] === '--case') {
-    const result = runCase(Number(argv[1]), argv[2] as Layout);
+    const result = runCase(Number(argv[1]), argv[2] as BenchVariant);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
   const self = fileURLToPath(import.meta.url);
   const rows: CaseResult[] = [];
-  for (const layout of LAYOUTS) {
-    for (const hosts of SIZES) {
-      const out = execFileSync(process.execPath, [self, '--case', String(hosts), layout], { encoding: 'utf8', maxBuffer: 1 << 20 });
-      const r = JSON.parse(out) as CaseResult;
-      rows.push(r);
-      process.stderr.write(`${layout} ${hosts} hosts: ${r.totalMs.toFixed(0)} ms, peak ${r.peakRssMiB.toFixed(0)} MiB\n`);
-    }
+  const cases: [number, BenchVariant][] = [...LAYOUTS.flatMap((l) => SIZES.map((n): [number, BenchVariant] => [n, l])), ...LARGE];
+  for (const [hosts, layout] of cases) {
+    const out = execFileSync(process.execPath, [self, '--case', String(hosts), layout], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const r = JSON.parse(out) as CaseResult;
+    rows.push(r);
+    process.stderr.write(`${layout} ${hosts} hosts: ${r.totalMs.toFixed(0)} ms, peak ${r.peakRssMiB.toFixed(0)} MiB\n`);
   }
   const f = (n: number): string => n.toFixed(0);
   console.log('| layout | hosts | pairs | connections (all hosts) | validate ms | pairs ms | render ms (of it: monitor) | total ms | bytes/host avg | bytes/host max | peak RSS MiB |');

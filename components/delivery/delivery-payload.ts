@@ -11,14 +11,21 @@
 //   D <connection name> <fingerprint>  (of a C connection: hex hash of its config and credentials)
 //   END <number of F, K, C and D records>
 //
+// What a push carries on stdin is that text packed (packPayload): gzip, base64 in lines, after
+// one header line. The command provider stores stdin in state twice (as input and as output):
+// packed, a payload costs a half to a fifth of its text there (docs/benchmarks.md, *State*).
+//
 // The END line makes a truncated stdin detectable; the H/M lines make a payload delivered
 // to the wrong host or mesh detectable. Records are sorted, so equal inputs give equal bytes.
+import { gunzipSync, gzipSync } from 'fflate';
 import type { RenderedFile } from '../render/rendered-file.js';
 import { DeliveryError } from './delivery-error.js';
 import { checkConnectionName, checkDeliveryPath, checkLabel } from './delivery-path.js';
 
 export const PAYLOAD_MAGIC = 'ipsec-mesh-payload';
 export const PAYLOAD_VERSION = 1;
+/** The first line of a packed payload (gzip + base64); the push also takes a plain one. */
+export const PACKED_PAYLOAD_HEADER = 'ipsec-mesh-packed 1';
 const BASE64_LINE = 76;
 
 /** Everything one host receives for one mesh. */
@@ -126,10 +133,36 @@ export function encodePayload(bundle: DeliveryBundle): string {
 }
 
 /**
+ * The push's stdin: the payload gzip-compressed (level 9, no name, mtime 0) and base64 in
+ * 76-character lines under PACKED_PAYLOAD_HEADER. fflate, not node:zlib: its output is the
+ * same on every machine and Node.js build, and a byte of difference would show every push as
+ * changed in every preview.
+ */
+export function packPayload(payload: string): string {
+  const b64 = Buffer.from(gzipSync(Buffer.from(payload, 'utf8'), { level: 9, mtime: 0 })).toString('base64');
+  const lines = [PACKED_PAYLOAD_HEADER];
+  for (let i = 0; i < b64.length; i += BASE64_LINE) lines.push(b64.slice(i, i + BASE64_LINE));
+  return `${lines.join('\n')}\n`;
+}
+
+/** The payload text of a push's stdin, packed or plain. Throws DeliveryError when it cannot be unpacked. */
+export function unpackPayload(stdin: string): string {
+  if (!stdin.startsWith(`${PACKED_PAYLOAD_HEADER}\n`)) return stdin;
+  const body = stdin.slice(PACKED_PAYLOAD_HEADER.length + 1).replace(/\n/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new DeliveryError('<payload>', 'packed payload: corrupt base64');
+  try {
+    return Buffer.from(gunzipSync(Buffer.from(body, 'base64'))).toString('utf8');
+  } catch (e) {
+    throw new DeliveryError('<payload>', `packed payload: cannot gunzip it (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+/**
  * Parses a payload the way the push script does (same checks), for tests and tools.
  * Throws DeliveryError on a malformed or truncated payload.
  */
-export function decodePayload(payload: string): DecodedPayload {
+export function decodePayload(stdin: string): DecodedPayload {
+  const payload = unpackPayload(stdin);
   const lines = payload.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   let host = '<payload>';

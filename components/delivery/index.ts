@@ -11,10 +11,13 @@ export {
   hostCsrPath,
 } from './delivery-path.js';
 export {
+  PACKED_PAYLOAD_HEADER,
   PAYLOAD_MAGIC,
   PAYLOAD_VERSION,
   decodePayload,
   encodePayload,
+  packPayload,
+  unpackPayload,
   validateBundle,
   type DecodedFile,
   type DecodedPayload,

@@ -2,7 +2,7 @@
 // reloads strongSwan (never restarts it), rolls back on failure, closes the SAs of
 // connections the new config no longer has and of those it changed. See docs/delivery.md.
 import { checkLabel } from './delivery-path.js';
-import { PAYLOAD_MAGIC, PAYLOAD_VERSION } from './delivery-payload.js';
+import { PACKED_PAYLOAD_HEADER, PAYLOAD_MAGIC, PAYLOAD_VERSION } from './delivery-payload.js';
 import { prologue, READ_STATE, remoteCommand, SWANCTL_LOAD, TERMINATE_SAS, WORKDIR } from './remote-shell.js';
 
 export interface PushScriptOptions {
@@ -80,7 +80,17 @@ ${SWANCTL_LOAD}
 command -v swanctl >/dev/null 2>&1 || die "swanctl not found: install strongswan-swanctl (or enable installPackages)"
 
 # 1. Read and check the whole payload before touching anything.
-cat > "$W/payload" || die "cannot read the payload from stdin"
+cat > "$W/stdin" || die "cannot read the payload from stdin"
+# Packed (gzip + base64, what ipsec-mesh sends) or plain. gzip is Essential on Debian; a corrupt
+# or truncated packing fails the CRC and length check of gzip, the last command of the pipe.
+if [ "$(head -n 1 "$W/stdin")" = "${PACKED_PAYLOAD_HEADER}" ]; then
+  command -v gzip >/dev/null 2>&1 || die "gzip not found: it unpacks the payload; nothing changed"
+  tail -n +2 "$W/stdin" | base64 -d 2> "$W/b64.err" | gzip -dc > "$W/payload" 2> "$W/gz.err" ||
+    die "payload rejected, nothing changed: cannot unpack it ($(cat "$W/b64.err" "$W/gz.err" | tr "\\n" " "))"
+  rm -f "$W/stdin"
+else
+  mv -f "$W/stdin" "$W/payload" || die "cannot read the payload from stdin"
+fi
 cat > "$W/parse.awk" <<"AWK"
 ${PARSE_AWK}
 AWK

@@ -9,6 +9,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as tls from '@pulumi/tls';
 import { HOST_ALLOWED_USES } from '../credentials/certificate-profile.js';
 import { hostCertificateNames } from '../credentials/host-certificate-names.js';
+import { packPayload } from '../delivery/delivery-payload.js';
 import { prepareHostKeyScript, removeHostKeyScript } from '../delivery/host-key-script.js';
 import { installPackagesScript } from '../delivery/install-packages-script.js';
 import { pushScript } from '../delivery/push-script.js';
@@ -179,14 +180,14 @@ export class MeshHost extends pulumi.ComponentResource {
       const trusted = cert.trusted.map((t) => pulumi.output(t.certificatePem).apply((pem) => [t.label, pem] as const));
       const material = pulumi.all([signed.certPem, pulumi.all(trusted), args.crlPem ?? '']);
       if (args.ppkMaster === undefined) {
-        stdin = material.apply(([hostPem, cas, crl]) => certificatePayload(plan, new Map(cas), hostPem, crl));
+        stdin = material.apply(([hostPem, cas, crl]) => packPayload(certificatePayload(plan, new Map(cas), hostPem, crl)));
         review = material.apply(([hostPem, cas, crl]) => certificateReview(plan, new Map(cas), hostPem, crl));
       } else {
         // The PPKs make the payload secret; review shows them as fingerprints only.
         const withPpk = pulumi.all([material, args.ppkMaster]);
         const inventory = args.inventory;
         const pairs = args.pairs;
-        stdin = pulumi.secret(withPpk.apply(([[hostPem, cas, crl], ppk]) => certificatePayload(plan, new Map(cas), hostPem, crl, ppkSecrets(plan, inventory, pairs, ppk))));
+        stdin = pulumi.secret(withPpk.apply(([[hostPem, cas, crl], ppk]) => packPayload(certificatePayload(plan, new Map(cas), hostPem, crl, ppkSecrets(plan, inventory, pairs, ppk)))));
         review = pulumi.unsecret(withPpk.apply(([[hostPem, cas, crl], ppk]) => certificateReview(plan, new Map(cas), hostPem, crl, ppkReviewFile(plan, inventory, pairs, ppk))));
       }
       certificatePem = signed.certPem;
@@ -196,7 +197,7 @@ export class MeshHost extends pulumi.ComponentResource {
       // Derived inside apply from a secret: the keys never exist outside a secret Output.
       const masters = pulumi.all([args.pskMaster, args.pskAcceptMaster, args.ppkMaster]);
       stdin = pulumi.secret(
-        masters.apply(([master, acceptMaster, ppk]) => pskPayload(plan, inventory, pairs, master ?? '', acceptMaster, ppk === undefined ? undefined : ppkSecrets(plan, inventory, pairs, ppk))),
+        masters.apply(([master, acceptMaster, ppk]) => packPayload(pskPayload(plan, inventory, pairs, master ?? '', acceptMaster, ppk === undefined ? undefined : ppkSecrets(plan, inventory, pairs, ppk)))),
       );
       // Fingerprints of the keys, never the keys: public on purpose, like the HostPairs'.
       review = pulumi.unsecret(

@@ -1,11 +1,16 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DeliveryError,
+  PACKED_PAYLOAD_HEADER,
   checkDeliveryPath,
   decodePayload,
   encodePayload,
   hostKeyPath,
+  packPayload,
+  unpackPayload,
   type DeliveryBundle,
 } from '../../components/delivery/index.js';
 import type { RenderedFile } from '../../components/render/rendered-file.js';
@@ -98,6 +103,38 @@ describe('encodePayload', () => {
         },
       ),
     );
+  });
+});
+
+describe('packPayload', () => {
+  it('round-trips through unpackPayload and decodePayload, and the host\'s own base64 -d | gzip -dc', () => {
+    const text = encodePayload(BUNDLE);
+    const packed = packPayload(text);
+    expect(packed.split('\n')[0]).toBe(PACKED_PAYLOAD_HEADER);
+    expect(packed.split('\n').slice(1, -1).every((l) => l.length <= 76)).toBe(true);
+    expect(unpackPayload(packed)).toBe(text);
+    expect(unpackPayload(text)).toBe(text); // plain passes through
+    expect(decodePayload(packed)).toEqual(decodePayload(text));
+    const body = packed.split('\n').slice(1).join('\n');
+    const host = execFileSync('/bin/sh', ['-c', 'base64 -d | gzip -dc'], { input: body, encoding: 'utf8' });
+    expect(host).toBe(text);
+  });
+
+  it('is the same bytes on every machine: fixed gzip header (no name, mtime 0), fflate level 9', () => {
+    const packed = packPayload(encodePayload(BUNDLE));
+    const gz = Buffer.from(packed.split('\n').slice(1).join(''), 'base64');
+    // gzip magic, deflate, no flags, mtime 0, max compression, unknown OS (fflate's constant header).
+    expect([...gz.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
+    expect(packPayload(encodePayload(BUNDLE))).toBe(packed);
+    // Recorded: a change here (an fflate upgrade) re-runs every host's push once. Bump knowingly.
+    expect(createHash('sha256').update(packed).digest('hex')).toMatchInlineSnapshot(`"7bddf3a0ffb158025c6aa20744fd596e2ca41d0bfc5c342a8abdd96114de17cd"`);
+  });
+
+  it('refuses a damaged packing with a DeliveryError', () => {
+    const packed = packPayload(encodePayload(BUNDLE));
+    expect(() => unpackPayload(`${PACKED_PAYLOAD_HEADER}\nnot*base64\n`)).toThrow(DeliveryError);
+    const lines = packed.split('\n');
+    expect(() => unpackPayload([lines[0], lines[1]!.slice(0, -8), ...lines.slice(2)].join('\n'))).toThrow(/cannot gunzip/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodePayload, pushScript, removeScript, type DeliveryBundle } from '../../components/delivery/index.js';
+import { encodePayload, packPayload, pushScript, removeScript, type DeliveryBundle } from '../../components/delivery/index.js';
 import type { RenderedFile } from '../../components/render/rendered-file.js';
 import { Sandbox } from './delivery-sandbox.js';
 
@@ -169,6 +169,31 @@ describe('push', () => {
     ];
     ok(sb.run(create, encodePayload(bundle({ files, connections: [] }))));
     for (const f of files) expect(sb.read(f.path), f.path).toBe(f.content);
+  });
+
+  it('takes the packed payload ipsec-mesh sends (gzip + base64) as the plain one; refuses a damaged packing before changing anything', () => {
+    const files = [
+      file('/etc/swanctl/conf.d/ipsec-mesh_utf8.conf', '# grüße — ✓\n'),
+      file('/etc/swanctl/conf.d/ipsec-mesh_big.conf', 'remote_ts = 198.51.100.1/32\n'.repeat(5_000)),
+    ];
+    const plain = encodePayload(bundle({ files: [...bundle().files, ...files] }));
+    const packed = packPayload(plain);
+    expect(packed.length).toBeLessThan(plain.length / 10);
+    ok(sb.run(create, packed));
+    for (const f of [...bundle().files, ...files]) expect(sb.read(f.path), f.path).toBe(f.content);
+    const before = sb.read(CONF);
+    const lines = packed.split('\n');
+    // A line lost in transit, and one character changed: gzip's length and CRC checks catch both.
+    const body = lines.slice(1).join('');
+    const truncated = `${lines[0]}\n${body.slice(0, -12)}\n`;
+    // (past the 10-byte gzip header, whose mtime and flags gzip does not check)
+    const flipped = [lines[0], lines[1]!.slice(0, 40) + (lines[1]![40] === 'A' ? 'B' : 'A') + lines[1]!.slice(41), ...lines.slice(2)].join('\n');
+    for (const bad of [truncated, flipped]) {
+      const r = sb.run(update, bad);
+      expect(r.code, r.stdout + r.stderr).not.toBe(0);
+      expect(r.stderr).toContain('payload rejected, nothing changed: cannot unpack it');
+      expect(sb.read(CONF)).toBe(before);
+    }
   });
 
   it('is idempotent: a second run with the same payload changes no file (same inodes) and still reloads', () => {

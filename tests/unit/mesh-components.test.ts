@@ -5,7 +5,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { describe, expect, it } from 'vitest';
 import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
 import { derivePairPpk } from '../../components/credentials/ppk-derivation.js';
-import { decodePayload, encodePayload } from '../../components/delivery/delivery-payload.js';
+import { PACKED_PAYLOAD_HEADER, decodePayload, encodePayload, unpackPayload } from '../../components/delivery/delivery-payload.js';
 import { hostKeyPath } from '../../components/delivery/delivery-path.js';
 import { parseInventory } from '../../components/inventory/parse-inventory.js';
 import { CertificateAuthority } from '../../components/mesh/certificate-authority.js';
@@ -448,7 +448,9 @@ describe('PSK mode', () => {
     const { run } = await build(fixture);
     const keys = [PSK_MASTER_MARKER, ...computeHostPairs(parseInventory(meshInventory(fixture))).pairs.map((p) => derivePairPsk(PSK_MASTER_MARKER, 'lab', p.a, p.b))];
     for (const push of commands(run, '-push')) {
-      const text = unwrap(push.inputs.stdin) as string;
+      const stdin = unwrap(push.inputs.stdin) as string;
+      expect(stdin.startsWith(`${PACKED_PAYLOAD_HEADER}\n`), 'packed').toBe(true);
+      const text = unpackPayload(stdin);
       const payload = decodePayload(text);
       expect(Object.keys(payload.fingerprints).sort(), push.name).toEqual([...payload.connections].filter((c) => c !== 'lab_bypass').sort());
       expect(Object.keys(payload.fingerprints)).toHaveLength(6);
