@@ -2,18 +2,22 @@
 // its exported orchestration: every variant is set up, measured and torn down for real; the
 // wire (a capture on the site bridge) and the kernel's counters show each variant carried the
 // traffic; afterwards the guests are exactly as before. A missing tool and an interrupt are
-// handled too. The figures are emulated (TCG): the table says so, and nothing here compares them.
+// handled too, and an ipsec-mesh mesh running between the two (enforcement use) is left alone. The figures are emulated (TCG): the table says so, and nothing here compares them.
 //
 // Needs root and qemu-system-x86 (scripts/install-system-deps.sh --vm); the guest image (with
 // iperf3 and wireguard-tools) is built on first use. Anything missing fails the file with a
 // message; nothing is skipped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Inventory, loadInventoryFile } from '../../components/inventory/index.js';
+import { validateMesh } from '../../components/cli/validate-mesh.js';
+import { pushScript } from '../../components/delivery/index.js';
+import { type Inventory, loadInventoryFile, parseInventory } from '../../components/inventory/index.js';
+import { sendPairTraffic } from '../../lab/pair-traffic.js';
+import { run } from '../../lab/netns/run-command.js';
 import { DataplaneBenchError, type DataplaneVariant, dataplaneVariants } from '../../bench/dataplane-results.js';
 import { DEFAULT_IPERF3_PORT, DEFAULT_WIREGUARD_PORT, DataplanePrerequisiteError, type DataplaneBenchResult, runDataplaneBench } from '../../bench/dataplane-run.js';
-import { type LabSpec, type ProcessRecord, writeLabInventory } from '../../lab/netns/index.js';
+import { type LabSpec, type ProcessRecord, labInventory, waitFor, writeLabInventory } from '../../lab/netns/index.js';
 import { type PcapFrame, IP_PROTO, type VmLab, type WireCapture, ensureGuestImage, missingVmPrerequisites, startVmLab, stopVmLab } from '../../lab/vm/index.js';
-import { expectNothingLeft } from './lab-test-support.js';
+import { expectNothingLeft, pskPushPayload } from './lab-test-support.js';
 
 const NAME = 'vmdp';
 const SENDER = 'h1';
@@ -254,4 +258,73 @@ describe('bench:dataplane when it cannot finish', () => {
     expect(installed).toContain('iperf3');
     for (const h of [SENDER, RECEIVER]) expect(await guestSnapshot(h), h).toBe(before[h]);
   }, 120_000);
+});
+
+describe('bench:dataplane between two hosts of a running mesh (enforcement use)', () => {
+  const MESH = 'vmdp';
+  const MASTER = 'ipsec-mesh vm dataplane lab test master secret (32+ bytes)';
+
+  /** The mesh's INSTALLED CHILD_SAs on `host`, by charon's unique id (a rekey or a re-initiation changes it). */
+  async function meshChildren(host: string): Promise<string[]> {
+    const sas = await lab.listSas(host);
+    return sas.flatMap((ike) => ike.children.filter((c) => c.state === 'INSTALLED').map((c) => `${ike.name}/${c.name}#${c.uniqueId} ${c.mode} ${c.proposal}`)).sort();
+  }
+
+  it('its own policies win for the bench port only; the mesh\'s SAs and policies are the same afterwards', async () => {
+    const tPush = Date.now();
+    const meshInventory = parseInventory(labInventory(lab, { mesh: { name: MESH, domain: 'lab.example', auth: 'psk', enforcement: 'use' } }), `lab ${NAME}`);
+    for (const h of [RECEIVER, SENDER]) {
+      const argv = lab.sshArgv(h, []);
+      argv[argv.length - 1] = pushScript({ host: h, mesh: MESH, phase: 'create' });
+      const r = await run(argv, { stdin: pskPushPayload(meshInventory, h, MASTER), timeoutMs: 180_000, context: `push to ${h}` });
+      expect(r.code, `push to ${h}: exit ${r.code}\n${r.stderr}`).toBe(0);
+    }
+    // Traps start IKE on the first packet: send until both families of the pair are encrypted.
+    const pairs = validateMesh(meshInventory);
+    let children: string[] = [];
+    const up = await waitFor(async () => {
+      await sendPairTraffic(lab, meshInventory, pairs);
+      children = await meshChildren(SENDER);
+      return children.length >= 2 ? true : undefined;
+    }, 120_000, 2_000);
+    expect(up, `the mesh's CHILD_SAs on ${SENDER}: ${children.join(', ')}`).toBe(true);
+    const tBench = Date.now();
+    console.log(`vm-dataplane: mesh pushed and its CHILD_SAs up in ${((tBench - tPush) / 1000).toFixed(1)} s`);
+    const before: Record<string, string> = { [SENDER]: await guestSnapshot(SENDER), [RECEIVER]: await guestSnapshot(RECEIVER) };
+    const childrenBefore: Record<string, string[]> = { [SENDER]: await meshChildren(SENDER), [RECEIVER]: await meshChildren(RECEIVER) };
+    expect(before[SENDER]).toMatch(/mode transport/);
+
+    const a = lab.host(SENDER).ipv4[0]!;
+    const b = lab.host(RECEIVER).ipv4[0]!;
+    let capture: WireCapture | undefined;
+    const syns = new Map<string, number>();
+    // The bench itself fails a row whose own SAs did not carry the traffic (checkWireEvidence).
+    const result = await runDataplaneBench({
+      inventory: meshInventory,
+      hosts: [SENDER, RECEIVER],
+      ssh: ssh(),
+      seconds: 1,
+      emulated: true,
+      variants: ['cleartext', 'esp-default'],
+      hooks: {
+        beforeRuns: async () => {
+          capture = await lab.capture({ filter: [`tcp port ${DEFAULT_IPERF3_PORT} and tcp[tcpflags] & tcp-syn != 0`] });
+        },
+        afterRuns: async (variant) => {
+          const frames = (await capture?.stop()) ?? [];
+          capture = undefined;
+          syns.set(variant.id, frames.filter((f) => (f.src === a && f.dst === b) || (f.src === b && f.dst === a)).length);
+        },
+      },
+    });
+    console.log(`vm-dataplane: two variants beside the mesh in ${((Date.now() - tBench) / 1000).toFixed(1)} s\n${result.table}`);
+    expect(result.rows.map((r) => r.variant.id)).toEqual(['cleartext', 'esp-default']);
+    // Cleartext although the mesh encrypts the pair: the bench's allow policies beat the mesh's.
+    expect(syns.get('cleartext'), 'cleartext SYNs of the bench port during the cleartext row').toBeGreaterThan(0);
+    expect(syns.get('esp-default'), 'cleartext SYNs of the bench port during the ESP row').toBe(0);
+    for (const h of [SENDER, RECEIVER]) {
+      expect(await guestSnapshot(h), h).toBe(before[h]);
+      expect(await meshChildren(h), `${h}: the mesh's CHILD_SAs`).toEqual(childrenBefore[h]);
+    }
+  }, 600_000);
 });
