@@ -8,14 +8,14 @@
 // Remote commands are counted from the engine's own event stream (`pulumi up --json`: one
 // engine event per line): every `command:remote:Command` step whose op is not `same`.
 import { readFileSync } from 'node:fs';
-import { loadInventoryFile, parseInventory, type MeshInput } from '../components/inventory/index.js';
+import { loadInventoryFile } from '../components/inventory/index.js';
 import { computeHostPairs, type HostPairSet } from '../components/topology/index.js';
 import { labLayout } from '../lab/lab-layout.js';
 import { labPulumi, prepareLabStack, type PulumiRun } from '../lab/lab-pulumi.js';
 import { SSHD_LOG } from '../lab/netns/host-filesystem.js';
 import { type Lab, type LabInventoryOptions, type ProcessRecord, isProcessRunning, labInventory, labLeftovers, startLab, stopLab, waitFor, writeLabInventory } from '../lab/netns/index.js';
 import { sendDatagrams } from '../lab/pair-traffic.js';
-import { loadAverage, timed } from './bench-support.js';
+import { loadAverage, timed, withoutCheckpoints } from './bench-support.js';
 
 /** How compact connections select peers: each peer address (the default), or each site's prefixes. */
 export type CompactSelectors = 'peer-addresses' | 'site-prefixes';
@@ -31,6 +31,11 @@ export interface ScaleLabOptions {
   readonly parallel?: number;
   /** A frozen copy of the stack program (bench-support snapshotProgram); default the checkout's dist. */
   readonly programDir?: string;
+  /**
+   * The first `up` and `destroy` with PULUMI_SKIP_CHECKPOINTS (only the final checkpoint
+   * written): the file backend otherwise rewrites the whole checkpoint after every step.
+   */
+  readonly fastSetup?: boolean;
   /** How long establishAll() waits for the last IKE_SA. */
   readonly establishTimeoutMs?: number;
   readonly onProgress?: (line: string) => void;
@@ -78,6 +83,8 @@ export interface EstablishFigures {
   readonly missing: readonly string[];
   /** Rounds of datagrams sent (1 = the first was enough for every pair). */
   readonly trafficRounds: number;
+  /** CPU seconds (user + system) every charon spent meanwhile, summed: what the negotiations cost. */
+  readonly charonCpuSeconds: number;
   readonly load: string;
 }
 
@@ -85,6 +92,7 @@ export interface ScaleLabReport {
   readonly hosts: number;
   readonly selectors: CompactSelectors | 'default';
   readonly parallel: number | 'default';
+  readonly fastSetup: boolean;
   readonly labStartSeconds: number;
   readonly memory: LabMemory;
   readonly memoryWithSas: LabMemory;
@@ -105,23 +113,6 @@ const REMOTE_COMMAND = 'command:remote:Command';
  */
 const ACQUIRE_DROPIN = '/etc/strongswan.d/imlab-scale.conf';
 const ACQUIRE_CONF = ['# ipsec-mesh scale lab: see ACQUIRE_DROPIN in bench/scale-lab.ts', 'charon {', '    plugins {', '        kernel-netlink {', '            xfrm_acq_expires = 2', '        }', '    }', '}', ''].join('\n');
-
-/** True when this build's inventory knows `mesh.compactSelectors: site-prefixes`. */
-export function sitePrefixSelectorsSupported(): boolean {
-  try {
-    parseInventory(
-      {
-        mesh: { name: 'probe', layout: 'compact', ...{ compactSelectors: 'site-prefixes' } },
-        sites: [{ name: 's', prefixes: ['198.51.100.0/26'] }],
-        hosts: [{ name: 'h', site: 's', addresses: { ipv4: ['198.51.100.10'] } }],
-      },
-      'probe',
-    );
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The remote command steps in `pulumi up --json` output (resourcePreEvent per step), not `same`. */
 export function remoteCommandSteps(jsonLines: string): { steps: number; remote: RemoteStep[] } {
@@ -155,6 +146,24 @@ function threadsOf(pid: number): number {
   }
 }
 
+/** User + system CPU seconds of the lab's charons so far (/proc/<pid>/stat utime + stime). */
+function charonCpuSeconds(lab: Lab): number {
+  const ticks = lab.processes
+    .filter((p) => p.role === 'charon')
+    .reduce((n, p) => {
+      try {
+        const fields = readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return n + Number(fields[11]) + Number(fields[12]);
+      } catch {
+        return n;
+      }
+    }, 0);
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on Linux (what /proc/<pid>/stat counts in). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 function memAvailableMiB(): number {
   return Math.round(Number(/^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024);
 }
@@ -173,6 +182,19 @@ export function labMemory(lab: Lab): LabMemory {
     memAvailableMiB: memAvailableMiB(),
     load: loadAverage(),
   };
+}
+
+/** Hosts polled at once while waiting for the IKE_SAs. */
+const POLL_CONCURRENCY = 8;
+
+/** Runs `f` on every item, at most `limit` at a time. */
+async function forEachLimited<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
 }
 
 /** `x~y/family` with x < y, as HostPair keys are. */
@@ -223,9 +245,7 @@ export class ScaleLab {
   }
 
   private static inventoryOptions(options: ScaleLabOptions, hosts: readonly string[]): LabInventoryOptions {
-    // Spread, not a literal key: `compactSelectors` is newer than some builds' MeshInput.
-    const selectors: Partial<MeshInput> = options.selectors === undefined ? {} : { ...{ compactSelectors: options.selectors } };
-    return { hosts, mesh: { layout: 'compact', auth: 'certificate', enforcement: 'require', ...selectors } };
+    return { hosts, mesh: { layout: 'compact', auth: 'certificate', enforcement: 'require', ...(options.selectors !== undefined && { compactSelectors: options.selectors }) } };
   }
 
   private sshSessionsNow(): number {
@@ -297,6 +317,7 @@ export class ScaleLab {
     };
     let rounds = 0;
     let lastSend = 0;
+    const cpu0 = charonCpuSeconds(this.lab);
     const t0 = Date.now();
     const done = await waitFor(
       async () => {
@@ -307,30 +328,35 @@ export class ScaleLab {
           await send(keys);
           this.progress(`traffic round ${rounds}: ${keys.length} pair/family keys (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
         }
-        await Promise.all(
-          set.hostNames
-            .filter((h) => !complete.has(h))
-            .map(async (h) => {
-              const sas = await this.lab.listSas(h);
-              for (const sa of sas) {
-                if (sa.state !== 'ESTABLISHED') continue;
-                const peer = byAddress.get(sa.remoteHost);
-                if (peer === undefined) continue;
-                const key = pairFamilyKey(h, peer, sa.remoteHost.includes(':') ? 'ipv6' : 'ipv4');
-                ends.set(key, (ends.get(key) ?? new Set()).add(h));
-              }
-              if (expectedPerHost.get(h)!.every((k) => ends.get(k)?.has(h))) complete.add(h);
-            }),
+        // `--stats` first (one line of counts, cheap under load); the full list only for a host
+        // that holds enough IKE_SAs to be complete. A few hosts at a time: 100 swanctl runs at
+        // once would take the CPU the negotiations need.
+        await forEachLimited(
+          set.hostNames.filter((h) => !complete.has(h)),
+          POLL_CONCURRENCY,
+          async (h) => {
+            const stats = /IKE_SAs: (\d+) total, (\d+) half-open/.exec((await this.lab.swanctl(h, ['--stats'])).stdout);
+            if (stats && Number(stats[1]) - Number(stats[2]) < expectedPerHost.get(h)!.length) return;
+            for (const sa of await this.lab.listSas(h)) {
+              if (sa.state !== 'ESTABLISHED') continue;
+              const peer = byAddress.get(sa.remoteHost);
+              if (peer === undefined) continue;
+              const key = pairFamilyKey(h, peer, sa.remoteHost.includes(':') ? 'ipv6' : 'ipv4');
+              ends.set(key, (ends.get(key) ?? new Set()).add(h));
+            }
+            if (expectedPerHost.get(h)!.every((k) => ends.get(k)?.has(h))) complete.add(h);
+          },
         );
         return missing().length === 0 ? true : undefined;
       },
-      this.options.establishTimeoutMs ?? 600_000,
-      1_000,
+      this.options.establishTimeoutMs ?? 900_000,
+      2_000,
     );
     const seconds = (Date.now() - t0) / 1000;
     const left = missing();
     this.progress(`IKE_SAs: ${expected.size - left.length} of ${expected.size} pair/family keys up on both ends in ${seconds.toFixed(1)} s${done === true ? '' : ' (gave up)'}`);
-    return { seconds, expected: expected.size, established: expected.size - left.length, missing: left, trafficRounds: rounds, load: loadAverage() };
+    const charonCpu = charonCpuSeconds(this.lab) - cpu0;
+    return { seconds, expected: expected.size, established: expected.size - left.length, missing: left, trafficRounds: rounds, charonCpuSeconds: charonCpu, load: loadAverage() };
   }
 
   /** Puts the extra host into the inventory (its own site by round-robin) and runs `up`. */
@@ -344,7 +370,7 @@ export class ScaleLab {
     const processes = this.lab.processes;
     let destroySeconds = Number.NaN;
     try {
-      [, destroySeconds] = await timed(() => this.pulumi(['destroy', '--yes', '--skip-preview']));
+      [, destroySeconds] = await withoutCheckpoints(this.options.fastSetup === true, () => timed(() => this.pulumi(['destroy', '--yes', '--skip-preview'])));
     } finally {
       await stopLab(this.lab.name);
     }
@@ -360,7 +386,7 @@ export async function runScaleLabScenario(options: ScaleLabOptions): Promise<Sca
   say(`lab ${options.name}: ${options.hosts + 1} hosts up in ${scale.startSeconds.toFixed(1)} s`);
   let stopped = false;
   try {
-    const firstUp = await scale.up();
+    const firstUp = await withoutCheckpoints(options.fastSetup === true, () => scale.up());
     say(`first up: ${firstUp.seconds.toFixed(1)} s, ${firstUp.remoteTotal} remote commands (load ${firstUp.load})`);
     const establish = await scale.establishAll();
     const memoryWithSas = labMemory(scale.lab);
@@ -378,6 +404,7 @@ export async function runScaleLabScenario(options: ScaleLabOptions): Promise<Sca
       hosts: options.hosts,
       selectors: options.selectors ?? 'default',
       parallel: options.parallel ?? 'default',
+      fastSetup: options.fastSetup === true,
       labStartSeconds: scale.startSeconds,
       memory: scale.idleMemory,
       memoryWithSas,
@@ -407,8 +434,8 @@ export async function sweepFirstUp(options: Omit<ScaleLabOptions, 'parallel'>, p
   const scale = await ScaleLab.start(options);
   try {
     for (const p of parallels) {
-      const up = await scale.up(['--parallel', String(p)]);
-      const [, destroySeconds] = await timed(() => scale.pulumi(['destroy', '--yes', '--skip-preview', '--parallel', String(p)]));
+      const up = await withoutCheckpoints(options.fastSetup === true, () => scale.up(['--parallel', String(p)]));
+      const [, destroySeconds] = await withoutCheckpoints(options.fastSetup === true, () => timed(() => scale.pulumi(['destroy', '--yes', '--skip-preview', '--parallel', String(p)])));
       (options.onProgress ?? (() => undefined))(`--parallel ${p}: up ${up.seconds.toFixed(1)} s (${up.remoteTotal} remote commands, ${up.dialRetries} dial retries, load ${up.load}), destroy ${destroySeconds.toFixed(1)} s`);
       out.push({ parallel: p, up, destroySeconds });
     }
