@@ -4,9 +4,10 @@
 //   npm run bench:engine                                  # 10 and 100 hosts, both layouts
 //   npm run bench:engine -- --hosts 10 --layout compact   # one case
 //   npm run bench:engine -- --fast-setup                  # first up and destroy without per-step checkpoints
+//   npm run bench:engine -- --state-only --layout compact-site-prefixes   # state bytes only (no no-change runs)
 // Results go to stdout as a markdown table (docs/benchmarks.md records them).
 import { parseArgs } from 'node:util';
-import type { Layout } from '../components/inventory/model.js';
+import type { BenchVariant } from './bench-inventory.js';
 import { labLayout } from '../lab/lab-layout.js';
 import { labPulumi, prepareLabStack } from '../lab/lab-pulumi.js';
 import { startLab, stopLab, writeLabInventory, type Lab } from '../lab/netns/index.js';
@@ -14,7 +15,7 @@ import { checkpointBytes, median, removeProgramSnapshot, snapshotProgram, timed,
 
 interface Row {
   hosts: number;
-  layout: Layout;
+  layout: BenchVariant;
   resources: number;
   components: number;
   byType: Record<string, number>;
@@ -33,22 +34,45 @@ interface Row {
 
 const NO_CHANGE_RUNS = 3;
 
-async function runLayout(lab: Lab, hosts: number, layout: Layout, programDir: string, fastSetup: boolean): Promise<Row> {
-  writeLabInventory(lab, { mesh: { layout } });
+/** Bytes of each top-level input and output property per resource type, over the export. */
+function bytesByProperty(resources: readonly ExportedResource[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of resources) {
+    for (const [side, props] of [['in', r.inputs], ['out', r.outputs]] as const) {
+      for (const [k, v] of Object.entries(props ?? {})) {
+        const key = `${r.type} ${side}.${k}`;
+        out[key] = (out[key] ?? 0) + JSON.stringify(v).length;
+      }
+    }
+  }
+  return out;
+}
+
+interface ExportedResource {
+  type: string;
+  custom?: boolean;
+  inputs?: Record<string, unknown>;
+  outputs?: Record<string, unknown>;
+}
+
+async function runLayout(lab: Lab, hosts: number, layout: BenchVariant, programDir: string, fastSetup: boolean, stateOnly: boolean): Promise<Row> {
+  writeLabInventory(lab, { mesh: layout === 'compact-site-prefixes' ? { layout: 'compact', compactSelectors: 'site-prefixes' } : { layout } });
   const up = ['up', '--yes', '--skip-preview'];
   const pulumi = (args: string[]) => labPulumi(lab, args, { programDir });
   const [, upSeconds] = await withoutCheckpoints(fastSetup, () => timed(() => pulumi(up)));
   const noChangeUpSeconds: number[] = [];
-  for (let i = 0; i < NO_CHANGE_RUNS; i++) noChangeUpSeconds.push((await timed(() => pulumi([...up, '--expect-no-changes'])))[1]);
+  const runs = stateOnly ? 0 : NO_CHANGE_RUNS;
+  for (let i = 0; i < runs; i++) noChangeUpSeconds.push((await timed(() => pulumi([...up, '--expect-no-changes'])))[1]);
   // The drift check (one read-only SSH session per host) off: what the engine alone costs.
   await pulumi(['config', 'set', 'ipsec-mesh:driftCheck', 'false']);
   const noChangeUpNoDriftSeconds: number[] = [];
-  for (let i = 0; i < NO_CHANGE_RUNS; i++) noChangeUpNoDriftSeconds.push((await timed(() => pulumi([...up, '--expect-no-changes'])))[1]);
+  for (let i = 0; i < runs; i++) noChangeUpNoDriftSeconds.push((await timed(() => pulumi([...up, '--expect-no-changes'])))[1]);
   await pulumi(['config', 'rm', 'ipsec-mesh:driftCheck']);
   console.error(
     `${layout} ${hosts}: up ${upSeconds.toFixed(1)} s, no-change up ${noChangeUpSeconds.map((x) => x.toFixed(1)).join(' / ')} s, without the drift check ${noChangeUpNoDriftSeconds.map((x) => x.toFixed(1)).join(' / ')} s`,
   );
-  const exported = JSON.parse((await pulumi(['stack', 'export'])).stdout) as { deployment: { resources?: { type: string; custom?: boolean }[] } };
+  // Secrets as the checkpoint holds them (ciphertext).
+  const exported = JSON.parse((await pulumi(['stack', 'export'])).stdout) as { deployment: { resources?: ExportedResource[] } };
   const resources = exported.deployment.resources ?? [];
   const byType: Record<string, number> = {};
   const exportBytesByType: Record<string, number> = {};
@@ -58,6 +82,8 @@ async function runLayout(lab: Lab, hosts: number, layout: Layout, programDir: st
   }
   const stateBytes = checkpointBytes(lab);
   console.error(`${layout} ${hosts}: ${resources.length} resources, ${stateBytes} state bytes, export bytes by type ${JSON.stringify(exportBytesByType)}`);
+  const byProperty = Object.entries(bytesByProperty(resources)).sort((a, b) => b[1] - a[1]).slice(0, 20);
+  console.error(`${layout} ${hosts}: largest properties (export bytes, all resources): ${byProperty.map(([k, v]) => `${k} ${v}`).join('; ')}`);
   const [, destroySeconds] = await withoutCheckpoints(fastSetup, () => timed(() => pulumi(['destroy', '--yes', '--skip-preview'])));
   return {
     hosts,
@@ -75,11 +101,25 @@ async function runLayout(lab: Lab, hosts: number, layout: Layout, programDir: st
   };
 }
 
+/** "median (run, run, run)", or — when the runs were skipped (--state-only). */
+function runsText(xs: readonly number[]): string {
+  return xs.length === 0 ? '—' : `${median(xs).toFixed(1)} (${xs.map((x) => x.toFixed(1)).join(', ')})`;
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { hosts: { type: 'string', multiple: true }, layout: { type: 'string', multiple: true }, 'fast-setup': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: 'string', multiple: true },
+      layout: { type: 'string', multiple: true },
+      'fast-setup': { type: 'boolean', default: false },
+      // The first up, the state and destroy only: no no-change runs.
+      'state-only': { type: 'boolean', default: false },
+    },
+  });
   const fastSetup = values['fast-setup'] === true;
   const sizes = (values.hosts ?? ['10', '100']).map(Number);
-  const layouts = (values.layout ?? ['per-peer', 'compact']) as Layout[];
+  const layouts = (values.layout ?? ['per-peer', 'compact']) as BenchVariant[];
+  const stateOnly = values['state-only'] === true;
   const rows: Row[] = [];
   const programDir = snapshotProgram();
   try {
@@ -92,7 +132,7 @@ async function main(): Promise<void> {
       try {
         await prepareLabStack(lab, writeLabInventory(lab));
         for (const layout of layouts) {
-          const row = await runLayout(lab, n, layout, programDir, fastSetup);
+          const row = await runLayout(lab, n, layout, programDir, fastSetup, stateOnly);
           console.error(JSON.stringify(row));
           rows.push(row);
         }
@@ -109,7 +149,7 @@ async function main(): Promise<void> {
     const pairs = (r.hosts * (r.hosts - 1)) / 2;
     const model = r.layout === 'per-peer' ? r.byType['ipsec-mesh:index:HostPair'] ?? 0 : r.byType['ipsec-mesh:index:SitePair'] ?? 0;
     console.log(
-      `| ${r.layout} | ${r.hosts} | ${pairs} | ${r.resources} (${r.components}) | ${model} | ${r.stateBytes} | ${r.upSeconds.toFixed(1)}${r.fastSetup ? ' †' : ''} | ${median(r.noChangeUpSeconds).toFixed(1)} (${r.noChangeUpSeconds.map((x) => x.toFixed(1)).join(', ')}) | ${median(r.noChangeUpNoDriftSeconds).toFixed(1)} (${r.noChangeUpNoDriftSeconds.map((x) => x.toFixed(1)).join(', ')}) | ${r.destroySeconds.toFixed(1)}${r.fastSetup ? ' †' : ''} |`,
+      `| ${r.layout} | ${r.hosts} | ${pairs} | ${r.resources} (${r.components}) | ${model} | ${r.stateBytes} | ${r.upSeconds.toFixed(1)}${r.fastSetup ? ' †' : ''} | ${runsText(r.noChangeUpSeconds)} | ${runsText(r.noChangeUpNoDriftSeconds)} | ${r.destroySeconds.toFixed(1)}${r.fastSetup ? ' †' : ''} |`,
     );
   }
   if (rows.some((r) => r.fastSetup)) console.log('\n† with PULUMI_SKIP_CHECKPOINTS=true (only the final checkpoint written); the no-change runs write checkpoints as usual.');

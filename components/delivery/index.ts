@@ -38,4 +38,4 @@ export {
   installPackagesScript,
   type InstallPackagesOptions,
 } from './install-packages-script.js';
-export { remoteCommand, type ScriptKind } from './remote-shell.js';
+export { remoteCommand, scriptOfCommand, type ScriptKind } from './remote-shell.js';

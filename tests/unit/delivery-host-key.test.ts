@@ -92,11 +92,11 @@ describe('prepareHostKeyScript', () => {
   });
 
   it('falls back to openssl when strongswan-pki is not installed', () => {
-    // A PATH with the tools the script uses, but no pki (strongSwan's tools live in /usr/bin
-    // and /usr/sbin; the script only appends the sbin directories).
+    // A PATH with the tools the script uses (base64 and gzip unpack it), but no pki
+    // (strongSwan's tools live in /usr/bin and /usr/sbin; the script only appends the sbin directories).
     const bin = join(sb.dir, 'nopki');
     mkdirSync(bin);
-    for (const t of ['sh', 'cat', 'mktemp', 'mkdir', 'rmdir', 'rm', 'flock', 'chmod', 'chown', 'id', 'sync', 'mv', 'grep', 'openssl', 'tr', 'sed']) {
+    for (const t of ['sh', 'base64', 'gzip', 'cat', 'mktemp', 'mkdir', 'rmdir', 'rm', 'flock', 'chmod', 'chown', 'id', 'sync', 'mv', 'grep', 'openssl', 'tr', 'sed']) {
       const which = spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim();
       expect(which, t).not.toBe('');
       symlinkSync(which, join(bin, t));
@@ -117,7 +117,7 @@ describe('prepareHostKeyScript', () => {
     expect(text).toMatch(/DNS:cp1\.ams\.example\.net/);
     const bin = join(sb.dir, 'nopki-dn');
     mkdirSync(bin);
-    for (const t of ['sh', 'cat', 'mktemp', 'mkdir', 'rmdir', 'rm', 'flock', 'chmod', 'chown', 'id', 'sync', 'mv', 'grep', 'openssl', 'tr', 'sed']) {
+    for (const t of ['sh', 'base64', 'gzip', 'cat', 'mktemp', 'mkdir', 'rmdir', 'rm', 'flock', 'chmod', 'chown', 'id', 'sync', 'mv', 'grep', 'openssl', 'tr', 'sed']) {
       symlinkSync(spawnSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).stdout.trim(), join(bin, t));
     }
     const other = new Sandbox();

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodePayload, installPackagesScript, pushScript, removeScript } from '../../components/delivery/index.js';
@@ -66,9 +66,10 @@ describe('privilege bootstrap', () => {
   });
 
   it('fails with a clear message when the user is not root and sudo is not installed', () => {
-    // Only `id` on PATH: no sudo anywhere.
+    // Only `id` on PATH (and what unpacks the script): no sudo anywhere.
     mkdirSync(join(sb.dir, 'idonly'));
     writeFileSync(join(sb.dir, 'idonly', 'id'), FAKE_ID, { mode: 0o755 });
+    for (const t of ['base64', 'gzip']) symlinkSync(`/usr/bin/${t}`, join(sb.dir, 'idonly', t));
     const r2 = sb.run(push, payload, { path: join(sb.dir, 'idonly') });
     expect(r2.code).toBe(1);
     expect(r2.stderr).toBe('cp1: user deploy is not root and sudo is not installed; ipsec-mesh needs root or passwordless sudo (NOPASSWD)\n');

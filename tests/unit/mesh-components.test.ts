@@ -7,6 +7,7 @@ import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
 import { derivePairPpk } from '../../components/credentials/ppk-derivation.js';
 import { PACKED_PAYLOAD_HEADER, decodePayload, encodePayload, unpackPayload } from '../../components/delivery/delivery-payload.js';
 import { hostKeyPath } from '../../components/delivery/delivery-path.js';
+import { scriptOfCommand } from '../../components/delivery/remote-shell.js';
 import { parseInventory } from '../../components/inventory/parse-inventory.js';
 import { CertificateAuthority } from '../../components/mesh/certificate-authority.js';
 import { pairPskFingerprint } from '../../components/mesh/connection-fingerprints.js';
@@ -71,10 +72,11 @@ function reviewOf(r: Registration): Record<string, string> {
   expect(isSecretWrapper(r.inputs.environment), r.name).toBe(false);
   return unwrap(r.inputs.environment) as Record<string, string>;
 }
+/** A command string and, below it, the script it carries packed (scriptOfCommand). */
 const str = (r: Registration, key: string): string => {
   const v = unwrap(r.inputs[key]);
   if (typeof v !== 'string') throw new Error(`${r.name}.${key} is not a string`);
-  return v;
+  return / ipsec-mesh-[a-z-]+ '/.test(v) ? `${v}\n${scriptOfCommand(v)}` : v;
 };
 
 describe('certificate mode', () => {
@@ -195,8 +197,8 @@ describe('credentials (certificate mode)', () => {
     // `triggers` is the replace-on-change input of remote.Command: a different value means replacement.
     expect(unwrap(before.hk.triggers)).toEqual([0]);
     expect(unwrap(after.hk.triggers)).toEqual([1]);
-    expect(unwrap(after.hk.create)).toContain(hostKeyPath('lab', 'ams1', 1));
-    expect(unwrap(after.hk.delete)).toContain(hostKeyPath('lab', 'ams1', 1));
+    expect(scriptOfCommand(unwrap(after.hk.create) as string)).toContain(hostKeyPath('lab', 'ams1', 1));
+    expect(scriptOfCommand(unwrap(after.hk.delete) as string)).toContain(hostKeyPath('lab', 'ams1', 1));
     for (const k of ['create', 'update', 'delete'] as const) expect(unwrap(after.push[k])).toBe(unwrap(before.push[k]));
     // The push keeps the new key and (through the replaced certificate) carries the new certificate.
     expect(decodePayload(unwrap(before.push.stdin) as string).keep).toEqual([hostKeyPath('lab', 'ams1', 0)]);
