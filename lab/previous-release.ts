@@ -29,19 +29,25 @@ export function buildPreviousRelease(commit: string, dir: string): string {
   mkdirSync(dir, { recursive: true });
   const tar = spawnSync('sh', ['-c', `git archive --format=tar ${commit} | tar -x -C "$1"`, 'sh', dir], { cwd: PROJECT_DIR, encoding: 'utf8' });
   if (tar.status !== 0) throw new PreviousReleaseError(`extracting ${commit}: ${tar.stderr.trim()}`);
-  // Scripts may change; the installed packages must not (this checkout's node_modules is reused).
-  const lock = spawnSync('git', ['diff', '--quiet', commit, '--', 'package-lock.json'], { cwd: PROJECT_DIR });
-  const deps = (text: string): string => {
-    const p = JSON.parse(text) as Record<string, unknown>;
-    return JSON.stringify([p['dependencies'], p['devDependencies'], p['optionalDependencies'], p['overrides']]);
-  };
-  const then = deps(run(['git', 'show', `${commit}:package.json`], PROJECT_DIR, 'reading its package.json'));
-  const now = deps(readFileSync(join(PROJECT_DIR, 'package.json'), 'utf8'));
-  if (lock.status !== 0 || then !== now) {
-    throw new PreviousReleaseError(`the dependencies changed since ${commit} (package.json or package-lock.json): its node_modules would differ (install them for it)`);
+  // Scripts may change; what the old release installed must not: every package it pinned is
+  // installed here at the same version (a package added since is no matter: it never loads it).
+  const changed = changedPackages(
+    run(['git', 'show', `${commit}:package-lock.json`], PROJECT_DIR, 'reading its package-lock.json'),
+    readFileSync(join(PROJECT_DIR, 'package-lock.json'), 'utf8'),
+  );
+  if (changed.length > 0) {
+    throw new PreviousReleaseError(`the dependencies changed since ${commit} (${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', …' : ''}): its node_modules would differ (install them for it)`);
   }
   symlinkSync(join(PROJECT_DIR, 'node_modules'), join(dir, 'node_modules'));
   run([process.execPath, join(PROJECT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], dir, `building ${commit}`);
   if (!existsSync(join(dir, 'dist', 'stacks', 'index.js'))) throw new PreviousReleaseError(`building ${commit} wrote no dist/stacks/index.js`);
   return dir;
+}
+
+/** The lockfile entries of `then` (paths under node_modules) that `now` lacks or has otherwise. */
+export function changedPackages(thenLock: string, nowLock: string): string[] {
+  const packages = (text: string): Record<string, unknown> => (JSON.parse(text) as { packages?: Record<string, unknown> }).packages ?? {};
+  const then = packages(thenLock);
+  const now = packages(nowLock);
+  return Object.keys(then).filter((k) => k !== '' && JSON.stringify(then[k]) !== JSON.stringify(now[k]));
 }
