@@ -8,13 +8,24 @@ const SITES = 4;
 /** A layout, or compact with `compactSelectors: site-prefixes`. */
 export type BenchVariant = 'compact' | 'compact-site-prefixes' | 'per-peer';
 
-export function benchInventory(hosts: number, variant: BenchVariant): InventoryInput {
+/**
+ * `hosts` hosts, `sites` sites (default 4) with a /20 (IPv4, inside 198.18.0.0/15: at most 32
+ * sites of 4094) and a /48 each; hosts round-robin over the sites. One full mesh per cluster of
+ * `sitesPerCluster` consecutive sites (default: every site, one full mesh).
+ */
+export function benchInventory(hosts: number, variant: BenchVariant, shape: { sites?: number; sitesPerCluster?: number } = {}): InventoryInput {
   const layout = variant === 'per-peer' ? 'per-peer' : 'compact';
-  const sites = Array.from({ length: SITES }, (_, s) => ({
+  const siteCount = shape.sites ?? SITES;
+  const perCluster = shape.sitesPerCluster ?? siteCount;
+  const v4 = (s: number, n: number): string => {
+    const x = (18 << 16) + s * 4096 + n; // offset inside 198.18.0.0/15, /20 per site
+    return `198.${x >> 16}.${(x >> 8) & 255}.${x & 255}`;
+  };
+  const sites = Array.from({ length: siteCount }, (_, s) => ({
     name: `site${s}`,
-    // /17 per site inside 198.18.0.0/15 and a /48 per site: compact can use prefixes.
-    prefixes: [`198.${18 + (s >> 1)}.${(s & 1) * 128}.0/17`, `2001:db8:${s}::/48`],
+    prefixes: [`${v4(s, 0)}/20`, `2001:db8:${s.toString(16)}::/48`],
   }));
+  const clusters = Math.ceil(siteCount / perCluster);
   return {
     mesh: {
       name: 'bench',
@@ -26,18 +37,15 @@ export function benchInventory(hosts: number, variant: BenchVariant): InventoryI
     },
     sites,
     hosts: Array.from({ length: hosts }, (_, i) => {
-      const s = i % SITES;
-      const n = Math.floor(i / SITES) + 1; // < 32768 per site (the /17)
+      const s = i % siteCount;
+      const n = Math.floor(i / siteCount) + 1; // < 4095 per site (the /20)
       return {
         name: `h${i}`,
         site: `site${s}`,
-        cluster: 'all',
-        addresses: {
-          ipv4: [`198.${18 + (s >> 1)}.${(s & 1) * 128 + (n >> 8)}.${n & 255}`],
-          ipv6: [`2001:db8:${s}::${n.toString(16)}`],
-        },
+        cluster: `c${Math.floor(s / perCluster)}`,
+        addresses: { ipv4: [v4(s, n)], ipv6: [`2001:db8:${s.toString(16)}::${n.toString(16)}`] },
       };
     }),
-    rules: [{ mesh: { clusters: ['all'] } }],
+    rules: Array.from({ length: clusters }, (_, c) => ({ mesh: { clusters: [`c${c}`] } })),
   };
 }
