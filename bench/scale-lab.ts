@@ -186,6 +186,8 @@ export function labMemory(lab: Lab): LabMemory {
 
 /** Hosts polled at once while waiting for the IKE_SAs. */
 const POLL_CONCURRENCY = 8;
+/** Longer than charon's own retransmits of one IKE_SA_INIT (the mesh's 2 s × 1.5ⁿ, 4 tries: ~26 s). */
+const RESEND_AFTER_MS = 30_000;
 
 /** Runs `f` on every item, at most `limit` at a time. */
 async function forEachLimited<T>(items: readonly T[], limit: number, f: (item: T) => Promise<void>): Promise<void> {
@@ -294,8 +296,8 @@ export class ScaleLab {
   /**
    * Sends one datagram per pair and family, from the pair's `a` host to `b`'s address (one
    * initiator per pair: both ends at once would negotiate two IKE_SAs), then polls each host's
-   * `swanctl --list-sas` until every pair/family is ESTABLISHED on both ends. Pairs still
-   * missing get another datagram every 15 s.
+   * `swanctl --list-sas` until every pair/family is ESTABLISHED on both ends. A pair not up
+   * on both ends gets another datagram every 30 s.
    */
   async establishAll(): Promise<EstablishFigures> {
     const set = await this.pairs();
@@ -315,38 +317,47 @@ export class ScaleLab {
       }
       await Promise.all([...targets].map(([from, to]) => sendDatagrams(this.lab, from, to)));
     };
+    /** Records the ESTABLISHED IKE_SAs `h` holds; marks it complete when it has all of its own. */
+    const listHost = async (h: string): Promise<void> => {
+      const sas = await this.lab.listSas(h);
+      // What `h` held before and lost meanwhile no longer counts (an IKE_SA can be deleted, e.g. by DPD).
+      for (const k of expectedPerHost.get(h)!) ends.get(k)?.delete(h);
+      for (const sa of sas) {
+        if (sa.state !== 'ESTABLISHED') continue;
+        const peer = byAddress.get(sa.remoteHost);
+        if (peer === undefined) continue;
+        const key = pairFamilyKey(h, peer, sa.remoteHost.includes(':') ? 'ipv6' : 'ipv4');
+        ends.set(key, (ends.get(key) ?? new Set()).add(h));
+      }
+      if (expectedPerHost.get(h)!.every((k) => ends.get(k)?.has(h))) complete.add(h);
+    };
+    // `--stats` (one line of counts, cheap under load) until a host holds enough IKE_SAs to be
+    // complete; only then its full list. A few hosts at a time: 100 swanctl runs at once would
+    // take the CPU the negotiations need.
+    const statsThenList = async (h: string): Promise<void> => {
+      const stats = /IKE_SAs: (\d+) total, (\d+) half-open/.exec((await this.lab.swanctl(h, ['--stats'])).stdout);
+      if (stats && Number(stats[1]) - Number(stats[2]) < expectedPerHost.get(h)!.length) return;
+      await listHost(h);
+    };
+    const incomplete = (): string[] => set.hostNames.filter((h) => !complete.has(h));
     let rounds = 0;
     let lastSend = 0;
     const cpu0 = charonCpuSeconds(this.lab);
     const t0 = Date.now();
     const done = await waitFor(
       async () => {
-        if (Date.now() - lastSend >= 15_000) {
+        if (rounds === 0 || Date.now() - lastSend >= RESEND_AFTER_MS) {
+          // Again only for pairs not up on both ends, from a fresh list of every incomplete host:
+          // a datagram on a pair that is up makes charon try a CHILD_SA again, which costs a
+          // key exchange (and fails on this kernel anyway).
+          if (rounds > 0) await forEachLimited(incomplete(), POLL_CONCURRENCY, listHost);
           const keys = rounds === 0 ? [...expected.keys()] : missing();
           rounds++;
           lastSend = Date.now();
           await send(keys);
           this.progress(`traffic round ${rounds}: ${keys.length} pair/family keys (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
         }
-        // `--stats` first (one line of counts, cheap under load); the full list only for a host
-        // that holds enough IKE_SAs to be complete. A few hosts at a time: 100 swanctl runs at
-        // once would take the CPU the negotiations need.
-        await forEachLimited(
-          set.hostNames.filter((h) => !complete.has(h)),
-          POLL_CONCURRENCY,
-          async (h) => {
-            const stats = /IKE_SAs: (\d+) total, (\d+) half-open/.exec((await this.lab.swanctl(h, ['--stats'])).stdout);
-            if (stats && Number(stats[1]) - Number(stats[2]) < expectedPerHost.get(h)!.length) return;
-            for (const sa of await this.lab.listSas(h)) {
-              if (sa.state !== 'ESTABLISHED') continue;
-              const peer = byAddress.get(sa.remoteHost);
-              if (peer === undefined) continue;
-              const key = pairFamilyKey(h, peer, sa.remoteHost.includes(':') ? 'ipv6' : 'ipv4');
-              ends.set(key, (ends.get(key) ?? new Set()).add(h));
-            }
-            if (expectedPerHost.get(h)!.every((k) => ends.get(k)?.has(h))) complete.add(h);
-          },
-        );
+        await forEachLimited(incomplete(), POLL_CONCURRENCY, statsThenList);
         return missing().length === 0 ? true : undefined;
       },
       this.options.establishTimeoutMs ?? 900_000,
