@@ -262,6 +262,8 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
   const remote6: string[] = [];
   const self = host.name;
   const requirePeers = new Set<string>();
+  let n4 = 0;
+  let n6 = 0;
   for (const pair of pairs) {
     const level = pair.enforcement;
     if (level === 'off') continue; // left out of remote_ts: no trap, no SA
@@ -286,7 +288,10 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       if (locals.length === 0 || (locals[0] !== mine && !locals.includes(mine))) locals.push(mine);
       // Peer order (pairs are sorted by peer name), so the text is stable. Bare addresses:
       // the prefix goes in with the join (no per-peer concatenation to flatten later).
-      (v4 ? remote4 : remote6).push(isA ? ep.b : ep.a);
+      // Site prefixes: remote_ts is the prefixes; only whether a family has a peer counts.
+      if (sitePrefixes === undefined) (v4 ? remote4 : remote6).push(isA ? ep.b : ep.a);
+      else if (v4) n4++;
+      else n6++;
     }
   }
   const local: Record<AddressFamily, string[]> = { ipv4: local4, ipv6: local6 };
@@ -295,7 +300,8 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
   const out: MeshConnection[] = [];
   for (const family of ['ipv4', 'ipv6'] as const) {
     const remotes = remoteTs[family];
-    if (remotes.length === 0) continue;
+    const peers = sitePrefixes === undefined ? remotes.length : family === 'ipv4' ? n4 : n6;
+    if (peers === 0) continue;
     const prefix = HOST_PREFIX[family];
     const locals = local[family].sort();
     const trapped = sitePrefixes?.prefixes[family];
@@ -309,7 +315,7 @@ function planCompact(ctx: RenderContext, host: Host, pairs: readonly HostPair[],
       localTs: locals.map((a) => a + prefix).join(','),
       remoteTs: trapped !== undefined ? trapped.join(',') : remotes.join(`${prefix},`) + prefix,
       role: 'require',
-      peers: remotes.length,
+      peers,
       forceEncap: false,
       roaming: false,
       // One connection for every peer, of either strongSwan line: the mesh's own proposals.
