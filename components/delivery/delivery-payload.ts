@@ -17,9 +17,9 @@
 //
 // The END line makes a truncated stdin detectable; the H/M lines make a payload delivered
 // to the wrong host or mesh detectable. Records are sorted, so equal inputs give equal bytes.
-import { gunzipSync, gzipSync } from 'fflate';
 import type { RenderedFile } from '../render/rendered-file.js';
 import { DeliveryError } from './delivery-error.js';
+import { packText, unpackText } from './packed-text.js';
 import { checkConnectionName, checkDeliveryPath, checkLabel } from './delivery-path.js';
 
 export const PAYLOAD_MAGIC = 'ipsec-mesh-payload';
@@ -132,14 +132,9 @@ export function encodePayload(bundle: DeliveryBundle): string {
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * The push's stdin: the payload gzip-compressed (level 9, no name, mtime 0) and base64 in
- * 76-character lines under PACKED_PAYLOAD_HEADER. fflate, not node:zlib: its output is the
- * same on every machine and Node.js build, and a byte of difference would show every push as
- * changed in every preview.
- */
+/** The push's stdin: the payload packed (packText) in 76-character lines under PACKED_PAYLOAD_HEADER. */
 export function packPayload(payload: string): string {
-  const b64 = Buffer.from(gzipSync(Buffer.from(payload, 'utf8'), { level: 9, mtime: 0 })).toString('base64');
+  const b64 = packText(payload);
   const lines = [PACKED_PAYLOAD_HEADER];
   for (let i = 0; i < b64.length; i += BASE64_LINE) lines.push(b64.slice(i, i + BASE64_LINE));
   return `${lines.join('\n')}\n`;
@@ -151,7 +146,7 @@ export function unpackPayload(stdin: string): string {
   const body = stdin.slice(PACKED_PAYLOAD_HEADER.length + 1).replace(/\n/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new DeliveryError('<payload>', 'packed payload: corrupt base64');
   try {
-    return Buffer.from(gunzipSync(Buffer.from(body, 'base64'))).toString('utf8');
+    return unpackText(body);
   } catch (e) {
     throw new DeliveryError('<payload>', `packed payload: cannot gunzip it (${e instanceof Error ? e.message : String(e)})`);
   }

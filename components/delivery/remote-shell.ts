@@ -5,7 +5,7 @@
 //
 //   /bin/sh -c '<bootstrap>' ipsec-mesh-<kind> '<script, gzip + base64>'
 //
-// The script travels packed (gzip by fflate, base64): the command provider stores every
+// The script travels packed (packed-text.ts: gzip by fflate, base64): the command provider stores every
 // command string in state twice (input and output), for every host, and packed they weigh
 // under half (docs/benchmarks.md, *State*). The bootstrap unpacks it with base64 and gzip
 // (both Essential on Debian) and runs it as root: directly when the user is root, else through
@@ -15,9 +15,9 @@
 // part of the command string. Single quotes are the only quoting, so a script must not
 // contain one (checked at build time). Extra trailing arguments (`--root DIR`) are a test
 // hook that prefixes every on-host path; production commands never carry them.
-import { gunzipSync, gzipSync } from 'fflate';
 import { backstopTable } from '../render/backstop-nft.js';
 import { DeliveryError } from './delivery-error.js';
+import { packText, unpackText } from './packed-text.js';
 
 export type ScriptKind = 'push' | 'remove' | 'host-key' | 'remove-host-key' | 'install-packages' | 'gate';
 
@@ -48,15 +48,14 @@ function bootstrap(host: string): string {
 export function remoteCommand(host: string, kind: ScriptKind, script: string): string {
   // The script stays free of single quotes, so it could travel plain too (and reads the same).
   singleQuoted(host, script);
-  const packed = Buffer.from(gzipSync(Buffer.from(script, 'utf8'), { level: 9, mtime: 0 })).toString('base64');
-  return `/bin/sh -c ${singleQuoted(host, bootstrap(host))} ipsec-mesh-${kind} '${packed}'`;
+  return `/bin/sh -c ${singleQuoted(host, bootstrap(host))} ipsec-mesh-${kind} '${packText(script)}'`;
 }
 
 /** The script a remoteCommand string carries (for tests, reviews and tools). */
 export function scriptOfCommand(command: string): string {
   const m = /' ipsec-mesh-[a-z-]+ '([A-Za-z0-9+/=]+)'(?: |$)/.exec(command);
   if (m?.[1] === undefined) throw new DeliveryError('<command>', 'not an ipsec-mesh command string');
-  return Buffer.from(gunzipSync(Buffer.from(m[1], 'base64'))).toString('utf8');
+  return unpackText(m[1]);
 }
 
 /**
