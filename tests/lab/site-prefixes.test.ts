@@ -13,7 +13,7 @@ import { meshFilePaths, renderHostConfig } from '../../components/render/index.j
 import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { type Lab, type ProcessRecord, labInventory, startLab, stopLab, waitFor } from '../../lab/netns/index.js';
 import { expectNothingLeft, labPpkFiles, requireLabPrerequisites, TWO_SITES } from './lab-test-support.js';
-import { type TestCa, issueHostCert, makeTestCa } from './test-ca.js';
+import { type TestCa, hostCredentialFiles, makeTestCa } from './test-ca.js';
 
 const NAME = 'spfx';
 const MESH = 'lab';
@@ -67,13 +67,10 @@ beforeAll(async () => {
     for (const host of inventory.hosts) {
       const pairs = pairsForHost(set, host.name);
       const paths = meshFilePaths(inventory.mesh, host);
-      const creds = await issueHostCert(ca, host.name, host.identity, [...lab.host(host.name).ipv4, ...lab.host(host.name).ipv6]);
       const files = [
         ...renderHostConfig({ inventory, host, pairs, monitor: false }).filter((f) => !f.path.startsWith('/etc/systemd/')),
         ...labPpkFiles(inventory, host, pairs, MASTER),
-        { path: paths.caCert('ca1'), content: ca.certPem, mode: 0o644, secret: false },
-        { path: paths.hostCert, content: creds.certPem, mode: 0o644, secret: false },
-        { path: paths.hostKey, content: creds.keyPem, mode: 0o600, secret: true },
+        ...(await hostCredentialFiles(ca, lab, inventory, host)),
       ];
       for (const f of files) lab.writeHostFile(host.name, f.path, f.content, f.mode);
       await lab.exec(host.name, ['nft', '-f', paths.backstopNft], { check: true });

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derivePairPsk } from '../../components/credentials/psk-derivation.js';
 import { type Inventory, type MeshInput, parseInventory } from '../../components/inventory/index.js';
-import { meshFilePaths, renderHostConfig, renderPskSecrets } from '../../components/render/index.js';
+import { renderHostConfig, renderPskSecrets } from '../../components/render/index.js';
 import { IKE_DOS } from '../../components/render/charon-conf.js';
 import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
 import { PROJECT_DIR } from '../../lab/lab-pulumi.js';
 import { type Lab, type ProcessRecord, labInventory, startLab, stopLab, waitFor } from '../../lab/netns/index.js';
 import { expectNothingLeft, labPpkFiles, requireLabPrerequisites, TWO_SITES } from './lab-test-support.js';
-import { type TestCa, initiateAsStranger, issueHostCert, leakedPpk, makeTestCa } from './test-ca.js';
+import { type TestCa, hostCredentialFiles, initiateAsStranger, leakedPpk, makeTestCa } from './test-ca.js';
 
 const NAME = 'strg';
 const MESH = 'lab';
@@ -42,13 +42,7 @@ async function deployMesh(inventory: Inventory, pskMaster = MASTER): Promise<voi
     if (inventory.mesh.auth === 'psk') {
       files.push(renderPskSecrets({ inventory, host, pairs, pskFor: (p) => derivePairPsk(pskMaster, MESH, p.a, p.b) }));
     } else {
-      const paths = meshFilePaths(inventory.mesh, host);
-      const creds = await issueHostCert(meshCa, host.name, host.identity, [...lab.host(host.name).ipv4, ...lab.host(host.name).ipv6]);
-      files.push(
-        { path: paths.caCert('ca1'), content: meshCa.certPem, mode: 0o644, secret: false },
-        { path: paths.hostCert, content: creds.certPem, mode: 0o644, secret: false },
-        { path: paths.hostKey, content: creds.keyPem, mode: 0o600, secret: true },
-      );
+      files.push(...(await hostCredentialFiles(meshCa, lab, inventory, host)));
     }
     for (const f of files) lab.writeHostFile(host.name, f.path, f.content, f.mode);
     await lab.swanctl(host.name, ['--load-all', '--noprompt', '--clear'], { check: true });

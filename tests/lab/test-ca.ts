@@ -1,5 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Host, Inventory } from '../../components/inventory/model.js';
+import { meshFilePaths, type RenderedFile } from '../../components/render/index.js';
 import type { Lab } from '../../lab/netns/index.js';
 import { type ExecResult, run } from '../../lab/netns/run-command.js';
 
@@ -114,4 +116,15 @@ export async function initiateAsStranger(lab: Lab, a: StrangerAttempt): Promise<
   );
   await lab.swanctl(a.from, ['--load-all', '--noprompt'], { check: true });
   return lab.swanctl(a.from, ['--initiate', '--ike', 'stranger', '--child', 'stranger', '--timeout', '15']);
+}
+
+/** A lab host's certificate-mode credentials as the push would install them: the CA, its certificate (for its lab addresses), its key. */
+export async function hostCredentialFiles(ca: TestCa, lab: Lab, inventory: Inventory, host: Host): Promise<RenderedFile[]> {
+  const paths = meshFilePaths(inventory.mesh, host);
+  const creds = await issueHostCert(ca, host.name, host.identity, [...lab.host(host.name).ipv4, ...lab.host(host.name).ipv6]);
+  return [
+    { path: paths.caCert('ca1'), content: ca.certPem, mode: 0o644, secret: false },
+    { path: paths.hostCert, content: creds.certPem, mode: 0o644, secret: false },
+    { path: paths.hostKey, content: creds.keyPem, mode: 0o600, secret: true },
+  ];
 }

@@ -2,12 +2,12 @@
 // host's files do not change when a host joins a site; what else lives in those prefixes is
 // passed by a shunt (from the inventory) or by the user's bypass rules.
 import { describe, expect, it } from 'vitest';
-import { InventoryError } from '../../components/inventory/inventory-error.js';
 import type { InventoryInput } from '../../components/inventory/inventory-input.js';
 import { parseInventory } from '../../components/inventory/parse-inventory.js';
 import { renderHostConfig } from '../../components/render/host-config.js';
 import type { RenderedFile } from '../../components/render/rendered-file.js';
 import { computeHostPairs, pairsForHost } from '../../components/topology/index.js';
+import { inventoryIssues } from './inventory-issues.js';
 
 const SITES = [
   { name: 'east', prefixes: ['198.51.100.0/25', '2001:db8:e::/64'] },
@@ -109,15 +109,7 @@ describe('compact site-prefixes', () => {
 
   it('is refused where it cannot hold', () => {
     const perPeer = meshInput(2);
-    const issues = (input: InventoryInput): string[] => {
-      try {
-        parseInventory(input, 'inv.yaml');
-      } catch (e) {
-        if (e instanceof InventoryError) return e.issues.map((i) => `${i.path}: ${i.message}`);
-        throw e;
-      }
-      return [];
-    };
+    const issues = inventoryIssues;
     expect(issues({ ...perPeer, mesh: { ...perPeer.mesh, layout: 'per-peer' } } as InventoryInput)).toEqual([
       'mesh.compactSelectors: compactSelectors "site-prefixes" applies to layout "compact" only (this mesh is "per-peer"): per-peer connections always name one peer address',
     ]);

@@ -3,10 +3,11 @@
 // every combination that cannot work refused by name before anything is pushed.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { InventoryError, loadInventoryFile, parseInventory, type InventoryInput } from '../../components/inventory/index.js';
+import { loadInventoryFile, parseInventory, type InventoryInput } from '../../components/inventory/index.js';
 import { espInnerMtu, formatPeerSheet, planPeerSheet, renderHostConfig } from '../../components/render/index.js';
 import { computeHostPairs, pairsForHost, remoteAddress, TopologyError } from '../../components/topology/index.js';
 import { connectionsOf, val } from './render-conf-parser.js';
+import { inventoryIssues } from './inventory-issues.js';
 
 const example = (name: string): string => fileURLToPath(new URL(`../../examples/inventories/${name}`, import.meta.url));
 
@@ -71,15 +72,7 @@ const base = (): InventoryInput => ({
   rules: [{ mesh: { sites: ['s1', 's2'] } }],
 });
 
-function issues(input: unknown): string[] {
-  try {
-    parseInventory(input, 'inv.yaml');
-  } catch (e) {
-    if (e instanceof InventoryError) return e.issues.map((i) => `${i.path}: ${i.message}`);
-    throw e;
-  }
-  return [];
-}
+const issues = inventoryIssues;
 
 describe('what cannot work is refused by name', () => {
   it('accepts the base inventory', () => {
